@@ -1,0 +1,1 @@
+//! kvnode: the bundled replicated key-value store that faultline tests (a black box to the harness).

@@ -1,0 +1,1 @@
+//! Operation generators (register, kv, ...): seeded streams of client operations; see DESIGN.md.
