@@ -1,5 +1,59 @@
-//! `faultline`: the command-line entry point. Parsing lives in `cli`, each subcommand in `cmd/`.
+//! `faultline`: a Jepsen-style consistency testing harness. `main` only parses and dispatches;
+//! each subcommand lives in `cmd/`, and exit codes are decided there.
 
-fn main() {
-    println!("faultline: under construction");
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Command-line interface of faultline.
+#[derive(Parser)]
+#[command(name = "faultline", version, about = "Jepsen-style black-box consistency testing")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a cluster, drive it through faults, check the history and report (the embedded default).
+    Test(cmd::test::Args),
+    /// Check a history file (faultline JSONL, Jepsen EDN or Porcupine logs) for linearizability.
+    Check(cmd::check::Args),
+    /// Re-run the checkers on a stored run directory.
+    Analyze(cmd::analyze::Args),
+    /// Regenerate plots and HTML for a stored run directory.
+    Report(cmd::report::Args),
+    /// Serve the results directory as a small web UI.
+    Serve(cmd::serve::Args),
+    /// Run a benchmark (checker, cluster, harness overhead).
+    Bench(cmd::bench::Args),
+    /// Run the bundled kvnode server (the same binary as `kvnode`; used by the local environment).
+    #[command(hide = true, disable_help_flag = true)]
+    Kvnode {
+        /// Arguments passed verbatim to kvnode.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Test(a) => cmd::test::run(a),
+        Command::Check(a) => cmd::check::run(a),
+        Command::Analyze(a) => cmd::analyze::run(a),
+        Command::Report(a) => cmd::report::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
+        Command::Kvnode { args } => cmd::kvnode::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("faultline: {err:#}");
+            // 255: the harness itself failed (distinct from valid/invalid/unknown).
+            ExitCode::from(255)
+        }
+    }
 }

@@ -1,0 +1,12 @@
+//! `faultline analyze`: not built yet (see the open issues).
+
+use std::process::ExitCode;
+
+/// Flags of `faultline analyze`.
+#[derive(clap::Args)]
+pub struct Args {}
+
+/// Runs the subcommand.
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("'faultline analyze' is not built yet")
+}

@@ -1,0 +1,9 @@
+//! One module per subcommand; each exposes `Args` (clap) and `run(Args) -> Result<ExitCode>`.
+
+pub mod analyze;
+pub mod bench;
+pub mod check;
+pub mod kvnode;
+pub mod report;
+pub mod serve;
+pub mod test;

@@ -1,0 +1,12 @@
+//! `faultline serve`: not built yet (see the open issues).
+
+use std::process::ExitCode;
+
+/// Flags of `faultline serve`.
+#[derive(clap::Args)]
+pub struct Args {}
+
+/// Runs the subcommand.
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("'faultline serve' is not built yet")
+}
