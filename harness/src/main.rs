@@ -26,6 +26,10 @@ enum Command {
     Report(cmd::report::Args),
     /// Serve the results directory as a small web UI.
     Serve(cmd::serve::Args),
+    /// Compare several runs side by side (verdicts, anomalies, availability, latency, staleness).
+    Compare(cmd::compare::Args),
+    /// Static quorum analysis for N, W, R: intersection, fault tolerance, PBS staleness.
+    Quorum(cmd::quorum::Args),
     /// Run a benchmark (checker, cluster, harness overhead).
     Bench(cmd::bench::Args),
     /// Run the bundled kvnode server (the same binary as `kvnode`; used by the local environment).
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
         Command::Analyze(a) => cmd::analyze::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Compare(a) => cmd::compare::run(a),
+        Command::Quorum(a) => cmd::quorum::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Kvnode { args } => cmd::kvnode::run(args),
     };

@@ -3,7 +3,9 @@
 pub mod analyze;
 pub mod bench;
 pub mod check;
+pub mod compare;
 pub mod kvnode;
+pub mod quorum;
 pub mod report;
 pub mod serve;
 pub mod test;
