@@ -1,0 +1,518 @@
+//! `linearizability.html`: the checker's counterexample drawn so a person can see the anomaly.
+//!
+//! The checker (crate `checkers`) decides; this module only draws its answer for one offending
+//! partition: the operations of the longest linearizable prefix with their linearization
+//! points, the operation(s) that cannot be placed after it, the model state there, and a
+//! paragraph in plain words. Linearization points are not part of the checker's answer (only
+//! the order is); we draw the earliest consistent ones: walking the prefix in order, each point
+//! is the later of the op's invoke and the previous point, which lies inside the op's interval
+//! whenever the order is a valid linearization.
+//!
+//! Example of the paragraph for a stale read:
+//!
+//! ```text
+//! read of key 3 returned 5 at t=1.204 s, but 5 was overwritten by 7 (write by process 4),
+//! which completed at t=1.180 s, before the read began.
+//! ```
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::html::{clip, esc, page, secs, value_text};
+use crate::run::Outcome;
+
+/// One operation of the offending partition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CxOp {
+    /// History index of the invoke (stable id to cross-reference history.jsonl).
+    pub index: u64,
+    /// Client process.
+    pub process: u64,
+    /// Operation name: read, write, cas, get, put, append.
+    pub f: String,
+    /// The key, for multi-key histories.
+    pub key: Option<String>,
+    /// The invoke's value (a write's value, a cas's `[expected, new]`, null for reads).
+    pub value: Value,
+    /// The completion's value (a read's result), null if none.
+    pub result: Value,
+    /// Invoke time, ns.
+    pub invoke: u64,
+    /// Completion time, ns; `None` for ops that never returned (`info`).
+    pub complete: Option<u64>,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// A counterexample as the report draws it: the checker's data for one illegal partition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Counterexample {
+    /// The partition's key, when the history was split per key.
+    pub key: Option<String>,
+    /// The model name (`register`, `cas-register`, `kv`).
+    pub model: String,
+    /// Every operation of the partition.
+    pub ops: Vec<CxOp>,
+    /// The longest linearizable prefix: indices into `ops`, in linearization order.
+    pub linearized: Vec<usize>,
+    /// Operations that cannot be placed after the prefix: indices into `ops`.
+    pub unplaceable: Vec<usize>,
+    /// The model state after the prefix (before the unplaceable operations).
+    pub state: Value,
+    /// The checker's own explanation, if it gave one.
+    pub explanation: Option<String>,
+}
+
+fn is_read(f: &str) -> bool {
+    matches!(f, "read" | "get" | "r")
+}
+
+/// The value an op leaves in the register when it succeeds, if it writes.
+fn written(op: &CxOp) -> Option<&Value> {
+    match op.f.as_str() {
+        "write" | "put" | "w" => Some(&op.value),
+        "cas" => op.value.as_array().and_then(|a| a.get(1)),
+        _ => None,
+    }
+}
+
+fn key_phrase(op: &CxOp, cx: &Counterexample) -> String {
+    match op.key.as_ref().or(cx.key.as_ref()) {
+        Some(k) => format!(" of key {k}"),
+        None => String::new(),
+    }
+}
+
+fn t(ns: u64) -> String {
+    format!("t={}", secs(ns).replace(' ', "\u{a0}"))
+}
+
+/// One paragraph saying, in plain words, why the first unplaceable op cannot be placed.
+pub fn explain(cx: &Counterexample) -> String {
+    let Some(&bad) = cx.unplaceable.first() else {
+        return "The checker found no order of these operations consistent with the model.".into();
+    };
+    let op = &cx.ops[bad];
+    let kp = key_phrase(op, cx);
+    let state = value_text(&cx.state);
+    let writer_of = |v: &Value| {
+        cx.ops
+            .iter()
+            .filter(|o| o.outcome != Outcome::Fail && written(o) == Some(v))
+            .min_by_key(|o| o.invoke)
+    };
+    if is_read(&op.f) {
+        let got = &op.result;
+        let when = op.complete.map(t).unwrap_or_else(|| "the end".into());
+        let mut s = format!(
+            "The {f}{kp} by process {p} (invoked at {ti}) returned {v} at {when}",
+            f = op.f,
+            p = op.process,
+            ti = t(op.invoke),
+            v = value_text(got),
+        );
+        let later = writer_of(&cx.state);
+        match (writer_of(got), later) {
+            (None, _) if !got.is_null() => {
+                let _ = write!(s, ", but no operation ever wrote {}.", value_text(got));
+            }
+            (_, Some(w)) if w.complete.is_some_and(|c| c < op.invoke) => {
+                let _ = write!(
+                    s,
+                    ", but {v} was overwritten by {st} ({f} by process {p}), which completed at {c}, \
+                     before the read began.",
+                    v = value_text(got),
+                    st = state,
+                    f = w.f,
+                    p = w.process,
+                    c = t(w.complete.unwrap_or(0)),
+                );
+            }
+            _ => {
+                let _ = write!(
+                    s,
+                    ", but at that point of every valid order the register holds {state}, and no \
+                     write of {} can be placed between them.",
+                    value_text(got)
+                );
+            }
+        }
+        s
+    } else if op.f == "cas" {
+        let exp = op
+            .value
+            .as_array()
+            .and_then(|a| a.first())
+            .map(value_text)
+            .unwrap_or_default();
+        format!(
+            "The cas{kp} by process {p} expected {exp} and {res} at {when}, but at that point the \
+             register holds {state}: no order of the operations before it lets it {verb}.",
+            p = op.process,
+            res = if op.outcome == Outcome::Ok {
+                "succeeded"
+            } else {
+                "was attempted"
+            },
+            when = op.complete.map(t).unwrap_or_else(|| "the end".into()),
+            verb = if op.outcome == Outcome::Ok {
+                "succeed"
+            } else {
+                "take effect"
+            },
+        )
+    } else {
+        format!(
+            "The {f}{kp} by process {p} ({ti} to {tc}) cannot be placed after the prefix: the \
+             model state there is {state}, and no remaining order is consistent with it.",
+            f = op.f,
+            p = op.process,
+            ti = t(op.invoke),
+            tc = op
+                .complete
+                .map(t)
+                .unwrap_or_else(|| "never returned".into()),
+        )
+    }
+}
+
+/// Earliest consistent linearization point of each prefix op (ns), same order as `linearized`.
+fn lin_points(cx: &Counterexample) -> Vec<u64> {
+    let mut prev = 0u64;
+    cx.linearized
+        .iter()
+        .map(|&i| {
+            let p = prev.max(cx.ops[i].invoke);
+            prev = p;
+            p
+        })
+        .collect()
+}
+
+fn op_text(op: &CxOp) -> String {
+    let v = match (is_read(&op.f), &op.result) {
+        (true, r) if !r.is_null() => value_text(r),
+        (true, _) => "?".into(),
+        _ => value_text(&op.value),
+    };
+    format!("{} {}", op.f, clip(&v, 18))
+}
+
+/// Renders the counterexample page (a complete HTML document).
+pub fn render_counterexample_html(cx: &Counterexample, title: &str) -> String {
+    // Show the unplaceable ops, everything concurrent with them, and up to 40 prefix ops before.
+    let mut shown: Vec<usize> = Vec::new();
+    let (mut lo, mut hi) = (u64::MAX, 0u64);
+    let end_of = |o: &CxOp| o.complete.unwrap_or(o.invoke + 1);
+    for &u in &cx.unplaceable {
+        lo = lo.min(cx.ops[u].invoke);
+        hi = hi.max(end_of(&cx.ops[u]));
+    }
+    let tail: Vec<usize> = cx.linearized.iter().rev().take(40).copied().collect();
+    for &i in &tail {
+        lo = lo.min(cx.ops[i].invoke);
+    }
+    if lo == u64::MAX {
+        lo = 0;
+    }
+    for (i, o) in cx.ops.iter().enumerate() {
+        let concurrent = o.invoke <= hi && end_of(o) >= lo;
+        if concurrent || tail.contains(&i) || cx.unplaceable.contains(&i) {
+            shown.push(i);
+        }
+    }
+    shown.truncate(400);
+    for &u in &cx.unplaceable {
+        if !shown.contains(&u) {
+            shown.push(u);
+        }
+    }
+    let lo = shown.iter().map(|&i| cx.ops[i].invoke).min().unwrap_or(0);
+    let hi = shown
+        .iter()
+        .map(|&i| end_of(&cx.ops[i]))
+        .max()
+        .unwrap_or(1)
+        .max(lo + 1);
+    let mut procs: Vec<u64> = shown.iter().map(|&i| cx.ops[i].process).collect();
+    procs.sort_unstable();
+    procs.dedup();
+    let (left, width, row_h, top) = (90.0, 1120.0, 34.0, 40.0);
+    let height = top + procs.len() as f64 * row_h + 30.0;
+    let x =
+        |ns: u64| left + (ns.saturating_sub(lo)) as f64 / (hi - lo) as f64 * (width - left - 20.0);
+    let row = |p: u64| procs.iter().position(|q| *q == p).unwrap_or(0) as f64;
+    let points = lin_points(cx);
+    let order: std::collections::HashMap<usize, (usize, u64)> = cx
+        .linearized
+        .iter()
+        .enumerate()
+        .map(|(n, &i)| (i, (n + 1, points[n])))
+        .collect();
+
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        "<svg id=\"cx-timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         viewBox=\"0 0 {width} {height}\" font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\">\
+         <rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>"
+    );
+    // time axis
+    for k in 0..=6 {
+        let tk = lo + (hi - lo) * k / 6;
+        let xx = x(tk);
+        let _ = write!(
+            svg,
+            "<line x1=\"{xx:.1}\" y1=\"{y0}\" x2=\"{xx:.1}\" y2=\"{y1}\" stroke=\"#eee\"/>\
+             <text x=\"{xx:.1}\" y=\"{ty}\" text-anchor=\"middle\" fill=\"#555\">{lab}</text>",
+            y0 = top - 6.0,
+            y1 = height - 24.0,
+            ty = top - 14.0,
+            lab = esc(&secs(tk)),
+        );
+    }
+    for (r, p) in procs.iter().enumerate() {
+        let y = top + r as f64 * row_h + row_h / 2.0 + 4.0;
+        let _ = write!(
+            svg,
+            "<text x=\"8\" y=\"{y:.1}\" fill=\"#333\">process {p}</text>"
+        );
+    }
+    // prefix chain of linearization points, in order
+    let mut chain = String::new();
+    for (n, &i) in cx.linearized.iter().enumerate() {
+        if !shown.contains(&i) {
+            continue;
+        }
+        let o = &cx.ops[i];
+        let y = top + row(o.process) * row_h + row_h / 2.0;
+        let _ = write!(
+            chain,
+            "{}{:.1},{:.1}",
+            if chain.is_empty() { "M" } else { " L" },
+            x(points[n]),
+            y
+        );
+    }
+    if !chain.is_empty() {
+        let _ = write!(
+            svg,
+            "<path d=\"{chain}\" fill=\"none\" stroke=\"#2e8b57\" stroke-width=\"1.2\" stroke-dasharray=\"4 3\" opacity=\"0.8\"/>"
+        );
+    }
+    for &i in &shown {
+        let o = &cx.ops[i];
+        let y = top + row(o.process) * row_h + 5.0;
+        let (x0, x1) = (x(o.invoke), x(end_of(o)).max(x(o.invoke) + 3.0));
+        let bad = cx.unplaceable.contains(&i);
+        let (fill, stroke, sw) = if bad {
+            ("#fdecea", "#c0392b", 2.5)
+        } else if order.contains_key(&i) {
+            ("#e8f0f8", "#4e79a7", 1.0)
+        } else {
+            ("#f2f2f2", "#999", 1.0)
+        };
+        let dash = if o.complete.is_none() {
+            " stroke-dasharray=\"5 3\""
+        } else {
+            ""
+        };
+        let _ = write!(
+            svg,
+            "<g class=\"op{cls}\" data-index=\"{idx}\"><title>{tip}</title>\
+             <rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h}\" rx=\"3\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{sw}\"{dash}/>",
+            cls = if bad { " unplaceable" } else { "" },
+            idx = o.index,
+            tip = esc(&format!(
+                "{} — process {}, {} → {}, {}",
+                op_text(o),
+                o.process,
+                secs(o.invoke),
+                o.complete.map(secs).unwrap_or_else(|| "never returned".into()),
+                o.outcome.name()
+            )),
+            w = x1 - x0,
+            h = row_h - 10.0,
+        );
+        let _ = write!(
+            svg,
+            "<text x=\"{tx:.1}\" y=\"{ty:.1}\" fill=\"{c}\" font-weight=\"{fw}\">{txt}</text>",
+            tx = x0 + 4.0,
+            ty = y + 16.0,
+            c = if bad { "#a93226" } else { "#1d2330" },
+            fw = if bad { "bold" } else { "normal" },
+            txt = esc(&op_text(o)),
+        );
+        if let Some((n, p)) = order.get(&i) {
+            let cy = y + (row_h - 10.0) / 2.0;
+            let _ = write!(
+                svg,
+                "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"4.5\" fill=\"#2e8b57\"/>\
+                 <text x=\"{cx:.1}\" y=\"{ly:.1}\" text-anchor=\"middle\" font-size=\"10\" fill=\"#2e8b57\">{n}</text>",
+                cx = x(*p),
+                ly = y - 1.0,
+            );
+        }
+        svg.push_str("</g>");
+    }
+    svg.push_str("</svg>");
+
+    let mut b = String::new();
+    let key = cx
+        .key
+        .as_deref()
+        .map(|k| format!(" — key {k}"))
+        .unwrap_or_default();
+    let _ = write!(
+        b,
+        "<h1>Linearizability counterexample{}</h1><div class=\"muted\">{}, model <code>{}</code></div>\
+         <div class=\"banner invalid\" id=\"verdict\"><span>NOT LINEARIZABLE</span><small>{} of {} operations placed; {} cannot be</small></div>",
+        esc(&key),
+        esc(title),
+        esc(&cx.model),
+        cx.linearized.len(),
+        cx.ops.len(),
+        cx.unplaceable.len()
+    );
+    let _ = write!(
+        b,
+        "<h2>What went wrong</h2><p id=\"explanation\">{}</p>",
+        esc(&explain(cx))
+    );
+    if let Some(e) = &cx.explanation {
+        let _ = write!(b, "<p class=\"muted\">Checker: {}</p>", esc(e));
+    }
+    let _ = write!(
+        b,
+        "<p>Model state after the longest linearizable prefix (before the highlighted operation): \
+         <code id=\"model-state\">{}</code></p>",
+        esc(&clip(&value_text(&cx.state), 400))
+    );
+    let _ = write!(
+        b,
+        "<h2>Timeline</h2><p class=\"legend muted\">\
+         <span class=\"swatch\" style=\"background:#e8f0f8;border:1px solid #4e79a7\"></span>linearized (prefix) \
+         <span class=\"dot\" style=\"background:#2e8b57\"></span>linearization point, numbered in order \
+         <span class=\"swatch\" style=\"background:#fdecea;border:2px solid #c0392b\"></span>cannot be placed \
+         <span class=\"swatch\" style=\"background:#f2f2f2;border:1px solid #999\"></span>not yet placed. \
+         Showing {} of {} operations of this partition.</p><div style=\"overflow-x:auto\">{}</div>",
+        shown.len(),
+        cx.ops.len(),
+        svg
+    );
+    b.push_str(
+        "<h2>Operations shown</h2><table id=\"cx-ops\"><tr><th>#</th><th>history index</th><th>process</th>\
+         <th>op</th><th>value</th><th>result</th><th class=\"num\">invoke</th><th class=\"num\">complete</th><th>outcome</th></tr>",
+    );
+    let mut rows: Vec<usize> = shown.clone();
+    rows.sort_by_key(|&i| cx.ops[i].invoke);
+    for i in rows {
+        let o = &cx.ops[i];
+        let bad = cx.unplaceable.contains(&i);
+        let _ = write!(
+            b,
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            if bad { " class=\"unplaceable\" style=\"background:#fdecea;font-weight:bold\"" } else { "" },
+            order.get(&i).map(|(n, _)| n.to_string()).unwrap_or_else(|| if bad { "✗".into() } else { "".into() }),
+            o.index,
+            o.process,
+            esc(&o.f),
+            esc(&value_text(&o.value)),
+            esc(&value_text(&o.result)),
+            secs(o.invoke),
+            o.complete.map(secs).unwrap_or_else(|| "–".into()),
+            o.outcome.name()
+        );
+    }
+    b.push_str("</table>");
+    b.push_str("<p><a href=\"index.html\">← run overview</a></p>");
+    page(&format!("counterexample — {title}"), &b)
+}
+
+/// Finds the counterexample in a `results.json` value and resolves it against the run's
+/// operations.
+///
+/// Looks for an object named `counterexample` anywhere under the results (depth-first), then
+/// reads the prefix (`linearized` | `prefix` | `longest_prefix`), the unplaceable ops
+/// (`unplaceable` | `cannot_place` | `stuck` | `ops`), the `state` | `model_state`, the `key`
+/// | `partition` and `explanation`. Ops are referred to by history index (a number, or an
+/// object with `index`). Returns `None` when there is no such object.
+pub(crate) fn from_results(results: &Value, run: &crate::run::Run) -> Option<Counterexample> {
+    fn find(v: &Value, depth: usize) -> Option<(&Value, &Value)> {
+        match v {
+            Value::Object(o) => {
+                if let Some(cx) = o.get("counterexample").filter(|c| !c.is_null()) {
+                    return Some((cx, v));
+                }
+                if depth > 6 {
+                    return None;
+                }
+                o.values().find_map(|c| find(c, depth + 1))
+            }
+            Value::Array(a) if depth <= 6 => a.iter().find_map(|c| find(c, depth + 1)),
+            _ => None,
+        }
+    }
+    let (cx, parent) = find(results, 0)?;
+    if let Ok(direct) = serde_json::from_value::<Counterexample>(cx.clone()) {
+        return Some(direct);
+    }
+    let get = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| cx.get(*n).or_else(|| parent.get(*n)))
+    };
+    let key = get(&["key", "partition"]).map(value_text);
+    let ids = |v: Option<&Value>| -> Vec<u64> {
+        v.and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| {
+                        x.as_u64()
+                            .or_else(|| x.get("index").and_then(Value::as_u64))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let prefix = ids(get(&["linearized", "prefix", "longest_prefix"]));
+    let stuck = ids(get(&["unplaceable", "cannot_place", "stuck", "ops"]));
+    let ops: Vec<CxOp> = run
+        .ops
+        .iter()
+        .filter(|o| key.is_none() || o.key == key)
+        .filter(|o| o.outcome != Outcome::Fail)
+        .map(|o| CxOp {
+            index: o.index,
+            process: o.process,
+            f: run.fs[o.f].clone(),
+            key: o.key.clone(),
+            value: o.value.clone(),
+            result: o.result.clone(),
+            invoke: o.invoke,
+            complete: if o.outcome == Outcome::Info {
+                None
+            } else {
+                o.complete
+            },
+            outcome: o.outcome,
+        })
+        .collect();
+    let pos = |id: u64| ops.iter().position(|o| o.index == id);
+    Some(Counterexample {
+        key,
+        model: get(&["model"])
+            .map(value_text)
+            .unwrap_or_else(|| "register".into()),
+        linearized: prefix.iter().filter_map(|&i| pos(i)).collect(),
+        unplaceable: stuck.iter().filter_map(|&i| pos(i)).collect(),
+        state: get(&["state", "model_state"])
+            .cloned()
+            .unwrap_or(Value::Null),
+        explanation: get(&["explanation", "message"]).map(value_text),
+        ops,
+    })
+}

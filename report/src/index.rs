@@ -1,0 +1,300 @@
+//! `index.html` of one run: verdict banner, key figures, the plots, operation counts, the
+//! faults applied, the configuration, and links to everything else in the run directory.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::html::{clip, dur, esc, page, secs, value_text};
+use crate::run::{Outcome, Run, Verdict};
+use crate::style;
+use crate::summary::RunSummary;
+
+/// Which optional artifacts exist, so the page links only to what is there.
+pub struct Artifacts {
+    /// `linearizability.html` was written.
+    pub counterexample: bool,
+}
+
+/// Renders `index.html`.
+pub fn render(run: &Run, summary: &RunSummary, artifacts: &Artifacts) -> String {
+    let verdict = Verdict::from_results(run.results.as_ref());
+    let mut b = String::with_capacity(32 * 1024);
+    let _ = write!(
+        b,
+        "<h1>{}</h1><div class=\"muted\">run <code>{}</code></div>",
+        esc(&summary.name),
+        esc(&run.dir.display().to_string())
+    );
+    let detail = match verdict {
+        Verdict::Valid => "every check passed".to_owned(),
+        Verdict::Invalid => "an anomaly was found".to_owned(),
+        Verdict::Unknown => "the checker could not decide".to_owned(),
+        Verdict::NotChecked => "no results.json in this run".to_owned(),
+    };
+    let _ = write!(
+        b,
+        "<div class=\"banner {}\" id=\"verdict\"><span>Verdict: {}</span><small>{}</small></div>",
+        verdict.css(),
+        verdict.label().to_uppercase(),
+        esc(&detail)
+    );
+    let card = |b: &mut String, v: String, label: &str| {
+        let _ = write!(
+            b,
+            "<div class=\"card\"><b>{}</b><span>{}</span></div>",
+            esc(&v),
+            label
+        );
+    };
+    b.push_str("<div class=\"cards\">");
+    card(&mut b, summary.ops.to_string(), "operations");
+    card(&mut b, summary.ok.to_string(), "ok");
+    card(&mut b, summary.fail.to_string(), "fail");
+    card(&mut b, summary.info.to_string(), "info (unknown)");
+    card(&mut b, secs(summary.duration_ns), "duration");
+    card(&mut b, format!("{:.1}", summary.ok_per_s), "ok ops / s");
+    if let (Some(p50), Some(p99)) = (summary.p50_ns, summary.p99_ns) {
+        card(&mut b, dur(p50), "p50 latency");
+        card(&mut b, dur(p99), "p99 latency");
+    }
+    card(&mut b, summary.faults.to_string(), "faults applied");
+    if let Some(a) = summary.availability_during_faults {
+        card(&mut b, format!("{:.1} %", a * 100.0), "ok during faults");
+    }
+    b.push_str("</div>");
+
+    b.push_str("<nav class=\"links\">");
+    b.push_str("<a href=\"timeline.html\">timeline</a>");
+    if artifacts.counterexample {
+        b.push_str(
+            "<a href=\"linearizability.html\" id=\"counterexample-link\"><b>counterexample</b></a>",
+        );
+    }
+    for f in ["history.jsonl", "results.json", "test.json"] {
+        if run.dir.join(f).exists() {
+            let _ = write!(b, "<a href=\"{f}\">{f}</a>");
+        }
+    }
+    b.push_str("</nav>");
+
+    if let Some(results) = &run.results {
+        results_section(&mut b, results);
+    }
+
+    b.push_str("<h2>Plots</h2>");
+    for (file, alt) in [
+        ("latency-raw.png", "latency of every operation"),
+        ("latency-quantiles.png", "latency quantiles over time"),
+        ("rate.png", "throughput over time"),
+        ("nwr-staleness.png", "NWR staleness"),
+    ] {
+        if file == "nwr-staleness.png" && !run.dir.join(file).exists() {
+            continue;
+        }
+        let _ = write!(
+            b,
+            "<a href=\"{file}\"><img class=\"plot\" src=\"{file}\" alt=\"{alt}\" width=\"1200\" height=\"640\"></a>"
+        );
+    }
+
+    ops_table(&mut b, run);
+    faults_table(&mut b, run);
+    config_table(&mut b, run);
+    files_list(&mut b, run);
+    page(&format!("{} — faultline", summary.name), &b)
+}
+
+fn results_section(b: &mut String, results: &Value) {
+    b.push_str("<h2>Checker results</h2>");
+    if let Some(obj) = results.as_object() {
+        b.push_str("<table id=\"results\"><tr><th>check</th><th>result</th></tr>");
+        for (k, v) in obj {
+            let text = match v {
+                Value::Object(o) => {
+                    // Prefer a one-word verdict when the section has one.
+                    let head = ["valid", "verdict", "result", "outcome"]
+                        .iter()
+                        .find_map(|k| o.get(*k).map(value_text));
+                    match head {
+                        Some(h) => format!("{h} — {}", clip(&v.to_string(), 240)),
+                        None => clip(&v.to_string(), 240),
+                    }
+                }
+                other => clip(&value_text(other), 240),
+            };
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td><code>{}</code></td></tr>",
+                esc(k),
+                esc(&text)
+            );
+        }
+        b.push_str("</table>");
+    }
+    let pretty = serde_json::to_string_pretty(results).unwrap_or_default();
+    let _ = write!(
+        b,
+        "<details><summary>results.json</summary><pre>{}</pre></details>",
+        esc(&clip(&pretty, 200_000))
+    );
+}
+
+fn ops_table(b: &mut String, run: &Run) {
+    b.push_str(
+        "<h2>Operations</h2><table id=\"ops\"><tr><th>f</th><th class=\"num\">ok</th>\
+        <th class=\"num\">fail</th><th class=\"num\">info</th><th class=\"num\">p50</th>\
+        <th class=\"num\">p99</th><th class=\"num\">max</th></tr>",
+    );
+    for (i, f) in run.fs.iter().enumerate() {
+        let mut counts = [0usize; 3];
+        let mut lats = Vec::new();
+        for op in run.ops.iter().filter(|o| o.f == i) {
+            counts[op.outcome as usize] += 1;
+            if op.outcome == Outcome::Ok {
+                lats.extend(op.latency());
+            }
+        }
+        lats.sort_unstable();
+        let q = |q: f64| {
+            if lats.is_empty() {
+                "–".to_owned()
+            } else {
+                dur(lats[((lats.len() - 1) as f64 * q).round() as usize])
+            }
+        };
+        let _ = write!(
+            b,
+            "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            style::hex(style::f_colour(i)),
+            esc(f),
+            counts[0],
+            counts[1],
+            counts[2],
+            q(0.5),
+            q(0.99),
+            q(1.0)
+        );
+    }
+    b.push_str("</table>");
+}
+
+fn faults_table(b: &mut String, run: &Run) {
+    b.push_str("<h2>Faults applied</h2>");
+    if run.faults.is_empty() && run.nemesis_other.is_empty() {
+        b.push_str("<p class=\"muted\">No nemesis events in this history.</p>");
+        return;
+    }
+    b.push_str(
+        "<table id=\"faults\"><tr><th>fault</th><th class=\"num\">start</th>\
+        <th class=\"num\">stop</th><th class=\"num\">duration</th><th>details</th></tr>",
+    );
+    for w in &run.faults {
+        let (stop, len) = match w.stop {
+            Some(s) => (secs(s), dur(s.saturating_sub(w.start))),
+            None => ("(healed at teardown)".to_owned(), "–".to_owned()),
+        };
+        let _ = write!(
+            b,
+            "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td><code>{}</code></td></tr>",
+            style::hex(style::fault(&w.kind)),
+            esc(&w.kind),
+            secs(w.start),
+            esc(&stop),
+            esc(&len),
+            esc(&clip(&value_text(&w.detail), 160))
+        );
+    }
+    for (t, f, v) in &run.nemesis_other {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td></td><td></td><td><code>{}</code></td></tr>",
+            esc(f),
+            secs(*t),
+            esc(&clip(&value_text(v), 160))
+        );
+    }
+    b.push_str("</table>");
+}
+
+/// Flattens nested config objects into dotted keys for a two-column table.
+fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
+    match v {
+        Value::Object(o) if !o.is_empty() => {
+            for (k, v) in o {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_owned(), value_text(other));
+        }
+    }
+}
+
+fn config_table(b: &mut String, run: &Run) {
+    b.push_str("<h2>Configuration</h2>");
+    let Some(test) = &run.test else {
+        b.push_str("<p class=\"muted\">No test.json in this run.</p>");
+        return;
+    };
+    let mut rows = BTreeMap::new();
+    flatten("", test, &mut rows);
+    b.push_str("<table id=\"config\"><tr><th>setting</th><th>value</th></tr>");
+    for (k, v) in rows {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td><code>{}</code></td></tr>",
+            esc(&k),
+            esc(&clip(&v, 300))
+        );
+    }
+    b.push_str("</table>");
+}
+
+fn files_list(b: &mut String, run: &Run) {
+    let Ok(entries) = std::fs::read_dir(&run.dir) else {
+        return;
+    };
+    let mut names: Vec<(String, bool)> = entries
+        .flatten()
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.file_type().map(|t| t.is_dir()).unwrap_or(false),
+            )
+        })
+        .collect();
+    names.sort();
+    b.push_str("<h2>Files</h2><ul id=\"files\">");
+    for (name, is_dir) in names {
+        if is_dir {
+            // Node logs live in per-node directories: link each file inside.
+            let mut inner: Vec<String> = std::fs::read_dir(run.dir.join(&name))
+                .map(|d| {
+                    d.flatten()
+                        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            inner.sort();
+            let _ = write!(b, "<li>{}/ ", esc(&name));
+            for f in inner.iter().take(50) {
+                let _ = write!(b, "<a href=\"{0}/{1}\">{1}</a> ", esc(&name), esc(f));
+            }
+            b.push_str("</li>");
+        } else {
+            let _ = write!(b, "<li><a href=\"{0}\">{0}</a></li>", esc(&name));
+        }
+    }
+    b.push_str("</ul>");
+}
