@@ -1,11 +1,25 @@
-//! kvnode: the bundled replicated key-value store that faultline tests (a black box to the harness).
+//! kvnode: the bundled replicated key-value store that faultline tests (a black box to the
+//! harness). The principal type is the [`engine::Engine`] trait: replication engines are
+//! pure state machines (raft-rs's `RawNode` shape) and everything with I/O is shared.
+//!
+//! # Layout
+//!
+//! - [`engine`]: the Engine trait and `Ready` contract; [`engine::raft`] is Raft.
+//! - [`msg`]: ids, commands, values, log entries, replies, the peer frame.
+//! - [`storage`]: durable checksummed record log (+ in-memory impl).
+//! - [`state_machine`]: the key-value store with client de-duplication.
+//! - [`transport`]: one-directional TCP peer links.
+//! - [`http`]: the HTTP/JSON client API and its status-code contract.
+//! - [`node`]: the async driver tying them together.
+//! - `cli`: flags, runtime, signals ([`run_cli`]).
 
-use std::ffi::OsString;
-use std::process::ExitCode;
+mod cli;
+pub mod engine;
+pub mod http;
+pub mod msg;
+pub mod node;
+pub mod state_machine;
+pub mod storage;
+pub mod transport;
 
-/// Runs kvnode's command line (argv[0] first) to completion and returns its exit code.
-pub fn run_cli(argv: Vec<OsString>) -> ExitCode {
-    let _ = argv;
-    eprintln!("kvnode: not built yet");
-    ExitCode::from(2)
-}
+pub use cli::run_cli;

@@ -1,0 +1,306 @@
+//! kvnode's command line: flag parsing (clap), wiring of the layers, the tokio runtime and
+//! signal handling. This is the only place that knows about flags, `anyhow` and exit codes.
+
+use crate::engine::raft::Raft;
+use crate::engine::{EngineConfig, ReadMode};
+use crate::http::{router, ApiState};
+use crate::msg::NodeId;
+use crate::node::{DriverConfig, NodeStatus, StatusHandle};
+use crate::storage::{FileStorage, Storage};
+use crate::transport::{serve_inbound, Transport, TransportConfig};
+use crate::{engine, node};
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const LONG_ABOUT: &str = "\
+kvnode: a replicated key-value store (the system under test bundled with faultline).
+
+Peers: node i sends to node j only over the TCP connection it dials to j's address in
+--peers; connections accepted on --peer-listen are receive-only. Links are re-dialed with
+backoff; a write stalled for 1 s (blackholed link) drops and re-dials the connection.
+
+HTTP API on --client-listen (JSON):
+  GET  /kv/{key}                                  -> 200 {\"value\": int|string|null}
+  PUT  /kv/{key}      {\"value\":v, \"client_id\"?, \"seq\"?}  -> 200 {\"ok\":true}
+  POST /kv/{key}/cas  {\"from\":a, \"to\":b, \"client_id\"?, \"seq\"?} -> 200 {\"ok\":true}
+  GET  /status  -> {\"id\",\"engine\",\"role\",\"term\",\"leader\",\"commit_index\",\"applied_index\"}
+
+Status codes (what the outcome of a request is):
+  200  done
+  400  bad request: malformed JSON, value not an integer/string, body > 64 KiB (not done)
+  409  cas-mismatch, body carries \"current\" (definitely not done)
+  421  not-leader, body carries \"leader\" (id or null): not proposed, retry there
+  501  unsupported by this engine (not done)
+  503  unavailable: definitely not proposed (overloaded, stopping)
+  504  timeout: UNKNOWN outcome, the command may still commit later
+
+A (client_id, seq) pair makes a retried write apply once: the node remembers each
+client's last seq and result (the 100000 most recently active clients); a retry with the
+same seq gets the stored result, an older seq gets 504.
+
+Durability: a write is acknowledged only after a majority has fsynced it. No snapshots or
+log compaction: the log grows for the lifetime of the data dir (fine for test runs).";
+
+/// Replication engine to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineKind {
+    /// Raft (leader election, log replication, read-index).
+    Raft,
+}
+
+/// Read strategy (`--read`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReadFlag {
+    /// Linearizable: the leader confirms leadership with one heartbeat round per batch.
+    ReadIndex,
+    /// Linearizable if clock rates are sane: leader lease on the monotonic clock.
+    Lease,
+    /// Linearizable: reads are appended to the log like writes.
+    Log,
+    /// UNSAFE: the leader answers from local state without confirming it is still leader;
+    /// a deposed leader in a minority partition serves stale reads.
+    UnsafeLocal,
+    /// UNSAFE: leader lease measured on the wall clock; clock jumps/skew (libfaketime)
+    /// extend it past a new leader's election: stale reads.
+    UnsafeLeaseWallclock,
+}
+
+/// kvnode command line.
+#[derive(Debug, Parser)]
+#[command(name = "kvnode", version, about = "faultline's replicated key-value store", long_about = LONG_ABOUT)]
+pub struct Args {
+    /// This node's id, e.g. n1.
+    #[arg(long)]
+    pub id: String,
+    /// Address to accept peer connections on (receive-only).
+    #[arg(long)]
+    pub peer_listen: String,
+    /// Address of the HTTP client API.
+    #[arg(long)]
+    pub client_listen: String,
+    /// Other nodes as id=addr,id=addr (empty or absent: single-node cluster).
+    #[arg(long, default_value = "")]
+    pub peers: String,
+    /// Directory for the durable log.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Replication engine.
+    #[arg(long, value_enum, default_value = "raft")]
+    pub engine: EngineKind,
+    /// Raft: run a pre-vote round before each election (avoids disruptive term bumps).
+    #[arg(long)]
+    pub prevote: bool,
+    /// How reads are served.
+    #[arg(long, value_enum, default_value = "read-index")]
+    pub read: ReadFlag,
+    /// UNSAFE (Raft): commit entries of earlier terms by counting replicas (the Figure 8
+    /// bug): a later leader may overwrite them, losing acknowledged writes.
+    #[arg(long)]
+    pub unsafe_commit_previous_term: bool,
+    /// Length of one engine tick in milliseconds.
+    #[arg(long, default_value_t = 10)]
+    pub tick_ms: u64,
+    /// Election timeout in ticks (randomized in [n, 2n)); also bounds the leader lease.
+    #[arg(long, default_value_t = 30)]
+    pub election_ticks: u64,
+    /// Heartbeat interval in ticks.
+    #[arg(long, default_value_t = 5)]
+    pub heartbeat_ticks: u64,
+    /// Seed for the engine's randomness (mixed with the node id).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Server-side deadline of a client request; past it the answer is 504 (unknown).
+    #[arg(long, default_value_t = 1000)]
+    pub request_timeout_ms: u64,
+    /// UNSAFE, benchmarking only: never fsync (acknowledged writes can be lost on crash).
+    #[arg(long)]
+    pub no_fsync: bool,
+}
+
+fn parse_peers(s: &str) -> anyhow::Result<Vec<(NodeId, String)>> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((id, addr)) = part.split_once('=') else {
+            bail!("--peers entry {part:?} is not id=addr");
+        };
+        if id.is_empty() || addr.is_empty() {
+            bail!("--peers entry {part:?} is not id=addr");
+        }
+        out.push((id.to_string(), addr.to_string()));
+    }
+    Ok(out)
+}
+
+/// Runs kvnode's command line (argv[0] first) to completion and returns its exit code.
+pub fn run_cli(argv: Vec<OsString>) -> ExitCode {
+    let args = match Args::try_parse_from(argv) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kvnode: cannot start runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let id = args.id.clone();
+    match rt.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kvnode {id}: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let peers = parse_peers(&args.peers)?;
+    if peers.iter().any(|(p, _)| *p == args.id) {
+        bail!("--peers must not contain this node's own id {:?}", args.id);
+    }
+    if args.tick_ms == 0 || args.election_ticks < 2 || args.heartbeat_ticks == 0 {
+        bail!("--tick-ms and --heartbeat-ticks must be > 0 and --election-ticks >= 2");
+    }
+    if args.heartbeat_ticks >= args.election_ticks {
+        bail!("--heartbeat-ticks must be smaller than --election-ticks");
+    }
+    let storage = FileStorage::open(&args.data_dir, !args.no_fsync)
+        .with_context(|| format!("opening data dir {}", args.data_dir.display()))?;
+    if args.no_fsync {
+        tracing::warn!("--no-fsync: acknowledged writes may be lost on crash (benchmarking only)");
+    }
+    let recovered = storage.recovered();
+    let mut cfg = EngineConfig::new(&args.id, &[]);
+    cfg.peers = peers.iter().map(|(p, _)| p.clone()).collect();
+    cfg.seed = args.seed;
+    cfg.election_ticks = args.election_ticks;
+    cfg.heartbeat_ticks = args.heartbeat_ticks;
+    cfg.tick_ms = args.tick_ms;
+    cfg.prevote = args.prevote;
+    cfg.unsafe_commit_previous_term = args.unsafe_commit_previous_term;
+    cfg.read_mode = match args.read {
+        ReadFlag::ReadIndex => ReadMode::ReadIndex,
+        ReadFlag::Lease => ReadMode::Lease,
+        ReadFlag::Log => ReadMode::Log,
+        ReadFlag::UnsafeLocal => ReadMode::UnsafeLocal,
+        ReadFlag::UnsafeLeaseWallclock => ReadMode::UnsafeLeaseWallclock,
+    };
+    match args.engine {
+        EngineKind::Raft => {
+            let engine = Raft::new(cfg, recovered).context("recovering raft state")?;
+            serve(args, peers, engine, storage).await
+        }
+    }
+}
+
+/// Binds listeners, starts transport, HTTP and the driver for any engine, and waits for
+/// SIGTERM/SIGINT.
+async fn serve<E: engine::Engine, S: Storage + 'static>(
+    args: Args,
+    peers: Vec<(NodeId, String)>,
+    engine: E,
+    storage: S,
+) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let peer_listener = TcpListener::bind(&args.peer_listen)
+        .await
+        .with_context(|| format!("binding --peer-listen {}", args.peer_listen))?;
+    let client_listener = TcpListener::bind(&args.client_listen)
+        .await
+        .with_context(|| format!("binding --client-listen {}", args.client_listen))?;
+    let tcfg = TransportConfig::new(&args.id);
+    let transport = Transport::start(&tcfg, &peers, shutdown.clone());
+    let (in_tx, in_rx) = mpsc::channel(16 * 1024);
+    tokio::spawn(serve_inbound::<E::Msg>(
+        peer_listener,
+        in_tx,
+        shutdown.clone(),
+    ));
+    let status: StatusHandle = Arc::new(Mutex::new(NodeStatus {
+        id: args.id.clone(),
+        engine: engine.name(),
+        role: engine.status().role,
+        term: engine.status().term,
+        leader: None,
+        commit_index: 0,
+        applied_index: 0,
+    }));
+    let (client_tx, client_rx) = mpsc::channel(16 * 1024);
+    let api = router(ApiState {
+        tx: client_tx,
+        status: status.clone(),
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+    });
+    let http_shutdown = shutdown.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(client_listener, api)
+            .with_graceful_shutdown(http_shutdown.cancelled_owned())
+            .await
+    });
+    tracing::info!(
+        id = %args.id,
+        engine = engine.name(),
+        peer_listen = %args.peer_listen,
+        client_listen = %args.client_listen,
+        peers = ?peers,
+        read = ?args.read,
+        "kvnode started"
+    );
+    let driver = node::Driver {
+        engine,
+        storage,
+        transport,
+        inbound: in_rx,
+        clients: client_rx,
+        status,
+    };
+    let dcfg = DriverConfig {
+        tick: Duration::from_millis(args.tick_ms),
+    };
+    let sig = shutdown.clone();
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            _ = sig.cancelled() => return,
+        }
+        tracing::info!("signal received, shutting down");
+        sig.cancel();
+    });
+    let result = driver.run(dcfg, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(2), http).await;
+    result?;
+    tracing::info!("kvnode stopped");
+    Ok(())
+}

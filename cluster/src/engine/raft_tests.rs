@@ -1,0 +1,1 @@
+//! Deterministic Raft tests on the in-memory network (no sockets, no sleeps).
