@@ -59,6 +59,8 @@
 //! sequence replay a run exactly. Tests drive engines with an in-memory network, no sockets.
 
 pub mod raft;
+#[cfg(test)]
+pub mod sim;
 
 use crate::msg::{Command, Entry, NodeId, Reply, ReqId};
 use serde::{de::DeserializeOwned, Serialize};

@@ -189,6 +189,9 @@ pub struct Raft {
     unstable_from: Option<u64>,
     hs_dirty: bool,
     need_bcast: bool,
+    /// A heartbeat round is needed for waiting reads (sent in `ready`, so every read
+    /// registered before the messages leave shares it).
+    need_read_round: bool,
     reads_ready: Vec<ReadReady>,
     replies: Vec<(ReqId, Reply)>,
 }
@@ -257,6 +260,7 @@ impl Raft {
             unstable_from: None,
             hs_dirty: false,
             need_bcast: false,
+            need_read_round: false,
             reads_ready: Vec::new(),
             replies: Vec::new(),
             cfg,
@@ -303,6 +307,21 @@ impl Raft {
     /// Commit index.
     pub fn commit_index(&self) -> u64 {
         self.commit
+    }
+
+    /// Test hook: start an election now (raft-rs's `MsgHup`).
+    #[cfg(test)]
+    pub(crate) fn campaign_now(&mut self) {
+        let pre = self.cfg.prevote;
+        self.campaign(pre);
+    }
+
+    /// Test hook: forget the leader, as if the election timeout had passed without contact.
+    #[cfg(test)]
+    pub(crate) fn forget_leader(&mut self) {
+        if self.role != Role::Leader {
+            self.leader = None;
+        }
     }
 
     fn lease_ticks(&self) -> u64 {
@@ -377,6 +396,7 @@ impl Raft {
         self.hb_sent.clear();
         self.lease_until_tick = 0;
         self.lease_until_wall = 0;
+        self.need_read_round = false;
     }
 
     fn campaign(&mut self, pre: bool) {
@@ -600,8 +620,8 @@ impl Raft {
         let ctx = self.hb_ctx + 1;
         self.reads_pending.push(PendingRead { req, index, ctx });
         if self.quorum_ctx >= self.hb_ctx {
-            // No round in flight: start one now (batches all reads of this step).
-            self.bcast_heartbeat();
+            // No round in flight: start one when the messages leave (batches this step).
+            self.need_read_round = true;
         }
     }
 
@@ -632,7 +652,7 @@ impl Raft {
         }
         // Reads that arrived during the finished round need another one.
         if self.reads_pending.iter().any(|r| r.ctx > self.hb_ctx) {
-            self.bcast_heartbeat();
+            self.need_read_round = true;
         }
     }
 
@@ -673,11 +693,17 @@ impl Raft {
             match self.term_at(e.index) {
                 Some(t) if t == e.term => continue,
                 Some(_) => {
-                    assert!(
-                        e.index > self.commit,
-                        "raft: leader conflicts with committed entry {}",
-                        e.index
-                    );
+                    if e.index <= self.commit {
+                        // Only reachable through --unsafe-commit-previous-term: a committed
+                        // entry is being overwritten (the anomaly that flag demonstrates).
+                        assert!(
+                            self.cfg.unsafe_commit_previous_term,
+                            "raft: leader conflicts with committed entry {}",
+                            e.index
+                        );
+                        tracing::error!(id = %self.cfg.id, index = e.index, "overwriting a committed entry (unsafe mode)");
+                        self.commit = e.index - 1;
+                    }
                     tracing::warn!(
                         id = %self.cfg.id,
                         from_index = e.index,
@@ -1012,6 +1038,7 @@ impl Engine for Raft {
         !self.msgs.is_empty()
             || !self.persisted_msgs.is_empty()
             || self.need_bcast
+            || self.need_read_round
             || self.unstable_from.is_some()
             || self.truncate_from.is_some()
             || self.hs_dirty
@@ -1025,6 +1052,12 @@ impl Engine for Raft {
             self.need_bcast = false;
             if self.role == Role::Leader {
                 self.bcast_append();
+            }
+        }
+        if self.need_read_round {
+            self.need_read_round = false;
+            if self.role == Role::Leader && self.reads_pending.iter().any(|r| r.ctx > self.hb_ctx) {
+                self.bcast_heartbeat();
             }
         }
         let mut rd = Ready {
