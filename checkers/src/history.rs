@@ -76,3 +76,347 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reading, writing and pairing. Everything below only adds to the contract above.
+
+use std::io::{BufRead, Write};
+
+/// What was wrong with a history, always naming the line (1-based) it was found on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HistoryError {
+    /// The line is not valid JSON / EDN / log syntax, or lacks a required field.
+    #[error("line {line}: {message}")]
+    Syntax {
+        /// 1-based line number.
+        line: usize,
+        /// What was wrong, in words.
+        message: String,
+    },
+    /// The last line ends without a newline and does not parse: the writer was cut off.
+    #[error("line {line}: truncated last line (no newline and not a complete event): {message}")]
+    Truncated {
+        /// 1-based line number.
+        line: usize,
+        /// The parser's complaint.
+        message: String,
+    },
+    /// A completion (`ok`/`fail`/`info`) for a process with no pending invoke.
+    #[error("line {line}: {kind} completion for process {process} without a pending invoke")]
+    CompletionWithoutInvoke {
+        /// 1-based line number.
+        line: usize,
+        /// The process, as written.
+        process: String,
+        /// ok | fail | info.
+        kind: String,
+    },
+    /// An invoke while the same process still has an op pending (a process is sequential).
+    #[error("line {line}: process {process} invoked {f} while its op from line {pending_line} is still pending")]
+    DoubleInvoke {
+        /// 1-based line number of the second invoke.
+        line: usize,
+        /// 1-based line number of the pending invoke.
+        pending_line: usize,
+        /// The process.
+        process: String,
+        /// The function of the second invoke.
+        f: String,
+    },
+    /// A completion whose `f` differs from its invoke's.
+    #[error("line {line}: completion f {got:?} does not match invoke f {expected:?} (line {invoke_line})")]
+    Mismatch {
+        /// 1-based line number of the completion.
+        line: usize,
+        /// 1-based line of the invoke.
+        invoke_line: usize,
+        /// The invoke's f.
+        expected: String,
+        /// The completion's f.
+        got: String,
+    },
+    /// The underlying reader failed.
+    #[error("line {line}: read error: {source}")]
+    Io {
+        /// 1-based line number being read.
+        line: usize,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl HistoryError {
+    /// The 1-based line the problem was found on.
+    pub fn line(&self) -> usize {
+        match self {
+            HistoryError::Syntax { line, .. }
+            | HistoryError::Truncated { line, .. }
+            | HistoryError::CompletionWithoutInvoke { line, .. }
+            | HistoryError::DoubleInvoke { line, .. }
+            | HistoryError::Mismatch { line, .. }
+            | HistoryError::Io { line, .. } => *line,
+        }
+    }
+}
+
+/// Streams [`Event`]s from `history.jsonl`, one per line; blank lines are skipped.
+///
+/// Each item is the event with its 1-based line number, or an error naming the line. A last
+/// line without a trailing newline that fails to parse is reported as [`HistoryError::Truncated`]
+/// (a harness killed mid-write), any other bad line as [`HistoryError::Syntax`].
+pub struct JsonlReader<R> {
+    input: R,
+    line: usize,
+    buf: String,
+    done: bool,
+}
+
+impl<R: BufRead> JsonlReader<R> {
+    /// Wraps a buffered reader.
+    pub fn new(input: R) -> Self {
+        JsonlReader {
+            input,
+            line: 0,
+            buf: String::new(),
+            done: false,
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for JsonlReader<R> {
+    type Item = Result<(usize, Event), HistoryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return None;
+            }
+            self.buf.clear();
+            self.line += 1;
+            let n = match self.input.read_line(&mut self.buf) {
+                Ok(n) => n,
+                Err(source) => {
+                    self.done = true;
+                    return Some(Err(HistoryError::Io {
+                        line: self.line,
+                        source,
+                    }));
+                }
+            };
+            if n == 0 {
+                self.done = true;
+                return None;
+            }
+            let complete = self.buf.ends_with('\n');
+            let text = self.buf.trim();
+            if text.is_empty() {
+                continue;
+            }
+            return Some(match serde_json::from_str::<Event>(text) {
+                Ok(ev) => Ok((self.line, ev)),
+                Err(e) if !complete => {
+                    self.done = true;
+                    Err(HistoryError::Truncated {
+                        line: self.line,
+                        message: e.to_string(),
+                    })
+                }
+                Err(e) => Err(HistoryError::Syntax {
+                    line: self.line,
+                    message: e.to_string(),
+                }),
+            });
+        }
+    }
+}
+
+/// Parses a whole JSONL history held in memory; stops at the first bad line.
+pub fn parse_jsonl(text: &str) -> Result<History, HistoryError> {
+    let mut h = History::default();
+    for item in JsonlReader::new(text.as_bytes()) {
+        let (line, ev) = item?;
+        h.push(line, ev);
+    }
+    Ok(h)
+}
+
+/// Appends events to `history.jsonl` as they happen, flushing after each one so that a
+/// crashed harness still leaves a checkable history (DESIGN.md, "History").
+pub struct HistoryWriter<W: Write> {
+    out: W,
+}
+
+impl<W: Write> HistoryWriter<W> {
+    /// Wraps any writer (a file, a `Vec<u8>` in tests).
+    pub fn new(out: W) -> Self {
+        HistoryWriter { out }
+    }
+
+    /// Writes one event as one line and flushes.
+    pub fn write(&mut self, event: &Event) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.out, event)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+
+    /// Gives the writer back.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// A parsed history: events in file order, each with the line it came from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// The events, in file order.
+    pub events: Vec<Event>,
+    /// `lines[i]` is the 1-based source line of `events[i]` (for error messages).
+    pub lines: Vec<usize>,
+}
+
+impl History {
+    /// Appends an event read from `line`.
+    pub fn push(&mut self, line: usize, event: Event) {
+        self.events.push(event);
+        self.lines.push(line);
+    }
+
+    /// Builds a history from events alone; line numbers become event positions + 1.
+    pub fn from_events(events: Vec<Event>) -> Self {
+        let lines = (1..=events.len()).collect();
+        History { events, lines }
+    }
+
+    /// Pairs invokes with completions into [`Operation`]s; see [`pair`].
+    pub fn operations(&self) -> Result<Vec<Operation>, HistoryError> {
+        pair(&self.events, &self.lines)
+    }
+}
+
+/// One client call: an invoke paired with its completion.
+///
+/// `fail` ops are removed by [`pair`] (they did not happen). An `info` op (outcome unknown) and
+/// an invoke that never completed have `ret: None`: a call that never returns, so it may take
+/// effect at any time after `call`, or never.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    /// Dense position in the operation list (0-based).
+    pub id: usize,
+    /// The process that issued it.
+    pub process: Process,
+    /// The function (`read`, `write`, `cas`, `get`, `put`, `append`, ...).
+    pub f: String,
+    /// The key, for multi-key workloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The invoke's value (the argument).
+    pub input: serde_json::Value,
+    /// The completion's value for `ok` ops (the result); `None` when the outcome is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
+    /// Invoke time (ns).
+    pub call: u64,
+    /// Completion time (ns); `None` = never returned (+infinity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ret: Option<u64>,
+    /// `index` of the invoke event.
+    pub invoke_index: u64,
+    /// `index` of the completion event, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete_index: Option<u64>,
+}
+
+impl Operation {
+    /// True when the outcome is unknown (`info`, or never completed).
+    pub fn is_indeterminate(&self) -> bool {
+        self.ret.is_none()
+    }
+}
+
+fn process_name(p: &Process) -> String {
+    match p {
+        Process::Client(n) => n.to_string(),
+        Process::Nemesis => "nemesis".to_string(),
+    }
+}
+
+/// Pairs invoke and completion events per process into operations, in invoke order.
+///
+/// Nemesis events are skipped. `fail` completions drop the op. `info` completions, and invokes
+/// still pending at the end of the history, become ops with `ret: None`. After `info` a process
+/// may (against Jepsen convention) invoke again; the indeterminate op simply stays open.
+/// `lines[i]` names the source line of `events[i]` in errors.
+pub fn pair(events: &[Event], lines: &[usize]) -> Result<Vec<Operation>, HistoryError> {
+    use std::collections::HashMap;
+    let line_of = |i: usize| lines.get(i).copied().unwrap_or(i + 1);
+    // process -> (event position, slot in `slots`)
+    let mut pending: HashMap<Process, (usize, usize)> = HashMap::new();
+    let mut slots: Vec<Option<Operation>> = Vec::new();
+    for (i, ev) in events.iter().enumerate() {
+        if ev.process == Process::Nemesis {
+            continue;
+        }
+        match ev.kind {
+            EventType::Invoke => {
+                if let Some(&(p, _)) = pending.get(&ev.process) {
+                    return Err(HistoryError::DoubleInvoke {
+                        line: line_of(i),
+                        pending_line: line_of(p),
+                        process: process_name(&ev.process),
+                        f: ev.f.clone(),
+                    });
+                }
+                pending.insert(ev.process, (i, slots.len()));
+                slots.push(Some(Operation {
+                    id: 0,
+                    process: ev.process,
+                    f: ev.f.clone(),
+                    key: ev.key.clone(),
+                    input: ev.value.clone(),
+                    output: None,
+                    call: ev.time,
+                    ret: None,
+                    invoke_index: ev.index,
+                    complete_index: None,
+                }));
+            }
+            kind => {
+                let Some((p, slot)) = pending.remove(&ev.process) else {
+                    return Err(HistoryError::CompletionWithoutInvoke {
+                        line: line_of(i),
+                        process: process_name(&ev.process),
+                        kind: format!("{kind:?}").to_lowercase(),
+                    });
+                };
+                let op = slots[slot].as_mut().expect("pending slot is filled");
+                if op.f != ev.f {
+                    return Err(HistoryError::Mismatch {
+                        line: line_of(i),
+                        invoke_line: line_of(p),
+                        expected: op.f.clone(),
+                        got: ev.f.clone(),
+                    });
+                }
+                if op.key.is_none() {
+                    op.key = ev.key.clone();
+                }
+                match kind {
+                    EventType::Ok => {
+                        op.ret = Some(ev.time.max(op.call));
+                        op.output = Some(ev.value.clone());
+                        op.complete_index = Some(ev.index);
+                    }
+                    EventType::Fail => slots[slot] = None,
+                    _ => op.complete_index = Some(ev.index),
+                }
+            }
+        }
+    }
+    let mut ops: Vec<Operation> = slots.into_iter().flatten().collect();
+    for (id, op) in ops.iter_mut().enumerate() {
+        op.id = id;
+    }
+    Ok(ops)
+}

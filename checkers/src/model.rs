@@ -1,0 +1,178 @@
+//! The model contract: a sequential specification the linearizability search replays ops on.
+//!
+//! Mirrors Porcupine's `model.go`: a model is an initial state plus a pure `step` that says
+//! whether an op (input and output together) is legal in a state and what state follows. The
+//! search (`linearizable.rs`) knows nothing else about registers or key-value stores.
+//! Models turn history [`Operation`]s into their own compact op type once ([`Prepare`]), so
+//! the hot loop compares integers, not JSON.
+
+use crate::history::Operation;
+use serde::{Deserialize, Serialize};
+use std::fmt::Debug;
+use std::hash::Hash;
+
+/// A sequential specification.
+///
+/// `step` must be pure with respect to the model's meaning: the same state and op always give
+/// the same answer. It takes `&mut self` only so models can intern values they create (the kv
+/// model interns the strings that appends produce).
+pub trait Model {
+    /// A state; cheap to clone and hash (models intern values into integer ids).
+    type State: Clone + Eq + Hash + Debug;
+    /// An op with its observed output, in the model's compact form.
+    type Op: Debug;
+    /// The state before any op.
+    fn init(&self) -> Self::State;
+    /// `Some(next)` if `op` is legal in `state`, `None` if it is not.
+    fn step(&mut self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
+    /// A short description of an op, for counterexamples (`write(3)`, `get("0") -> "x 1 0 y"`).
+    fn describe_op(&self, op: &Self::Op) -> String;
+    /// A state as JSON, for counterexamples.
+    fn state_json(&self, state: &Self::State) -> serde_json::Value;
+}
+
+/// A model built for one partition, with its ops converted.
+pub struct Prepared<M: Model> {
+    /// The model (holds interned values).
+    pub model: M,
+    /// Ops the search must place, in the same order as `ids`.
+    pub ops: Vec<M::Op>,
+    /// `ids[i]` is the [`Operation::id`] of `ops[i]`.
+    pub ids: Vec<usize>,
+    /// Indeterminate ops dropped because no read could have observed them (sound: an `info`
+    /// op may never take effect, and an unobserved one cannot be needed by any read).
+    pub dropped: Vec<usize>,
+    /// An op that is illegal whatever the order (a read of a value nobody wrote), with why.
+    pub violation: Option<(usize, String)>,
+}
+
+/// Builds a [`Prepared`] model from the ops of one partition.
+pub trait Prepare: Model + Sized {
+    /// `init` is the initial value (`--init`), JSON null = nil.
+    fn prepare(ops: &[&Operation], init: &serde_json::Value) -> Result<Prepared<Self>, ModelError>;
+}
+
+/// An op the model cannot interpret: bad input, reported with the op's invoke index.
+#[derive(Debug, thiserror::Error)]
+#[error("op at index {index} ({f} {value}): {message}")]
+pub struct ModelError {
+    /// `index` of the op's invoke event.
+    pub index: u64,
+    /// The op's function.
+    pub f: String,
+    /// The op's input value, as JSON text.
+    pub value: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ModelError {
+    /// An error about `op`.
+    pub fn new(op: &Operation, message: impl Into<String>) -> Self {
+        ModelError {
+            index: op.invoke_index,
+            f: op.f.clone(),
+            value: op.input.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The models `faultline check --model` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// read / write on one register per key.
+    Register,
+    /// read / write / cas on one register per key.
+    CasRegister,
+    /// get / put / append on strings, per key (Porcupine's kv model).
+    Kv,
+}
+
+impl ModelKind {
+    /// The model's name as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Register => "register",
+            ModelKind::CasRegister => "cas-register",
+            ModelKind::Kv => "kv",
+        }
+    }
+
+    /// Guesses the model from the functions used: get/put/append → kv, cas → cas-register,
+    /// otherwise register.
+    pub fn infer(ops: &[Operation]) -> ModelKind {
+        let mut kind = ModelKind::Register;
+        for op in ops {
+            match op.f.as_str() {
+                "get" | "put" | "append" => return ModelKind::Kv,
+                "cas" => kind = ModelKind::CasRegister,
+                _ => {}
+            }
+        }
+        kind
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "register" => Ok(ModelKind::Register),
+            "cas-register" | "cas" => Ok(ModelKind::CasRegister),
+            "kv" => Ok(ModelKind::Kv),
+            _ => Err(format!(
+                "unknown model {s:?} (expected register, cas-register or kv)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Several independent copies of a model side by side: the state is one component per key and
+/// an op touches exactly one component. This is the unpartitioned view of a multi-key history.
+pub struct Product<M: Model> {
+    /// One model per component.
+    pub parts: Vec<M>,
+}
+
+/// An op of a [`Product`]: which component, and the component's op.
+#[derive(Debug)]
+pub struct ProductOp<O> {
+    /// Component index.
+    pub part: usize,
+    /// The op in that component.
+    pub op: O,
+}
+
+impl<M: Model> Model for Product<M> {
+    type State = Vec<M::State>;
+    type Op = ProductOp<M::Op>;
+    fn init(&self) -> Self::State {
+        self.parts.iter().map(|m| m.init()).collect()
+    }
+    fn step(&mut self, state: &Self::State, op: &Self::Op) -> Option<Self::State> {
+        let next = self.parts[op.part].step(&state[op.part], &op.op)?;
+        let mut s = state.clone();
+        s[op.part] = next;
+        Some(s)
+    }
+    fn describe_op(&self, op: &Self::Op) -> String {
+        self.parts[op.part].describe_op(&op.op)
+    }
+    fn state_json(&self, state: &Self::State) -> serde_json::Value {
+        serde_json::Value::Array(
+            self.parts
+                .iter()
+                .zip(state)
+                .map(|(m, s)| m.state_json(s))
+                .collect(),
+        )
+    }
+}
