@@ -5,8 +5,10 @@
 //! `history.jsonl`, [`import::parse`] for any supported format, [`history::pair`] to turn
 //! events into operations, and [`linearizable::check`] for a [`linearizable::CheckResult`].
 
+pub mod analysis;
 pub mod history;
 pub mod import;
 pub mod linearizable;
 pub mod model;
 pub mod models;
+pub mod stats;

@@ -1,0 +1,64 @@
+//! The multi-key workload: independent registers on [`KEYS`] keys, checked per key.
+//!
+//! Each op picks a key uniformly, then behaves like the register workload on that key. More
+//! keys mean more parallelism for the checker (P-compositionality) and less contention.
+
+use crate::{Op, UniqueValues};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::HashMap;
+
+/// Number of keys, named `"0"` .. `"7"`.
+pub const KEYS: u32 = 8;
+
+/// Generator state of one worker.
+#[derive(Debug, Clone)]
+pub struct Kv {
+    rng: ChaCha8Rng,
+    values: UniqueValues,
+    last_seen: HashMap<String, i64>,
+}
+
+impl Kv {
+    /// A generator drawing from `rng` and writing values from `values`.
+    pub fn new(rng: ChaCha8Rng, values: UniqueValues) -> Self {
+        Kv {
+            rng,
+            values,
+            last_seen: HashMap::new(),
+        }
+    }
+
+    /// The next operation.
+    pub fn next_op(&mut self) -> Op {
+        let key = self.rng.gen_range(0..KEYS).to_string();
+        let roll: u32 = self.rng.gen_range(0..100);
+        match roll {
+            0..=49 => Op::Read { key: Some(key) },
+            50..=79 => {
+                let value = self.values.next_value();
+                self.last_seen.insert(key.clone(), value);
+                Op::Write {
+                    key: Some(key),
+                    value,
+                }
+            }
+            _ => {
+                let from = self.last_seen.get(&key).copied().unwrap_or(0);
+                let to = self.values.next_value();
+                Op::Cas {
+                    key: Some(key),
+                    from,
+                    to,
+                }
+            }
+        }
+    }
+
+    /// Remembers a value read on `key`, as the `from` of the next cas there.
+    pub fn observe(&mut self, key: Option<&str>, value: Option<i64>) {
+        if let (Some(k), Some(v)) = (key, value) {
+            self.last_seen.insert(k.to_string(), v);
+        }
+    }
+}
