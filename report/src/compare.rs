@@ -21,7 +21,7 @@ pub fn render_compare(run_dirs: &[PathBuf], out_dir: &Path) -> Result<String, Re
         let anomaly = run
             .results
             .as_ref()
-            .and_then(|r| crate::counterexample::from_results(r, &run))
+            .and_then(|r| crate::counterexample::counterexample_from_json(r, Some(&run)))
             .map(|cx| crate::counterexample::explain(&cx));
         let config = run
             .test

@@ -178,6 +178,13 @@ pub fn explain(cx: &Counterexample) -> String {
     }
 }
 
+/// Seconds with as many decimals as a tick spacing of `span / 6` needs.
+fn axis_secs(ns: u64, span: u64) -> String {
+    let step = (span as f64 / 6.0 / 1e9).max(1e-9);
+    let decimals = (-step.log10()).ceil().clamp(0.0, 9.0) as usize + 1;
+    format!("{:.*} s", decimals, ns as f64 / 1e9)
+}
+
 /// Earliest consistent linearization point of each prefix op (ns), same order as `linearized`.
 fn lin_points(cx: &Counterexample) -> Vec<u64> {
     let mut prev = 0u64;
@@ -242,7 +249,7 @@ pub fn render_counterexample_html(cx: &Counterexample, title: &str) -> String {
     let (left, width, row_h, top) = (90.0, 1120.0, 34.0, 40.0);
     let height = top + procs.len() as f64 * row_h + 30.0;
     let x =
-        |ns: u64| left + (ns.saturating_sub(lo)) as f64 / (hi - lo) as f64 * (width - left - 20.0);
+        |ns: u64| left + (ns.saturating_sub(lo)) as f64 / (hi - lo) as f64 * (width - left - 50.0);
     let row = |p: u64| procs.iter().position(|q| *q == p).unwrap_or(0) as f64;
     let points = lin_points(cx);
     let order: std::collections::HashMap<usize, (usize, u64)> = cx
@@ -270,7 +277,7 @@ pub fn render_counterexample_html(cx: &Counterexample, title: &str) -> String {
             y0 = top - 6.0,
             y1 = height - 24.0,
             ty = top - 14.0,
-            lab = esc(&secs(tk)),
+            lab = esc(&axis_secs(tk, hi - lo)),
         );
     }
     for (r, p) in procs.iter().enumerate() {
@@ -432,15 +439,50 @@ pub fn render_counterexample_html(cx: &Counterexample, title: &str) -> String {
     page(&format!("counterexample — {title}"), &b)
 }
 
-/// Finds the counterexample in a `results.json` value and resolves it against the run's
-/// operations.
+/// Reads one op of a checker counterexample: `{"op": {...}}` or the op object itself, with
+/// the checker's field names (`input`, `output`, `call`, `ret`, `invoke_index`).
+fn op_from_json(v: &Value) -> Option<CxOp> {
+    let o = v.get("op").unwrap_or(v);
+    let u = |k: &str| o.get(k).and_then(Value::as_u64);
+    let index = u("invoke_index").or_else(|| u("index"))?;
+    let ret = u("ret").or_else(|| u("complete"));
+    Some(CxOp {
+        index,
+        process: u("process").unwrap_or(0),
+        f: o.get("f").map(value_text).unwrap_or_default(),
+        key: o.get("key").filter(|k| !k.is_null()).map(value_text),
+        value: o
+            .get("input")
+            .or_else(|| o.get("value"))
+            .cloned()
+            .unwrap_or(Value::Null),
+        result: o
+            .get("output")
+            .or_else(|| o.get("result"))
+            .cloned()
+            .unwrap_or(Value::Null),
+        invoke: u("call").or_else(|| u("invoke")).unwrap_or(0),
+        complete: ret,
+        outcome: if ret.is_some() {
+            Outcome::Ok
+        } else {
+            Outcome::Info
+        },
+    })
+}
+
+/// Finds the first counterexample in a checker result or a `results.json` value and resolves
+/// it into the data this page draws. `run`, when given, adds the partition's other operations
+/// from the history (those the checker had not placed yet) so the drawing shows the context.
 ///
-/// Looks for an object named `counterexample` anywhere under the results (depth-first), then
-/// reads the prefix (`linearized` | `prefix` | `longest_prefix`), the unplaceable ops
-/// (`unplaceable` | `cannot_place` | `stuck` | `ops`), the `state` | `model_state`, the `key`
-/// | `partition` and `explanation`. Ops are referred to by history index (a number, or an
-/// object with `index`). Returns `None` when there is no such object.
-pub(crate) fn from_results(results: &Value, run: &crate::run::Run) -> Option<Counterexample> {
+/// Reads the checker's shape (`checkers::linearizable::Counterexample` serialized: `prefix`
+/// and `unplaceable` lists of `{op, description, order, state_after}`, `state`, `explanation`,
+/// with `key` on the enclosing partition result); plain history indices are accepted too.
+/// Returns `None` when there is no counterexample.
+pub fn counterexample_from_json(
+    results: &Value,
+    run: Option<&crate::run::Run>,
+) -> Option<Counterexample> {
     fn find(v: &Value, depth: usize) -> Option<(&Value, &Value)> {
         match v {
             Value::Object(o) => {
@@ -456,6 +498,15 @@ pub(crate) fn from_results(results: &Value, run: &crate::run::Run) -> Option<Cou
             _ => None,
         }
     }
+    fn find_model(v: &Value, depth: usize) -> Option<String> {
+        let o = v.as_object()?;
+        if let Some(Value::String(m)) = o.get("model") {
+            return Some(m.clone());
+        }
+        (depth < 4)
+            .then(|| o.values().find_map(|c| find_model(c, depth + 1)))
+            .flatten()
+    }
     let (cx, parent) = find(results, 0)?;
     if let Ok(direct) = serde_json::from_value::<Counterexample>(cx.clone()) {
         return Some(direct);
@@ -465,54 +516,83 @@ pub(crate) fn from_results(results: &Value, run: &crate::run::Run) -> Option<Cou
             .iter()
             .find_map(|n| cx.get(*n).or_else(|| parent.get(*n)))
     };
-    let key = get(&["key", "partition"]).map(value_text);
-    let ids = |v: Option<&Value>| -> Vec<u64> {
-        v.and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| {
-                        x.as_u64()
-                            .or_else(|| x.get("index").and_then(Value::as_u64))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+    let key = get(&["key", "partition"])
+        .filter(|k| !k.is_null())
+        .map(value_text);
+    let list = |v: Option<&Value>| -> Vec<Value> {
+        v.and_then(Value::as_array).cloned().unwrap_or_default()
     };
-    let prefix = ids(get(&["linearized", "prefix", "longest_prefix"]));
-    let stuck = ids(get(&["unplaceable", "cannot_place", "stuck", "ops"]));
-    let ops: Vec<CxOp> = run
-        .ops
+    let mut prefix = list(get(&["prefix", "linearized", "longest_prefix"]));
+    prefix.sort_by_key(|p| p.get("order").and_then(Value::as_u64).unwrap_or(u64::MAX));
+    let stuck = list(get(&["unplaceable", "cannot_place", "stuck"]));
+
+    let mut ops: Vec<CxOp> = Vec::new();
+    let by_history = |v: &Value, ops: &mut Vec<CxOp>| -> Option<usize> {
+        let id = v.as_u64().or_else(|| op_from_json(v).map(|o| o.index))?;
+        if let Some(p) = ops.iter().position(|o| o.index == id) {
+            return Some(p);
+        }
+        let op = match (op_from_json(v), run) {
+            (Some(op), _) => op,
+            (None, Some(run)) => {
+                let o = run.ops.iter().find(|o| o.index == id)?;
+                cx_op(run, o)
+            }
+            (None, None) => return None,
+        };
+        ops.push(op);
+        Some(ops.len() - 1)
+    };
+    let linearized: Vec<usize> = prefix
         .iter()
-        .filter(|o| key.is_none() || o.key == key)
-        .filter(|o| o.outcome != Outcome::Fail)
-        .map(|o| CxOp {
-            index: o.index,
-            process: o.process,
-            f: run.fs[o.f].clone(),
-            key: o.key.clone(),
-            value: o.value.clone(),
-            result: o.result.clone(),
-            invoke: o.invoke,
-            complete: if o.outcome == Outcome::Info {
-                None
-            } else {
-                o.complete
-            },
-            outcome: o.outcome,
-        })
+        .filter_map(|v| by_history(v, &mut ops))
         .collect();
-    let pos = |id: u64| ops.iter().position(|o| o.index == id);
+    let unplaceable: Vec<usize> = stuck
+        .iter()
+        .filter_map(|v| by_history(v, &mut ops))
+        .collect();
+    if let Some(run) = run {
+        for o in &run.ops {
+            let same_key = key.is_none() || o.key == key;
+            if same_key && o.outcome != Outcome::Fail && !ops.iter().any(|c| c.index == o.index) {
+                ops.push(cx_op(run, o));
+            }
+        }
+    }
     Some(Counterexample {
         key,
-        model: get(&["model"])
-            .map(value_text)
-            .unwrap_or_else(|| "register".into()),
-        linearized: prefix.iter().filter_map(|&i| pos(i)).collect(),
-        unplaceable: stuck.iter().filter_map(|&i| pos(i)).collect(),
+        model: find_model(results, 0).unwrap_or_else(|| "register".into()),
+        linearized,
+        unplaceable,
         state: get(&["state", "model_state"])
             .cloned()
             .unwrap_or(Value::Null),
         explanation: get(&["explanation", "message"]).map(value_text),
         ops,
     })
+}
+
+fn cx_op(run: &crate::run::Run, o: &crate::run::Op) -> CxOp {
+    CxOp {
+        index: o.index,
+        process: o.process,
+        f: run.fs[o.f].clone(),
+        key: o.key.clone(),
+        value: o.value.clone(),
+        result: o.result.clone(),
+        invoke: o.invoke,
+        complete: if o.outcome == Outcome::Info {
+            None
+        } else {
+            o.complete
+        },
+        outcome: o.outcome,
+    }
+}
+
+/// Renders the counterexample page straight from a checker result (any value holding a
+/// `counterexample`, e.g. `serde_json::to_value(&checkers::linearizable::CheckResult)`).
+/// For `faultline check FILE --html OUT`. Returns `None` when the result has no counterexample.
+pub fn render_check_html(check_result: &Value, title: &str) -> Option<String> {
+    counterexample_from_json(check_result, None).map(|cx| render_counterexample_html(&cx, title))
 }

@@ -24,6 +24,7 @@ mod index;
 mod listing;
 mod plots;
 mod run;
+pub mod sample;
 mod style;
 mod summary;
 mod timeline;
@@ -31,7 +32,10 @@ mod timeline;
 use std::path::{Path, PathBuf};
 
 pub use compare::render_compare;
-pub use counterexample::{explain, render_counterexample_html, Counterexample, CxOp};
+pub use counterexample::{
+    counterexample_from_json, explain, render_check_html, render_counterexample_html,
+    Counterexample, CxOp,
+};
 pub use error::ReportError;
 pub use listing::{find_runs, render_listing};
 pub use run::{FaultWindow, Op, Outcome, Run, Verdict};
@@ -81,7 +85,7 @@ pub fn render_loaded(run: &Run) -> Result<RenderSummary, ReportError> {
     let cx = run
         .results
         .as_ref()
-        .and_then(|r| counterexample::from_results(r, run));
+        .and_then(|r| counterexample::counterexample_from_json(r, Some(run)));
     let (plots, pages) = std::thread::scope(|s| {
         let raw = s.spawn(|| {
             let p = dir.join("latency-raw.png");

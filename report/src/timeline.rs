@@ -192,11 +192,12 @@ function draw() {
   ctx.globalAlpha = 1; ctx.restore();
   ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, W, AXIS); ctx.fillRect(0, AXIS, LEFT, H);
   ctx.fillStyle = '#333'; ctx.font = '11px "DejaVu Sans", Arial, sans-serif'; ctx.textBaseline = 'middle';
-  for (let r = r0; r < r1; r++) { const y = AXIS + r * ROWH - top + ROWH / 2; if (y > AXIS && ROWH >= 8) ctx.fillText('p' + D.procs[r], 6, y); }
+  const every = Math.ceil(13 / ROWH);
+  for (let r = r0; r < r1; r++) { if (r % every) continue; const y = AXIS + r * ROWH - top + ROWH / 2; if (y > AXIS + 4) ctx.fillText('p' + D.procs[r], 6, y); }
   const step = niceStep(t1 - t0, W - LEFT);
   ctx.strokeStyle = '#ccc'; ctx.fillStyle = '#333'; ctx.textBaseline = 'alphabetic';
   for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) { const x = xOf(t);
-    ctx.beginPath(); ctx.moveTo(x, AXIS - 6); ctx.lineTo(x, AXIS); ctx.stroke(); ctx.fillText(fmt(t), x - 18, AXIS - 10); }
+    ctx.beginPath(); ctx.moveTo(x, AXIS - 6); ctx.lineTo(x, AXIS); ctx.stroke(); if (x < W - 40) ctx.fillText(fmt(t), x - 18, AXIS - 10); }
   ctx.strokeStyle = '#999'; ctx.beginPath(); ctx.moveTo(LEFT, AXIS); ctx.lineTo(W, AXIS); ctx.stroke();
   document.getElementById('tl-range').textContent = fmt(t0) + ' – ' + fmt(t1) + ' · ' + drawn + ' bars drawn';
   cv.dataset.drawn = drawn;
