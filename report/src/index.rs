@@ -27,7 +27,14 @@ pub fn render(run: &Run, summary: &RunSummary, artifacts: &Artifacts) -> String 
         esc(&summary.name),
         esc(&run.dir.display().to_string())
     );
+    let said = run.results.as_ref().and_then(|r| {
+        r.get("checker_error")
+            .filter(|e| !e.is_null())
+            .map(|e| format!("checker error: {}", value_text(e)))
+            .or_else(|| r.pointer("/linearizability/explanation").map(value_text))
+    });
     let detail = match verdict {
+        _ if said.is_some() => clip(said.as_deref().unwrap_or_default(), 160),
         Verdict::Valid => "every check passed".to_owned(),
         Verdict::Invalid => "an anomaly was found".to_owned(),
         Verdict::Unknown => "the checker could not decide".to_owned(),
@@ -103,6 +110,17 @@ pub fn render(run: &Run, summary: &RunSummary, artifacts: &Artifacts) -> String 
     faults_table(&mut b, run);
     config_table(&mut b, run);
     files_list(&mut b, run);
+    // Records how many plots actually loaded, for people (a broken image says so) and for the
+    // browser test, which reads the attribute from the DOM.
+    b.push_str(
+        "<div id=\"plots-status\" class=\"muted\"></div><script>window.addEventListener('load', function () {\
+         var imgs = document.querySelectorAll('img.plot'), ok = 0;\
+         imgs.forEach(function (i) { if (i.complete && i.naturalWidth > 0) ok++; });\
+         var s = document.getElementById('plots-status');\
+         s.setAttribute('data-plots-loaded', ok + '/' + imgs.length);\
+         if (ok < imgs.length) s.textContent = (imgs.length - ok) + ' plot(s) failed to load';\
+         });</script>",
+    );
     page(&format!("{} — faultline", summary.name), &b)
 }
 

@@ -21,6 +21,7 @@ mod counterexample;
 mod error;
 mod html;
 mod index;
+pub mod inspect;
 mod listing;
 mod plots;
 mod run;

@@ -64,68 +64,70 @@ pub fn write_sample_run(dir: &Path, sample: Sample) -> std::io::Result<Vec<u64>>
         ("kill", 6_000, 7_000),
         ("pause", 8_000, 8_800),
     ];
+    // Ops are generated in global invoke order and take effect at their invoke (when ok), so
+    // the background history is linearizable by construction (init 0 on every key).
     let mut next_proc = 5;
     let mut values = [0i64; 2];
-    for worker in 0..5u64 {
-        let mut p = worker;
-        let mut t = rnd(20) * ms;
-        while t < 10_000 * ms {
-            let in_fault = faults.iter().any(|(_, a, b)| t >= a * ms && t <= b * ms);
-            let lat = (2 + rnd(12)) * ms + if in_fault { rnd(400) * ms } else { 0 };
-            let k = rnd(2) as usize;
-            let key = ["1", "2"][k];
-            let kind = match (in_fault, rnd(20)) {
-                (true, 0..=3) => "info",
-                (true, 4..=7) | (false, 0) => "fail",
-                _ => "ok",
-            };
-            match rnd(3) {
-                0 => w.op(
+    let mut procs: Vec<u64> = (0..5).collect();
+    let mut next: Vec<u64> = (0..5).map(|_| rnd(20) * ms).collect();
+    loop {
+        let (worker, &t) = next
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, t)| **t)
+            .unwrap_or((0, &0));
+        if t >= 10_000 * ms {
+            break;
+        }
+        let p = procs[worker];
+        let in_fault = faults.iter().any(|(_, a, b)| t >= a * ms && t <= b * ms);
+        let lat = (2 + rnd(12)) * ms + if in_fault { rnd(400) * ms } else { 0 };
+        let k = rnd(2) as usize;
+        let key = ["1", "2"][k];
+        let kind = match (in_fault, rnd(20)) {
+            (true, 0..=3) => "info",
+            (true, 4..=7) | (false, 0) => "fail",
+            _ => "ok",
+        };
+        let cur = values[k];
+        match rnd(3) {
+            0 => {
+                let out = if kind == "ok" {
+                    json!(cur)
+                } else {
+                    Value::Null
+                };
+                w.op(p, "read", key, t, t + lat, Value::Null, out, kind)
+            }
+            1 => {
+                let v = 1000 * (worker as i64 + 1) + (t / ms) as i64;
+                if kind == "ok" {
+                    values[k] = v;
+                }
+                w.op(p, "write", key, t, t + lat, json!(v), json!(v), kind)
+            }
+            _ => {
+                let (a, b) = (cur, cur + 1);
+                if kind == "ok" {
+                    values[k] = b;
+                }
+                w.op(
                     p,
-                    "read",
+                    "cas",
                     key,
                     t,
                     t + lat,
-                    Value::Null,
-                    json!(values[k]),
+                    json!([a, b]),
+                    json!([a, b]),
                     kind,
-                ),
-                1 => {
-                    values[k] += 1;
-                    w.op(
-                        p,
-                        "write",
-                        key,
-                        t,
-                        t + lat,
-                        json!(values[k]),
-                        json!(values[k]),
-                        kind,
-                    )
-                }
-                _ => {
-                    let (a, b) = (values[k], values[k] + 1);
-                    if kind == "ok" {
-                        values[k] = b;
-                    }
-                    w.op(
-                        p,
-                        "cas",
-                        key,
-                        t,
-                        t + lat,
-                        json!([a, b]),
-                        json!([a, b]),
-                        kind,
-                    )
-                }
+                )
             }
-            if kind == "info" {
-                p = next_proc;
-                next_proc += 1;
-            }
-            t += lat + rnd(30) * ms;
         }
+        if kind == "info" {
+            procs[worker] = next_proc;
+            next_proc += 1;
+        }
+        next[worker] = t + lat + rnd(30) * ms;
     }
     // Key 3: write 1, write 2, then (failing) a read that returns 1 after 2 was acknowledged.
     w.op(

@@ -201,3 +201,52 @@ fn check_html_from_a_checker_result() {
         report::render_check_html(&serde_json::json!({"verdict": "linearizable"}), "x").is_none()
     );
 }
+
+/// The real pipeline: the checker's `Analysis` of the sample history, stored as results.json,
+/// drives the verdict and the counterexample page (no hand-written results).
+#[test]
+fn checker_analysis_drives_the_report() {
+    use checkers::analysis::Analysis;
+    use checkers::linearizable::CheckOptions;
+    for (sample, verdict) in [
+        (Sample::Passing, Verdict::Valid),
+        (Sample::Failing, Verdict::Invalid),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let anomaly = write_sample_run(dir, sample).unwrap();
+        let text = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+        let events: Vec<checkers::history::Event> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let opts = CheckOptions {
+            init: serde_json::json!(0),
+            ..CheckOptions::default()
+        };
+        let analysis = Analysis::of_events(&events, &opts);
+        std::fs::write(
+            dir.join("results.json"),
+            serde_json::to_vec(&analysis).unwrap(),
+        )
+        .unwrap();
+        let out = render_run(dir).unwrap();
+        assert_eq!(out.verdict, verdict, "{sample:?}: {}", analysis.verdict);
+        let cx_page = dir.join("linearizability.html");
+        assert_eq!(cx_page.exists(), sample == Sample::Failing);
+        if sample == Sample::Failing {
+            let cx = read(&cx_page);
+            assert!(
+                cx.contains(&format!(
+                    "class=\"op unplaceable\" data-index=\"{}\"",
+                    anomaly[2]
+                )),
+                "stale read highlighted"
+            );
+            assert!(
+                cx.contains("returned 1"),
+                "explanation names the stale value"
+            );
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Browser test: headless Chromium loads `faultline serve`'s listing, a failing run's
+//! index.html and its counterexample page; screenshots must decode and show content, the
+//! plots must have loaded (naturalWidth > 0, recorded in the DOM by the page's own script) and
+//! the counterexample must be present.
+//!
+//! Needs the Debian package `chromium` (or `CHROMIUM=/path`). Without it the test is skipped
+//! with a message, unless `FAULTLINE_REQUIRE_ALL=1`, when it fails.
+
+mod report_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use report_support::{sample_results, Server};
+
+fn chromium() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+}
+
+/// Runs headless Chromium with the flags that keep it offline and quiet, plus `extra`.
+fn run_chromium(bin: &Path, profile: &Path, extra: &[String], url: &str) -> std::process::Output {
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--virtual-time-budget=5000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .args(extra)
+    .arg(url);
+    cmd.output().expect("chromium runs")
+}
+
+fn screenshot(bin: &Path, profile: &Path, out: &Path, url: &str) -> report::inspect::Ink {
+    let o = run_chromium(
+        bin,
+        profile,
+        &[
+            format!("--screenshot={}", out.display()),
+            "--window-size=1280,2000".into(),
+        ],
+        url,
+    );
+    assert!(
+        out.is_file(),
+        "no screenshot of {url}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    report::inspect::ink(out, (0, 0, 1280, 2000)).unwrap()
+}
+
+fn dump_dom(bin: &Path, profile: &Path, url: &str) -> String {
+    let o = run_chromium(bin, profile, &["--dump-dom".into()], url);
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn chromium_sees_plots_listing_and_counterexample() {
+    let Some(bin) = chromium() else {
+        if std::env::var("FAULTLINE_REQUIRE_ALL").as_deref() == Ok("1") {
+            panic!(
+                "chromium is not installed and FAULTLINE_REQUIRE_ALL=1 (apt-get install chromium)"
+            );
+        }
+        eprintln!(
+            "SKIPPED report_browser: chromium not found (apt-get install chromium to run it)"
+        );
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    let (pass, fail) = sample_results(&results);
+    report::render_run(&pass).unwrap();
+    report::render_run(&fail).unwrap();
+    let server = Server::start(&results);
+    let profile = tmp.path().join("chromium-profile");
+    let run_url = format!("{}sample-fail/20260102T000000Z/", server.url);
+
+    // The listing: both runs, verdict colours, and a screenshot that is not blank.
+    let dom = dump_dom(&bin, &profile, &server.url);
+    assert!(
+        dom.contains("sample-pass/20260101T000000Z/index.html"),
+        "{dom}"
+    );
+    assert!(dom.contains("dot invalid") && dom.contains("dot valid"));
+    let shot = screenshot(&bin, &profile, &tmp.path().join("listing.png"), &server.url);
+    keep(tmp.path());
+    assert_eq!((shot.width, shot.height), (1280, 2000));
+    // The listing is short: measure its top, where the title and the table are.
+    let shot = report::inspect::ink(&tmp.path().join("listing.png"), (0, 0, 1280, 260)).unwrap();
+    assert!(
+        shot.fraction > 0.01,
+        "listing screenshot is blank ({:.4})",
+        shot.fraction
+    );
+
+    // The failing run's page: every plot loaded, verdict and counterexample link present.
+    let dom = dump_dom(&bin, &profile, &format!("{run_url}index.html"));
+    let loaded = dom
+        .split("data-plots-loaded=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("no plot-load marker in the DOM:\n{dom}"));
+    let (ok, all) = loaded.split_once('/').unwrap();
+    assert_eq!(ok, all, "plots loaded: {loaded}");
+    assert!(all.parse::<u32>().unwrap() >= 3, "plots loaded: {loaded}");
+    assert!(dom.contains("Verdict: INVALID"));
+    assert!(dom.contains("href=\"linearizability.html\""));
+    let shot = screenshot(
+        &bin,
+        &profile,
+        &tmp.path().join("run.png"),
+        &format!("{run_url}index.html"),
+    );
+    // Plot area of the first plot: below the banner, cards and results table.
+    let plot = report::inspect::ink(&tmp.path().join("run.png"), (40, 500, 1240, 2000)).unwrap();
+    assert!(
+        shot.fraction > 0.03 && plot.fraction > 0.02,
+        "run page looks blank: {shot:?} {plot:?}"
+    );
+    assert!(
+        shot.red > 0.002,
+        "the red INVALID banner is visible: {shot:?}"
+    );
+
+    // The counterexample page: the stale read is drawn and highlighted.
+    let dom = dump_dom(&bin, &profile, &format!("{run_url}linearizability.html"));
+    assert!(dom.contains("NOT LINEARIZABLE"));
+    assert!(
+        dom.contains("class=\"op unplaceable\""),
+        "unplaceable op in the DOM"
+    );
+    assert!(dom.contains("overwritten by 2"));
+    let shot = screenshot(
+        &bin,
+        &profile,
+        &tmp.path().join("cx.png"),
+        &format!("{run_url}linearizability.html"),
+    );
+    assert!(
+        shot.red > 0.002,
+        "highlighted op / banner visible: {shot:?}"
+    );
+
+    // The timeline canvas drew bars (the page records how many).
+    let dom = dump_dom(&bin, &profile, &format!("{run_url}timeline.html"));
+    let drawn: u32 = dom
+        .split("data-drawn=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(drawn > 100, "timeline drew {drawn} bars");
+    keep(tmp.path());
+}
+
+/// Copies the screenshots to `$REPORT_BROWSER_KEEP` when set, to look at them.
+fn keep(tmp: &Path) {
+    if let Ok(keep) = std::env::var("REPORT_BROWSER_KEEP") {
+        for f in ["listing.png", "run.png", "cx.png"] {
+            let _ = std::fs::copy(tmp.join(f), Path::new(&keep).join(f));
+        }
+    }
+}
