@@ -1,7 +1,6 @@
 //! kvnode's command line: flag parsing (clap), wiring of the layers, the tokio runtime and
 //! signal handling. This is the only place that knows about flags, `anyhow` and exit codes.
 
-use crate::engine::nwr::{ClockMode, Nwr, NwrConfig};
 use crate::engine::raft::Raft;
 use crate::engine::{EngineConfig, ReadMode};
 use crate::http::{router, ApiState};
@@ -55,17 +54,6 @@ log compaction: the log grows for the lifetime of the data dir (fine for test ru
 pub enum EngineKind {
     /// Raft (leader election, log replication, read-index).
     Raft,
-    /// Leaderless Dynamo-style quorums: N replicas, W write acks, R read replies, LWW.
-    Nwr,
-}
-
-/// Timestamp source of the NWR engine (`--clock`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ClockFlag {
-    /// The coordinator's wall clock: clock skew reorders and loses writes (UNSAFE on purpose).
-    Wall,
-    /// A hybrid logical clock (Kulkarni et al.), updated from every message received.
-    Hybrid,
 }
 
 /// Read strategy (`--read`).
@@ -135,22 +123,6 @@ pub struct Args {
     /// UNSAFE, benchmarking only: never fsync (acknowledged writes can be lost on crash).
     #[arg(long)]
     pub no_fsync: bool,
-    /// NWR: replicas per key, 1..=cluster size (default: the cluster size).
-    #[arg(long)]
-    pub n: Option<usize>,
-    /// NWR: replica acks a write waits for, 1..=N (default: a majority of N). W+R<=N is the
-    /// UNSAFE partial-quorum variant (stale reads).
-    #[arg(long)]
-    pub w: Option<usize>,
-    /// NWR: replica replies a read waits for, 1..=N (default: a majority of N).
-    #[arg(long)]
-    pub r: Option<usize>,
-    /// NWR: push the newest version to stale replicas that answered a read.
-    #[arg(long)]
-    pub read_repair: bool,
-    /// NWR: timestamp source for last-writer-wins.
-    #[arg(long, value_enum, default_value = "hybrid")]
-    pub clock: ClockFlag,
 }
 
 fn parse_peers(s: &str) -> anyhow::Result<Vec<(NodeId, String)>> {
@@ -220,7 +192,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.heartbeat_ticks >= args.election_ticks {
         bail!("--heartbeat-ticks must be smaller than --election-ticks");
     }
-    let nwr_cfg = nwr_config(&args, peers.len() + 1)?;
     let storage = FileStorage::open(&args.data_dir, !args.no_fsync)
         .with_context(|| format!("opening data dir {}", args.data_dir.display()))?;
     if args.no_fsync {
@@ -247,32 +218,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let engine = Raft::new(cfg, recovered).context("recovering raft state")?;
             serve(args, peers, engine, storage).await
         }
-        EngineKind::Nwr => {
-            let engine = Nwr::new(cfg, nwr_cfg, recovered).context("recovering nwr state")?;
-            serve(args, peers, engine, storage).await
-        }
     }
-}
-
-/// Resolves and checks the NWR flags against the cluster size (checked for every engine so
-/// a typo is never silently ignored; only `--engine nwr` uses the result).
-fn nwr_config(args: &Args, cluster_size: usize) -> anyhow::Result<NwrConfig> {
-    let mut c = NwrConfig::majority(args.n.unwrap_or(cluster_size));
-    if let Some(w) = args.w {
-        c.w = w;
-    }
-    if let Some(r) = args.r {
-        c.r = r;
-    }
-    c.read_repair = args.read_repair;
-    c.clock = match args.clock {
-        ClockFlag::Wall => ClockMode::Wall,
-        ClockFlag::Hybrid => ClockMode::Hybrid,
-    };
-    // Answer before the HTTP layer's own deadline, so reads fail definitely (503).
-    c.request_ticks = (args.request_timeout_ms * 4 / 5 / args.tick_ms.max(1)).max(1);
-    c.validate(cluster_size)?;
-    Ok(c)
 }
 
 /// Binds listeners, starts transport, HTTP and the driver for any engine, and waits for

@@ -58,8 +58,6 @@
 //! from `tick` (logical ticks plus the wall-clock reading passed in), so a seed and an input
 //! sequence replay a run exactly. Tests drive engines with an in-memory network, no sockets.
 
-pub mod multipaxos;
-pub mod nwr;
 pub mod raft;
 #[cfg(test)]
 pub mod sim;
