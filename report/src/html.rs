@@ -78,7 +78,8 @@ a { color: #1f5fa8; }
 .muted { color: var(--muted); }
 .banner { border-radius: 8px; padding: 14px 20px; color: #fff; font-size: 22px; font-weight: bold;
           margin: 12px 0 16px; display: flex; justify-content: space-between; align-items: center; }
-.banner small { font-size: 14px; font-weight: normal; opacity: .95; }
+.banner > span { white-space: nowrap; margin-right: 24px; }
+.banner small { font-size: 14px; font-weight: normal; opacity: .95; text-align: right; }
 .banner.valid { background: #2e8b57; } .banner.invalid { background: #c0392b; }
 .banner.unknown { background: #d68910; } .banner.none { background: #7f8c8d; }
 .cards { display: flex; flex-wrap: wrap; gap: 10px; margin: 10px 0; }

@@ -34,7 +34,7 @@ pub fn render(run: &Run, summary: &RunSummary, artifacts: &Artifacts) -> String 
             .or_else(|| r.pointer("/linearizability/explanation").map(value_text))
     });
     let detail = match verdict {
-        _ if said.is_some() => clip(said.as_deref().unwrap_or_default(), 160),
+        _ if said.is_some() => clip(said.as_deref().unwrap_or_default(), 110),
         Verdict::Valid => "every check passed".to_owned(),
         Verdict::Invalid => "an anomaly was found".to_owned(),
         Verdict::Unknown => "the checker could not decide".to_owned(),
@@ -67,8 +67,20 @@ pub fn render(run: &Run, summary: &RunSummary, artifacts: &Artifacts) -> String 
         card(&mut b, dur(p99), "p99 latency");
     }
     card(&mut b, summary.faults.to_string(), "faults applied");
-    if let Some(a) = summary.availability_during_faults {
+    // The checker's availability figures when stored, else ours (same definition).
+    let ratio = |w: &str| {
+        run.results
+            .as_ref()
+            .and_then(|r| r.pointer(&format!("/availability/{w}/ratio")))
+            .and_then(Value::as_f64)
+    };
+    let during = ratio("during_faults").or(summary.availability_during_faults);
+    let outside = ratio("outside_faults").or(summary.availability_outside_faults);
+    if let Some(a) = during {
         card(&mut b, format!("{:.1} %", a * 100.0), "ok during faults");
+    }
+    if let (Some(a), true) = (outside, during.is_some()) {
+        card(&mut b, format!("{:.1} %", a * 100.0), "ok outside faults");
     }
     b.push_str("</div>");
 
@@ -124,11 +136,102 @@ pub fn render(run: &Run, summary: &RunSummary, artifacts: &Artifacts) -> String 
     page(&format!("{} — faultline", summary.name), &b)
 }
 
+/// The linearizability check as a table: overall line, then every part that is not linearizable.
+fn linearizability_section(b: &mut String, lin: &Value) {
+    let get = |k: &str| lin.get(k).map(value_text).unwrap_or_default();
+    let _ = write!(
+        b,
+        "<h2>Linearizability</h2><p id=\"linearizability\"><b>{}</b> — model <code>{}</code>, {} ops, {}, checked in {} ms. {}</p>",
+        esc(&get("verdict")),
+        esc(&get("model")),
+        esc(&get("ops")),
+        if lin.get("partitioned") == Some(&Value::Bool(true)) { "split per key" } else { "as one history" },
+        esc(&lin.get("elapsed_ms").and_then(Value::as_f64).map(|m| format!("{m:.1}")).unwrap_or_default()),
+        esc(&get("explanation")),
+    );
+    let parts = lin
+        .get("partitions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let bad: Vec<&Value> = parts
+        .iter()
+        .filter(|p| p.get("verdict").and_then(Value::as_str) != Some("linearizable"))
+        .collect();
+    if bad.is_empty() {
+        if !parts.is_empty() {
+            let _ = write!(
+                b,
+                "<p class=\"muted\">All {} parts are linearizable.</p>",
+                parts.len()
+            );
+        }
+        return;
+    }
+    let _ = write!(
+        b,
+        "<table id=\"partitions\"><tr><th>key</th><th>verdict</th><th class=\"num\">ops</th><th class=\"num\">ms</th><th>why</th></tr>"
+    );
+    for p in bad.iter().take(200) {
+        let why = p
+            .pointer("/counterexample/explanation")
+            .or_else(|| p.get("reason"))
+            .map(value_text)
+            .unwrap_or_default();
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            esc(&p.get("key").map(value_text).unwrap_or_else(|| "(all)".into())),
+            esc(&p.get("verdict").map(value_text).unwrap_or_default()),
+            esc(&p.get("ops").map(value_text).unwrap_or_default()),
+            esc(&p.get("elapsed_ms").and_then(Value::as_f64).map(|m| format!("{m:.1}")).unwrap_or_default()),
+            esc(&clip(&why, 300)),
+        );
+    }
+    let _ = write!(
+        b,
+        "</table><p class=\"muted\">{} of {} parts are not linearizable.</p>",
+        bad.len(),
+        parts.len()
+    );
+}
+
 fn results_section(b: &mut String, results: &Value) {
-    b.push_str("<h2>Checker results</h2>");
-    if let Some(obj) = results.as_object() {
+    if let Some(lin) = results.get("linearizability").filter(|l| l.is_object()) {
+        linearizability_section(b, lin);
+    }
+    let Some(obj) = results.as_object() else {
+        return;
+    };
+    let extra = obj.keys().any(|k| {
+        ![
+            "linearizability",
+            "verdict",
+            "stats",
+            "latency",
+            "availability",
+            "faults",
+            "duration_ns",
+        ]
+        .contains(&k.as_str())
+    });
+    if extra {
+        b.push_str("<h2>Other checker results</h2>");
         b.push_str("<table id=\"results\"><tr><th>check</th><th>result</th></tr>");
         for (k, v) in obj {
+            // Shown elsewhere on the page (banner, cards, operations and faults tables).
+            let shown = [
+                "linearizability",
+                "verdict",
+                "stats",
+                "latency",
+                "availability",
+                "faults",
+                "duration_ns",
+            ];
+            if shown.contains(&k.as_str()) {
+                continue;
+            }
             let text = match v {
                 Value::Object(o) => {
                     // Prefer a one-word verdict when the section has one.

@@ -196,9 +196,9 @@ fn tick(v: f64) -> String {
     }
 }
 
-/// A bucket width (seconds) giving at most ~120 buckets over the run.
+/// A bucket width (seconds) giving at most ~60 buckets over the run (smooth enough to read).
 pub fn bucket_width(end_s: f64) -> f64 {
-    let target = end_s / 120.0;
+    let target = end_s / 60.0;
     for w in [
         0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0,
         60.0, 120.0, 300.0, 600.0,
