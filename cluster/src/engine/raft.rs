@@ -20,6 +20,10 @@
 //!   leader may exist: stale reads.
 //! * `--read unsafe-local` serves reads from whatever a node believing itself leader has:
 //!   a deposed leader on the minority side of a partition returns stale values.
+//!
+//! Both unsafe read modes also turn off check-quorum (a leader stepping down when it has not
+//! heard from a majority for an election timeout), as naive implementations do, so a deposed
+//! leader keeps serving for the whole partition instead of for a few hundred milliseconds.
 //! * `--unsafe-commit-previous-term` commits an entry of an earlier term as soon as a
 //!   majority stores it (Figure 8): a later leader may overwrite it: lost writes.
 //!
@@ -162,6 +166,8 @@ pub struct Raft {
     ticks: u64,
     wall_ms: u64,
     election_elapsed: u64,
+    /// Set until the first election timeout after start (see `in_lease`).
+    booting: bool,
     heartbeat_elapsed: u64,
     randomized_timeout: u64,
     votes: HashMap<NodeId, bool>,
@@ -238,6 +244,7 @@ impl Raft {
             ticks: 0,
             wall_ms: 0,
             election_elapsed: 0,
+            booting: true,
             heartbeat_elapsed: 0,
             randomized_timeout: cfg.election_ticks,
             votes: HashMap::new(),
@@ -322,6 +329,7 @@ impl Raft {
         if self.role != Role::Leader {
             self.leader = None;
         }
+        self.booting = false;
     }
 
     fn lease_ticks(&self) -> u64 {
@@ -329,8 +337,19 @@ impl Raft {
         self.cfg.election_ticks.saturating_sub(margin)
     }
 
+    /// Whether this node still honours a leader's lease and must not vote for anyone else.
+    /// A freshly started node assumes a lease it may have acknowledged before crashing.
     fn in_lease(&self) -> bool {
-        self.leader.is_some() && self.election_elapsed < self.cfg.election_ticks
+        (self.leader.is_some() || self.booting) && self.election_elapsed < self.cfg.election_ticks
+    }
+
+    /// Unsafe read modes keep a deposed leader serving: they skip check-quorum step-down,
+    /// as naive implementations do.
+    fn check_quorum(&self) -> bool {
+        !matches!(
+            self.cfg.read_mode,
+            ReadMode::UnsafeLocal | ReadMode::UnsafeLeaseWallclock
+        )
     }
 
     fn reset_timeout(&mut self) {
@@ -843,6 +862,9 @@ impl Engine for Raft {
         self.ticks += 1;
         self.wall_ms = wall_ms;
         self.election_elapsed += 1;
+        if self.election_elapsed >= self.cfg.election_ticks {
+            self.booting = false;
+        }
         if self.role == Role::Leader {
             self.heartbeat_elapsed += 1;
             if self.election_elapsed >= self.cfg.election_ticks {
@@ -852,7 +874,7 @@ impl Engine for Raft {
                 for p in self.progress.values_mut() {
                     p.recent_active = false;
                 }
-                if active < self.quorum() {
+                if active < self.quorum() && self.check_quorum() {
                     tracing::warn!(id = %self.cfg.id, term = self.term, "lost contact with quorum");
                     let t = self.term;
                     self.become_follower(t, None);

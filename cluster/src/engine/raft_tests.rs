@@ -429,3 +429,46 @@ fn log_reads_go_through_the_log() {
         }))
     ));
 }
+
+/// A frozen (or rewound) wall clock keeps a wall-clock lease alive on a deposed leader; the
+/// monotonic-tick lease expires on schedule whatever the wall clock does.
+fn stale_lease_read(mode: ReadMode) -> bool {
+    let mut sim = cluster(&IDS3, move |c| c.read_mode = mode);
+    sim.wall_ms = 1_000_000;
+    elect(&mut sim, "n1");
+    sim.node("n1").propose(1, put("k", 1));
+    sim.settle();
+    sim.tick_all(2); // lease established at wall time 1_000_000
+    sim.isolate("n1");
+    elect(&mut sim, "n2");
+    sim.node("n2").propose(2, put("k", 2));
+    sim.settle();
+    // n1's clock is frozen by libfaketime while 30 ticks (3 election timeouts) pass.
+    sim.tick_nodes(&["n1"], 30);
+    sim.node("n1").read(3, "k".into());
+    sim.settle();
+    reads_of(&sim, "n1").contains(&3)
+}
+
+#[test]
+fn unsafe_lease_wallclock_serves_stale_reads_when_the_clock_stops() {
+    assert!(stale_lease_read(ReadMode::UnsafeLeaseWallclock));
+    assert!(!stale_lease_read(ReadMode::Lease));
+    assert!(!stale_lease_read(ReadMode::ReadIndex));
+}
+
+#[test]
+fn a_restarted_node_honours_a_lease_it_may_have_acknowledged() {
+    let mut sim = cluster(&IDS3, |_| {});
+    elect(&mut sim, "n1");
+    sim.crash("n2");
+    sim.restart("n2");
+    sim.node("n3").forget_leader();
+    sim.node("n3").campaign_now();
+    sim.settle();
+    assert_eq!(
+        sim.node("n2").term(),
+        1,
+        "fresh n2 ignored the vote request"
+    );
+}

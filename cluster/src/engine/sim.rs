@@ -44,6 +44,8 @@ pub struct Sim<E: Engine> {
     pub filter: Option<Filter<E::Msg>>,
     factory: Factory<E>,
     ids: Vec<NodeId>,
+    /// Wall clock (ms) passed to `tick`; tests move it to model clock skew.
+    pub wall_ms: u64,
 }
 
 impl<E: Engine> Sim<E> {
@@ -59,6 +61,7 @@ impl<E: Engine> Sim<E> {
             filter: None,
             factory,
             ids: ids.iter().map(|s| s.to_string()).collect(),
+            wall_ms: 0,
         };
         for id in ids {
             s.storage.insert(id.to_string(), MemStorage::default());
@@ -168,7 +171,7 @@ impl<E: Engine> Sim<E> {
         for _ in 0..n {
             for id in ids {
                 if let Some(e) = self.nodes.get_mut(*id) {
-                    e.tick(0);
+                    e.tick(self.wall_ms);
                 }
             }
             self.settle();
