@@ -1,14 +1,18 @@
 //! `faultline`: a Jepsen-style consistency testing harness. `main` only parses and dispatches;
 //! each subcommand lives in `cmd/`, and exit codes are decided there.
 
-mod cmd;
+use harness::cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Command-line interface of faultline.
 #[derive(Parser)]
-#[command(name = "faultline", version, about = "Jepsen-style black-box consistency testing")]
+#[command(
+    name = "faultline",
+    version,
+    about = "Jepsen-style black-box consistency testing"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start a cluster, drive it through faults, check the history and report (the embedded default).
-    Test(cmd::test::Args),
+    Test(Box<cmd::test::Args>),
     /// Check a history file (faultline JSONL, Jepsen EDN or Porcupine logs) for linearizability.
     Check(cmd::check::Args),
     /// Re-run the checkers on a stored run directory.
@@ -42,9 +46,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { 255 } else { 0 };
+            // Usage errors exit 255 (harness error): 1 and 2 mean "anomaly" and "unknown".
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
     let result = match cli.command {
-        Command::Test(a) => cmd::test::run(a),
+        Command::Test(a) => cmd::test::run(*a),
         Command::Check(a) => cmd::check::run(a),
         Command::Analyze(a) => cmd::analyze::run(a),
         Command::Report(a) => cmd::report::run(a),

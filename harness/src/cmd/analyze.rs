@@ -1,12 +1,32 @@
-//! `faultline analyze`: not built yet (see the open issues).
+//! `faultline analyze RUN_DIR`: re-runs the checkers on a stored history, rewrites
+//! `results.json` (and the report), prints the summary; exit 0 valid, 1 invalid, 2 unknown.
 
+use crate::results;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Flags of `faultline analyze`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// A run directory holding history.jsonl (e.g. results/latest).
+    pub run_dir: PathBuf,
+    /// Time budget of the linearizability check, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub check_timeout: f64,
+    /// Skip re-rendering the HTML report.
+    #[arg(long)]
+    pub no_report: bool,
+}
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("'faultline analyze' is not built yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let a = results::analyze_dir(&args.run_dir, Duration::from_secs_f64(args.check_timeout))?;
+    let report = if args.no_report {
+        None
+    } else {
+        results::render_report(&args.run_dir)
+    };
+    results::print_summary(&a, &args.run_dir, report.as_deref());
+    Ok(results::exit_code(&a))
 }

@@ -1,0 +1,291 @@
+//! The run loop: client workers and the nemesis on one tokio runtime, then the end phases.
+//!
+//! Phases, in order:
+//! 1. main: `concurrency` workers pull ops from their seeded generators (rate limited,
+//!    staggered), invoke them through the [`Client`] and record invoke/completion events; the
+//!    nemesis task walks the [`Schedule`] and applies faults through the injector, recording a
+//!    `<kind>-start` / `<kind>-stop` event for each. A worker whose op ends `info` continues
+//!    under a fresh process id (`process + concurrency`): Jepsen's rule that a process with an
+//!    unknown op never issues another.
+//! 2. heal: every fault still active is stopped (and recorded as stopped).
+//! 3. recovery: wait until the nodes agree on a leader (bounded).
+//! 4. final reads: one read of every key on every node, under fresh process ids.
+//!
+//! Workers and the nemesis stop at the deadline or when `stop` fires (Ctrl-C).
+
+use crate::client::{Client, Outcome};
+use crate::local::LocalCluster;
+use crate::recorder::{Entry, Recorder};
+use checkers::history::{EventType, Process};
+use nemesis::{Fault, FaultKind, Schedule, StepAction};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use workloads::{Op, Workload};
+
+/// What the workers need to know.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// Workload.
+    pub workload: Workload,
+    /// Workers.
+    pub concurrency: usize,
+    /// Total target ops/s; 0 = unlimited.
+    pub rate: f64,
+    /// Seed.
+    pub seed: u64,
+    /// Number of nodes (workers are bound to `worker % nodes`).
+    pub nodes: usize,
+    /// Main phase length.
+    pub duration: Duration,
+    /// Stop after this many ops in total (benchmarks); `None` = time only.
+    pub max_ops: Option<u64>,
+}
+
+/// Process ids handed out after `info` and for final reads.
+pub struct ProcessIds(AtomicU64);
+
+impl ProcessIds {
+    /// Fresh ids start at `first`.
+    pub fn new(first: u64) -> Self {
+        ProcessIds(AtomicU64::new(first))
+    }
+    /// A fresh id.
+    pub fn fresh(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+fn entry(process: u64, kind: EventType, op: &Op, value: serde_json::Value) -> Entry {
+    Entry {
+        process: Process::Client(process),
+        kind,
+        f: op.f().into(),
+        key: op.key().map(String::from),
+        value,
+        node: None,
+        error: None,
+    }
+}
+
+/// Invokes `op` and records both events; returns true when the process must be retired.
+pub async fn invoke<C: Client>(
+    rec: &Recorder,
+    client: &C,
+    process: u64,
+    seq: u64,
+    node: usize,
+    op: &Op,
+) -> (bool, Option<i64>) {
+    rec.record(entry(process, EventType::Invoke, op, op.invoke_value()));
+    let outcome = client.invoke(process, seq, node, op).await;
+    let (kind, value, node, error, retire) = match outcome {
+        Outcome::Ok { value, node } => (EventType::Ok, value, Some(node), None, false),
+        Outcome::Fail { error, node } => {
+            (EventType::Fail, op.invoke_value(), node, Some(error), false)
+        }
+        Outcome::Info { error, node } => {
+            (EventType::Info, op.invoke_value(), node, Some(error), true)
+        }
+    };
+    let observed = if kind == EventType::Ok && matches!(op, Op::Read { .. }) {
+        value.as_i64()
+    } else {
+        None
+    };
+    let mut e = entry(process, kind, op, value);
+    e.node = node;
+    e.error = error;
+    rec.record(e);
+    (retire, observed)
+}
+
+/// Runs the workers until the deadline, `stop`, or `max_ops`.
+pub async fn run_workers<C: Client>(
+    spec: &LoadSpec,
+    client: Arc<C>,
+    rec: Arc<Recorder>,
+    ids: Arc<ProcessIds>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let start = Instant::now();
+    let deadline = start + spec.duration;
+    let issued = Arc::new(AtomicU64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    let conc = spec.concurrency as u64;
+    let period = if spec.rate > 0.0 {
+        Some(Duration::from_secs_f64(spec.concurrency as f64 / spec.rate))
+    } else {
+        None
+    };
+    for w in 0..conc {
+        let client = client.clone();
+        let rec = rec.clone();
+        let ids = ids.clone();
+        let issued = issued.clone();
+        let mut stop = stop.clone();
+        let max_ops = spec.max_ops;
+        let node = (w as usize) % spec.nodes.max(1);
+        let mut gen = spec.workload.generator(spec.seed, w, conc);
+        tasks.spawn(async move {
+            let mut process = w;
+            let mut seq = 0u64;
+            let mut next =
+                start + period.map_or(Duration::ZERO, |p| p.mul_f64(w as f64 / conc as f64));
+            loop {
+                if Instant::now() >= deadline || *stop.borrow() {
+                    return;
+                }
+                if let Some(p) = period {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(next.min(deadline)) => {}
+                        _ = stop.changed() => return,
+                    }
+                    if Instant::now() >= deadline {
+                        return;
+                    }
+                    next += p;
+                    // Don't burst to catch up after a long op.
+                    let now = Instant::now();
+                    if next < now {
+                        next = now;
+                    }
+                }
+                if let Some(m) = max_ops {
+                    if issued.fetch_add(1, Ordering::Relaxed) >= m {
+                        return;
+                    }
+                }
+                let op = gen.next_op();
+                seq += 1;
+                let (retire, observed) = tokio::select! {
+                    r = invoke(&rec, &*client, process, seq, node, &op) => r,
+                    // On Ctrl-C the op is abandoned: it stays an open invoke (unknown).
+                    _ = stop.wait_for(|s| *s) => return,
+                };
+                if observed.is_some() {
+                    gen.observe(op.key(), observed);
+                }
+                if retire {
+                    process = ids.fresh();
+                    seq = 0;
+                }
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Faults applied so far, by kind (for the summary).
+pub type FaultCounts = BTreeMap<String, u64>;
+
+fn nemesis_entry(f: String, value: serde_json::Value, error: Option<String>) -> Entry {
+    Entry {
+        process: Process::Nemesis,
+        kind: EventType::Info,
+        f,
+        key: None,
+        value,
+        node: None,
+        error,
+    }
+}
+
+/// Walks the schedule until `duration` has passed or `stop` fires; then stops every active
+/// fault (the heal phase). Returns how many faults of each kind were applied.
+pub async fn run_nemesis(
+    cluster: &LocalCluster,
+    mut schedule: Schedule,
+    duration: Duration,
+    rec: &Recorder,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    seed: u64,
+) -> FaultCounts {
+    let start = Instant::now();
+    let mut active: BTreeMap<FaultKind, Fault> = BTreeMap::new();
+    let mut counts = FaultCounts::new();
+    let mut fallback = seed as usize;
+    while let Some(step) = schedule.next_step() {
+        if step.at >= duration {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(start + step.at) => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        match step.action {
+            StepAction::Start(fault) => {
+                fallback = fallback.wrapping_add(1);
+                let kind = fault.kind();
+                match cluster.apply(&fault, fallback).await {
+                    Ok(resolved) => {
+                        let v = serde_json::to_value(&resolved).unwrap_or_default();
+                        rec.record(nemesis_entry(kind.start_f(), v, None));
+                        *counts.entry(kind.name().to_string()).or_default() += 1;
+                        active.insert(kind, resolved);
+                    }
+                    Err(e) => {
+                        let v = serde_json::to_value(&fault).unwrap_or_default();
+                        rec.record(nemesis_entry(
+                            format!("{}-failed", kind.name()),
+                            v,
+                            Some(format!("{e:#}")),
+                        ));
+                    }
+                }
+            }
+            StepAction::Stop(kind) => {
+                if let Some(f) = active.remove(&kind) {
+                    let r = cluster.undo(&f).await;
+                    let v = serde_json::to_value(&f).unwrap_or_default();
+                    rec.record(nemesis_entry(
+                        kind.stop_f(),
+                        v,
+                        r.err().map(|e| format!("{e:#}")),
+                    ));
+                }
+            }
+        }
+    }
+    // Heal phase: stop whatever is still active, then make sure everything is healed.
+    for (kind, f) in std::mem::take(&mut active) {
+        let r = cluster.undo(&f).await;
+        let v = serde_json::to_value(&f).unwrap_or_default();
+        rec.record(nemesis_entry(
+            kind.stop_f(),
+            v,
+            r.err().map(|e| format!("{e:#}")),
+        ));
+    }
+    if let Err(e) = cluster.heal_all() {
+        rec.record(nemesis_entry(
+            "heal-failed".into(),
+            serde_json::Value::Null,
+            Some(format!("{e:#}")),
+        ));
+    }
+    counts
+}
+
+/// Final phase: one read of each key on every node, under fresh process ids.
+pub async fn final_reads<C: Client>(
+    client: &C,
+    rec: &Recorder,
+    ids: &ProcessIds,
+    workload: Workload,
+    nodes: usize,
+) {
+    let mut tasks = Vec::new();
+    for node in 0..nodes {
+        for key in workload.keys() {
+            let op = Op::Read { key };
+            let process = ids.fresh();
+            tasks.push(async move {
+                invoke(rec, client, process, 1, node, &op).await;
+            });
+        }
+    }
+    futures::future::join_all(tasks).await;
+}
