@@ -66,10 +66,11 @@ pub enum ReadFlag {
     /// Linearizable: reads are appended to the log like writes.
     Log,
     /// UNSAFE: the leader answers from local state without confirming it is still leader;
-    /// a deposed leader in a minority partition serves stale reads.
+    /// a deposed leader in a minority partition serves stale reads (check-quorum is off,
+    /// so it keeps believing it leads for the whole partition).
     UnsafeLocal,
     /// UNSAFE: leader lease measured on the wall clock; clock jumps/skew (libfaketime)
-    /// extend it past a new leader's election: stale reads.
+    /// extend it past a new leader's election: stale reads (check-quorum is off too).
     UnsafeLeaseWallclock,
 }
 
@@ -183,8 +184,10 @@ pub fn run_cli(argv: Vec<OsString>) -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let peers = parse_peers(&args.peers)?;
+    let mut peers = peers;
     if peers.iter().any(|(p, _)| *p == args.id) {
-        bail!("--peers must not contain this node's own id {:?}", args.id);
+        tracing::warn!(id = %args.id, "--peers lists this node itself; ignoring that entry");
+        peers.retain(|(p, _)| *p != args.id);
     }
     if args.tick_ms == 0 || args.election_ticks < 2 || args.heartbeat_ticks == 0 {
         bail!("--tick-ms and --heartbeat-ticks must be > 0 and --election-ticks >= 2");
