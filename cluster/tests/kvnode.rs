@@ -248,3 +248,38 @@ async fn bad_requests_get_400_and_the_node_keeps_serving() {
     assert_eq!(c.put(l, "x", json!(1)).await.0, 200);
     assert_eq!(c.get(l, "x").await.1["value"], json!(1));
 }
+
+/// Reads from a leader cut off from the majority after a newer value was written on the
+/// majority side: (status, value) of the read at the old leader.
+async fn read_at_partitioned_leader(read_mode: &str) -> (u16, serde_json::Value) {
+    let c = Cluster::start(3, &["--read", read_mode]).await;
+    let all = [0, 1, 2];
+    let old = c.wait_leader(&all, 10 * SEC).await;
+    assert_eq!(c.put(old, "v", json!(1)).await.0, 200);
+    assert_eq!(c.get(old, "v").await.0, 200);
+    c.isolate(old, true);
+    let rest: Vec<usize> = all.iter().copied().filter(|i| *i != old).collect();
+    let new = c.wait_leader(&rest, 10 * SEC).await;
+    let deadline = Instant::now() + 10 * SEC;
+    while c.put(new, "v", json!(2)).await.0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "majority side never accepted the write"
+        );
+    }
+    let (code, body) = c.get(old, "v").await;
+    (code, body["value"].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsafe_local_reads_are_stale_at_a_partitioned_leader_and_safe_modes_refuse() {
+    assert_eq!(
+        read_at_partitioned_leader("unsafe-local").await,
+        (200, json!(1)),
+        "the unsafe variant must serve the stale value"
+    );
+    for mode in ["read-index", "lease", "log"] {
+        let (code, v) = read_at_partitioned_leader(mode).await;
+        assert!(code == 504 || code == 421, "{mode}: answered {code} {v}");
+    }
+}
