@@ -1,6 +1,7 @@
 //! kvnode's command line: flag parsing (clap), wiring of the layers, the tokio runtime and
 //! signal handling. This is the only place that knows about flags, `anyhow` and exit codes.
 
+use crate::engine::multipaxos::MultiPaxos;
 use crate::engine::raft::Raft;
 use crate::engine::{EngineConfig, ReadMode};
 use crate::http::{router, ApiState};
@@ -46,6 +47,13 @@ A (client_id, seq) pair makes a retried write apply once: the node remembers eac
 client's last seq and result (the 100000 most recently active clients); a retry with the
 same seq gets the stored result, an older seq gets 504.
 
+Multi-Paxos (--engine multipaxos) differs from Raft: instances are chosen independently,
+so the log may have holes (applied in order once filled); a leader needs no complete log,
+it re-proposes every instance it cannot prove chosen (highest-ballot value, or a no-op)
+and then appends a StartWorking entry; older-ballot entries after a StartWorking are
+skipped, so timed-out writes cannot reappear later (--unsafe-no-start-working breaks this).
+Its default read (read-index or log) goes through the log; --read lease is local.
+
 Durability: a write is acknowledged only after a majority has fsynced it. No snapshots or
 log compaction: the log grows for the lifetime of the data dir (fine for test runs).";
 
@@ -54,6 +62,10 @@ log compaction: the log grows for the lifetime of the data dir (fine for test ru
 pub enum EngineKind {
     /// Raft (leader election, log replication, read-index).
     Raft,
+    /// Multi-Paxos: one Prepare per leadership for all open instances, Accept-only steady
+    /// state, holes allowed, a new leader re-proposes unchosen instances then appends a
+    /// StartWorking entry. Reads go through the log unless `--read lease`/unsafe-*.
+    Multipaxos,
 }
 
 /// Read strategy (`--read`).
@@ -124,6 +136,12 @@ pub struct Args {
     /// UNSAFE, benchmarking only: never fsync (acknowledged writes can be lost on crash).
     #[arg(long)]
     pub no_fsync: bool,
+    /// UNSAFE (Multi-Paxos): a new leader writes no StartWorking entry and serves before
+    /// its re-proposals of older unchosen instances are chosen, so writes that timed out
+    /// under an old leader (and stayed invisible for a whole later leadership) can be
+    /// re-confirmed by a still later leader and reappear ("ghost reappearance").
+    #[arg(long)]
+    pub unsafe_no_start_working: bool,
 }
 
 fn parse_peers(s: &str) -> anyhow::Result<Vec<(NodeId, String)>> {
@@ -219,6 +237,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     match args.engine {
         EngineKind::Raft => {
             let engine = Raft::new(cfg, recovered).context("recovering raft state")?;
+            serve(args, peers, engine, storage).await
+        }
+        EngineKind::Multipaxos => {
+            let engine = MultiPaxos::new(cfg, recovered, args.unsafe_no_start_working)
+                .context("recovering multipaxos state")?;
             serve(args, peers, engine, storage).await
         }
     }

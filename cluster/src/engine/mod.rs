@@ -58,6 +58,7 @@
 //! from `tick` (logical ticks plus the wall-clock reading passed in), so a seed and an input
 //! sequence replay a run exactly. Tests drive engines with an in-memory network, no sockets.
 
+pub mod multipaxos;
 pub mod raft;
 #[cfg(test)]
 pub mod sim;
