@@ -289,8 +289,9 @@ pub fn render_counterexample_html(cx: &Counterexample, title: &str) -> String {
     }
     // prefix chain of linearization points, in order
     let mut chain = String::new();
+    let shown_set: std::collections::HashSet<usize> = shown.iter().copied().collect();
     for (n, &i) in cx.linearized.iter().enumerate() {
-        if !shown.contains(&i) {
+        if !shown_set.contains(&i) {
             continue;
         }
         let o = &cx.ops[i];
@@ -527,20 +528,28 @@ pub fn counterexample_from_json(
     let stuck = list(get(&["unplaceable", "cannot_place", "stuck"]));
 
     let mut ops: Vec<CxOp> = Vec::new();
-    let by_history = |v: &Value, ops: &mut Vec<CxOp>| -> Option<usize> {
+    let mut pos: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    let run_pos: std::collections::HashMap<u64, usize> = run
+        .map(|r| {
+            r.ops
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.index, i))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut by_history = |v: &Value, ops: &mut Vec<CxOp>| -> Option<usize> {
         let id = v.as_u64().or_else(|| op_from_json(v).map(|o| o.index))?;
-        if let Some(p) = ops.iter().position(|o| o.index == id) {
+        if let Some(&p) = pos.get(&id) {
             return Some(p);
         }
         let op = match (op_from_json(v), run) {
             (Some(op), _) => op,
-            (None, Some(run)) => {
-                let o = run.ops.iter().find(|o| o.index == id)?;
-                cx_op(run, o)
-            }
+            (None, Some(run)) => cx_op(run, &run.ops[*run_pos.get(&id)?]),
             (None, None) => return None,
         };
         ops.push(op);
+        pos.insert(id, ops.len() - 1);
         Some(ops.len() - 1)
     };
     let linearized: Vec<usize> = prefix
@@ -552,9 +561,10 @@ pub fn counterexample_from_json(
         .filter_map(|v| by_history(v, &mut ops))
         .collect();
     if let Some(run) = run {
+        let known: std::collections::HashSet<u64> = ops.iter().map(|c| c.index).collect();
         for o in &run.ops {
             let same_key = key.is_none() || o.key == key;
-            if same_key && o.outcome != Outcome::Fail && !ops.iter().any(|c| c.index == o.index) {
+            if same_key && o.outcome != Outcome::Fail && !known.contains(&o.index) {
                 ops.push(cx_op(run, o));
             }
         }
