@@ -11,4 +11,6 @@ pub mod import;
 pub mod linearizable;
 pub mod model;
 pub mod models;
+pub mod nwr;
+pub mod quorum;
 pub mod stats;

@@ -1,0 +1,1027 @@
+//! Measured staleness of a quorum-replicated register or key-value store, from a history.
+//!
+//! Linearizability answers yes or no; a Dynamo-style N/W/R store is *expected* to answer no
+//! when `W + R <= N`, and the interesting question is how stale it is. This module measures
+//! what Bailis et al., "Probabilistically Bounded Staleness for Practical Partial Quorums"
+//! (VLDB 2012, "PBS") predict: for every ok read, whether it was fresh, and if not how many
+//! versions behind (k-staleness) and for how long the newer value had been acknowledged
+//! (t-visibility). It also finds lost writes, per-process session anomalies, and new-old
+//! inversions, each with a sentence saying exactly what happened, so a report can say *which*
+//! anomaly made a quorum history non-linearizable. The prediction side lives in
+//! [`crate::quorum`]; the plot in the `report` crate (`nwr-staleness.png`).
+//!
+//! # Input
+//! Register or kv histories with unique write values per key (`write`/`put`, and `cas`, whose
+//! new value counts as a write; `read`/`get`). `fail` ops did not happen; an `info` write may
+//! have taken effect at any time after its invoke, so it is never "older" than anything.
+//!
+//! # Version order (the rule every figure below uses)
+//! Each write `v` has an interval `[v.call, v.ret]` (`ret = +∞` when indeterminate); the
+//! initial value (nil) is older than every write. Write `u` is **older** than write `v`
+//! (`u ≺ v`) iff `u.ret < v.call`: `u` was acknowledged before `v` began, so every
+//! linearization orders `u` first. Writes whose intervals overlap are **concurrent** and
+//! neither is older: a read returning either is fresh. For example, with `w1 = [0, 10]`,
+//! `w2 = [5, 20]`, `w3 = [30, 40]`, a read starting at 50 is fresh if it returns `w3` (or a
+//! write still in flight), stale with `k = 1` if it returns `w1` or `w2` (only `w3`
+//! supersedes them), and stale with `k = 3` if it returns nil.
+//!
+//! For a read `r` that returned `v`, let `A` be the writes acknowledged before `r` began
+//! (`w.ret < r.call`). Then `k(r) = |{w ∈ A : v ≺ w}|` — the acknowledged versions the read
+//! is behind — and `r` is **fresh** iff `k = 0`. For a stale read, `t` is how long after the
+//! first superseding write was acknowledged the read began. The measured t-visibility curve
+//! instead buckets every read by the time since the *last* acknowledged write on its key
+//! (`r.call − max_{w∈A} w.ret`), which is PBS's "t after commit" for the newest version.
+//!
+//! # Anomalies
+//! - **stale read**: `k > 0`.
+//! - **lost write**: an acknowledged write `w` such that the key's *final reads* — ok reads
+//!   that began after every write on the key finished (indeterminate writes: after their
+//!   invoke) — all returned values older than `w`. Keys without final reads are counted as
+//!   undecided, never as lost.
+//! - **monotonic-read violation**: a process reads `v2` after having read `v1` with `v2 ≺ v1`.
+//! - **read-your-writes violation**: a process reads `v ≺ w` after its own write `w` was acked.
+//! - **new-old inversion**: read `r1` returned `v1`, a read `r2` that began after `r1` ended
+//!   returned `v2 ≺ v1` (any processes). This is the anomaly that makes strict quorums
+//!   (`W + R > N`) non-linearizable without read repair: `r1` saw an in-flight write on one
+//!   replica, `r2` asked other replicas. Counts overlap (a stale read can also be an inversion).
+//! - **unexplained read**: a value that no non-failed write on that key wrote, or one whose
+//!   write began after the read completed. Not counted as fresh or stale.
+
+use crate::history::{History, HistoryError, Operation, Process};
+use crate::quorum::{self, PbsOptions, QuorumConfig, QuorumError, StaticAnalysis, TVisibility};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+const NEG: i64 = i64::MIN;
+const POS: i64 = i64::MAX;
+
+/// Settings of [`analyze`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NwrOptions {
+    /// Lower edges (ms) of the t-visibility buckets, ascending; the last bucket is open-ended.
+    pub bucket_edges_ms: Vec<f64>,
+    /// At most this many described examples per anomaly kind.
+    pub max_examples: usize,
+    /// Buckets (and suffixes, for `t99`) with fewer reads are ignored in summary figures.
+    pub min_bucket_reads: u64,
+}
+
+impl Default for NwrOptions {
+    fn default() -> Self {
+        let mut edges = vec![0.0];
+        let mut decade = 0.1;
+        while decade < 20_000.0 {
+            for m in [1.0, 2.0, 5.0] {
+                edges.push(decade * m);
+            }
+            decade *= 10.0;
+        }
+        NwrOptions {
+            bucket_edges_ms: edges,
+            max_examples: 20,
+            min_bucket_reads: 20,
+        }
+    }
+}
+
+/// Which anomaly an [`Anomaly`] describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnomalyKind {
+    /// A read returned a value older than an acknowledged write.
+    StaleRead,
+    /// An acknowledged write that final reads never returned.
+    LostWrite,
+    /// A process read an older value after a newer one.
+    MonotonicRead,
+    /// A process did not see its own acknowledged write.
+    ReadYourWrites,
+    /// A read saw a write that a strictly later read did not.
+    NewOldInversion,
+    /// A read returned a value nobody (successfully) wrote, or before it was written.
+    UnexplainedRead,
+}
+
+impl AnomalyKind {
+    /// The name used in reports, in words.
+    pub fn name(self) -> &'static str {
+        match self {
+            AnomalyKind::StaleRead => "stale read",
+            AnomalyKind::LostWrite => "lost write",
+            AnomalyKind::MonotonicRead => "monotonic-read violation",
+            AnomalyKind::ReadYourWrites => "read-your-writes violation",
+            AnomalyKind::NewOldInversion => "new-old inversion",
+            AnomalyKind::UnexplainedRead => "unexplained read",
+        }
+    }
+}
+
+/// One described example of an anomaly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Anomaly {
+    /// What kind.
+    pub kind: AnomalyKind,
+    /// The key, for multi-key histories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Ids ([`Operation::id`]) of the operations involved, the anomalous one last.
+    pub ops: Vec<usize>,
+    /// When it happened (the anomalous op's invoke), ns since the test started.
+    pub time: u64,
+    /// A plain-language account, naming processes, values and times.
+    pub description: String,
+}
+
+/// Reads that were `k` versions behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KCount {
+    /// Versions behind (≥ 1).
+    pub k: u64,
+    /// Stale reads that far behind.
+    pub reads: u64,
+}
+
+/// One bucket of the measured t-visibility curve.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TBucket {
+    /// Lower edge, ms since the last acknowledged write on the read's key (inclusive).
+    pub t_lo_ms: f64,
+    /// Upper edge (exclusive); `None` for the open last bucket.
+    pub t_hi_ms: Option<f64>,
+    /// Mean `t` of the reads in the bucket, ms (where the bucket is plotted and compared).
+    pub t_mean_ms: f64,
+    /// Reads in the bucket.
+    pub reads: u64,
+    /// Fresh reads among them.
+    pub fresh: u64,
+    /// `fresh / reads`.
+    pub p_fresh: f64,
+}
+
+/// Session-guarantee violations of one process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessViolations {
+    /// The process.
+    pub process: Process,
+    /// Monotonic-read violations.
+    pub monotonic_reads: u64,
+    /// Read-your-writes violations.
+    pub read_your_writes: u64,
+}
+
+/// How far the measured t-visibility curve is from a PBS prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CurveDistance {
+    /// Largest `|measured − predicted|` over compared buckets.
+    pub max_abs: f64,
+    /// Mean `|measured − predicted|`, weighted by reads per bucket.
+    pub mean_abs: f64,
+    /// Buckets compared (those with at least `min_bucket_reads` reads).
+    pub buckets: usize,
+}
+
+/// A PBS prediction for the run's configuration, stored next to the measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NwrPrediction {
+    /// N, W, R, failures and what they imply.
+    pub static_analysis: StaticAnalysis,
+    /// `P(miss)` for k = 1..=5 (index 0 is k = 1).
+    pub p_miss_k: Vec<f64>,
+    /// The WARS Monte-Carlo curve.
+    pub t_visibility: TVisibility,
+    /// Where the latencies came from (`"history"`, a file name, `"default"`).
+    pub latency_source: String,
+    /// The smallest t (ms) with predicted `P(consistent) >= 0.99`.
+    pub t99_ms: Option<f64>,
+}
+
+/// Builds a prediction for `config` from latencies (see [`quorum::t_visibility`]).
+pub fn predict(
+    config: QuorumConfig,
+    latencies: &quorum::WarsLatencies,
+    latency_source: &str,
+    opts: PbsOptions,
+) -> Result<NwrPrediction, QuorumError> {
+    let tv = quorum::t_visibility(config, latencies, opts)?;
+    Ok(NwrPrediction {
+        static_analysis: quorum::analyze(config),
+        p_miss_k: (1..=5)
+            .map(|k| quorum::p_miss(config.n, config.w, config.r, k))
+            .collect(),
+        t99_ms: tv.t_for(0.99),
+        t_visibility: tv,
+        latency_source: latency_source.to_owned(),
+    })
+}
+
+/// Everything measured about staleness in one history; the `nwr` section of `results.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NwrAnalysis {
+    /// One paragraph in words: the headline figures and the worst anomaly, with an example.
+    pub summary: String,
+    /// Ok reads whose value could be attributed (fresh + stale).
+    pub reads: u64,
+    /// Fresh reads.
+    pub fresh: u64,
+    /// Stale reads.
+    pub stale: u64,
+    /// `stale / reads` (0 without reads).
+    pub stale_fraction: f64,
+    /// The largest k of any stale read (0 if none).
+    pub max_k: u64,
+    /// Stale reads by k, ascending.
+    pub k_histogram: Vec<KCount>,
+    /// Smallest t (ms since the last acknowledged write) from which on reads are ≥ 99% fresh:
+    /// every suffix of reads with `t >=` it holding at least `min_bucket_reads` reads is ≥ 99%
+    /// fresh. `None` without such reads or if even the latest reads are not.
+    pub t99_fresh_ms: Option<f64>,
+    /// The measured t-visibility curve, `P(fresh | t)`, empty buckets omitted.
+    pub t_visibility: Vec<TBucket>,
+    /// Reads that returned unattributable values (see the module doc).
+    pub unexplained_reads: u64,
+    /// Acknowledged writes.
+    pub acknowledged_writes: u64,
+    /// Acknowledged writes lost (see the module doc).
+    pub lost_writes: u64,
+    /// Keys with acknowledged writes but no final read, where loss cannot be decided.
+    pub keys_without_final_reads: u64,
+    /// Monotonic-read violations, all processes.
+    pub monotonic_read_violations: u64,
+    /// Read-your-writes violations, all processes.
+    pub read_your_writes_violations: u64,
+    /// Reads that missed a value an earlier-completed read had seen.
+    pub new_old_inversions: u64,
+    /// Processes with at least one session violation.
+    pub per_process: Vec<ProcessViolations>,
+    /// Described examples, at most `max_examples` per kind, in time order within a kind.
+    pub anomalies: Vec<Anomaly>,
+    /// The PBS prediction for this run, when the caller attached one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<NwrPrediction>,
+    /// Distance between the measured curve and `prediction`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curve_distance: Option<CurveDistance>,
+    /// The settings used.
+    pub options: NwrOptions,
+}
+
+impl NwrAnalysis {
+    /// Attaches a prediction, computes [`NwrAnalysis::curve_distance`] and refreshes the summary.
+    pub fn with_prediction(mut self, prediction: NwrPrediction) -> Self {
+        self.curve_distance = curve_distance(
+            &self.t_visibility,
+            &prediction.t_visibility,
+            self.options.min_bucket_reads,
+        );
+        self.prediction = Some(prediction);
+        self.summary = self.summarize();
+        self
+    }
+
+    /// Serializes for the `nwr` slot of `results.json`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Reads back the `nwr` slot of `results.json`.
+    pub fn from_json(v: &serde_json::Value) -> Result<Self, serde_json::Error> {
+        NwrAnalysis::deserialize(v)
+    }
+
+    /// The first example of each anomaly kind present, most severe first (lost write,
+    /// new-old inversion, stale read, read-your-writes, monotonic read, unexplained).
+    pub fn worst_examples(&self) -> Vec<&Anomaly> {
+        use AnomalyKind::*;
+        [
+            LostWrite,
+            NewOldInversion,
+            StaleRead,
+            ReadYourWrites,
+            MonotonicRead,
+            UnexplainedRead,
+        ]
+        .iter()
+        .filter_map(|k| self.anomalies.iter().find(|a| a.kind == *k))
+        .collect()
+    }
+
+    fn summarize(&self) -> String {
+        let mut s = format!(
+            "{} of {} reads stale ({:.2}%), at most {} version{} behind",
+            self.stale,
+            self.reads,
+            self.stale_fraction * 100.0,
+            self.max_k,
+            if self.max_k == 1 { "" } else { "s" }
+        );
+        match self.t99_fresh_ms {
+            Some(t) => s += &format!("; 99% of reads fresh from {} after the last ack", ms(t)),
+            None if self.reads > 0 => s += "; reads never reached 99% fresh",
+            None => {}
+        }
+        s += &format!(
+            ". {} of {} acknowledged writes lost{}; {} new-old inversions; {} monotonic-read and {} read-your-writes violations; {} unexplained reads.",
+            self.lost_writes,
+            self.acknowledged_writes,
+            if self.keys_without_final_reads > 0 {
+                format!(
+                    " ({} keys had no final read to decide)",
+                    self.keys_without_final_reads
+                )
+            } else {
+                String::new()
+            },
+            self.new_old_inversions,
+            self.monotonic_read_violations,
+            self.read_your_writes_violations,
+            self.unexplained_reads
+        );
+        if let Some(p) = &self.prediction {
+            let c = p.static_analysis.config;
+            s += &format!(
+                " PBS prediction for N={} W={} R={} ({}): {}",
+                c.n,
+                c.w,
+                c.r,
+                p.latency_source,
+                match p.t99_ms {
+                    Some(t) => format!("99% consistent from {}", ms(t)),
+                    None => "never 99% consistent".into(),
+                }
+            );
+            if let Some(d) = &self.curve_distance {
+                s += &format!(
+                    "; measured vs predicted P(fresh | t) differ by at most {:.3} (mean {:.3}) over {} buckets",
+                    d.max_abs, d.mean_abs, d.buckets
+                );
+            }
+            s += ".";
+        }
+        if let Some(a) = self.worst_examples().first() {
+            s += &format!(" Worst anomaly, a {}: {}", a.kind.name(), a.description);
+        }
+        s
+    }
+}
+
+/// Distance between a measured curve and a prediction: the prediction is evaluated at each
+/// bucket's mean `t`; buckets with fewer than `min_reads` reads are skipped. `None` when no
+/// bucket qualifies.
+pub fn curve_distance(
+    measured: &[TBucket],
+    predicted: &TVisibility,
+    min_reads: u64,
+) -> Option<CurveDistance> {
+    let (mut max_abs, mut sum, mut weight, mut buckets) = (0.0f64, 0.0, 0u64, 0usize);
+    for b in measured.iter().filter(|b| b.reads >= min_reads.max(1)) {
+        let d = (b.p_fresh - predicted.p_consistent(b.t_mean_ms)).abs();
+        max_abs = max_abs.max(d);
+        sum += d * b.reads as f64;
+        weight += b.reads;
+        buckets += 1;
+    }
+    (buckets > 0).then(|| CurveDistance {
+        max_abs,
+        mean_abs: sum / weight as f64,
+        buckets,
+    })
+}
+
+/// Pairs a history and runs [`analyze`].
+pub fn analyze_history(history: &History, opts: &NwrOptions) -> Result<NwrAnalysis, HistoryError> {
+    Ok(analyze(&history.operations()?, opts))
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// A write, as the analysis sees it.
+struct Write {
+    op: usize,
+    process: Process,
+    value: String,
+    call: i64,
+    /// `POS` when indeterminate.
+    ret: i64,
+}
+
+/// What a read returned.
+#[derive(Clone, Copy, PartialEq)]
+enum Seen {
+    Nil,
+    Write(usize),
+}
+
+struct Read {
+    op: usize,
+    process: Process,
+    call: i64,
+    ret: i64,
+    seen: Option<Seen>,
+    value: String,
+}
+
+fn ms(t: f64) -> String {
+    if t >= 1000.0 {
+        format!("{:.2} s", t / 1000.0)
+    } else if t >= 10.0 {
+        format!("{t:.0} ms")
+    } else {
+        format!("{t:.2} ms")
+    }
+}
+
+fn secs(ns: i64) -> String {
+    format!("{:.3} s", ns as f64 / 1e9)
+}
+
+fn proc_name(p: Process) -> String {
+    match p {
+        Process::Client(n) => format!("p{n}"),
+        Process::Nemesis => "nemesis".into(),
+    }
+}
+
+fn key_phrase(key: &Option<String>) -> String {
+    match key {
+        Some(k) => format!(" on key {k:?}"),
+        None => String::new(),
+    }
+}
+
+fn written_value(op: &Operation) -> Option<&serde_json::Value> {
+    match op.f.as_str() {
+        "write" | "put" => Some(&op.input),
+        "cas" => op.input.as_array().and_then(|a| a.get(1)),
+        _ => None,
+    }
+}
+
+fn is_read(op: &Operation) -> bool {
+    matches!(op.f.as_str(), "read" | "get")
+}
+
+struct KeyData<'a> {
+    key: &'a Option<String>,
+    writes: Vec<Write>,
+    reads: Vec<Read>,
+}
+
+/// Analyses paired operations (see the module doc for every definition).
+pub fn analyze(ops: &[Operation], opts: &NwrOptions) -> NwrAnalysis {
+    // Group by key; attribute read values to writes.
+    let mut keys: Vec<KeyData> = Vec::new();
+    let mut key_idx: HashMap<&Option<String>, usize> = HashMap::new();
+    for op in ops {
+        let is_w = written_value(op).is_some();
+        if !is_w && !is_read(op) {
+            continue;
+        }
+        let ki = *key_idx.entry(&op.key).or_insert_with(|| {
+            keys.push(KeyData {
+                key: &op.key,
+                writes: Vec::new(),
+                reads: Vec::new(),
+            });
+            keys.len() - 1
+        });
+        let kd = &mut keys[ki];
+        if let Some(v) = written_value(op) {
+            // A cas that returned ok took effect; one that is indeterminate may have.
+            kd.writes.push(Write {
+                op: op.id,
+                process: op.process,
+                value: v.to_string(),
+                call: op.call as i64,
+                ret: op.ret.map_or(POS, |r| r as i64),
+            });
+        } else if let (Some(ret), Some(out)) = (op.ret, op.output.as_ref()) {
+            kd.reads.push(Read {
+                op: op.id,
+                process: op.process,
+                call: op.call as i64,
+                ret: ret as i64,
+                seen: None,
+                value: out.to_string(),
+            });
+        }
+    }
+
+    let mut acc = Acc::new(opts);
+    for kd in &mut keys {
+        analyze_key(kd, &mut acc);
+    }
+    session_checks(ops, &keys, &mut acc);
+    acc.finish(opts)
+}
+
+struct Acc<'o> {
+    opts: &'o NwrOptions,
+    fresh: u64,
+    stale: u64,
+    unexplained: u64,
+    k_hist: HashMap<u64, u64>,
+    /// (t since last ack in ms, fresh) of every attributed read with an earlier ack.
+    curve: Vec<(f64, bool)>,
+    acked: u64,
+    lost: u64,
+    undecided_keys: u64,
+    inversions: u64,
+    monotonic: u64,
+    ryw: u64,
+    per_process: HashMap<Process, (u64, u64)>,
+    anomalies: Vec<Anomaly>,
+    counts: HashMap<AnomalyKind, usize>,
+}
+
+impl<'o> Acc<'o> {
+    fn new(opts: &'o NwrOptions) -> Self {
+        Acc {
+            opts,
+            fresh: 0,
+            stale: 0,
+            unexplained: 0,
+            k_hist: HashMap::new(),
+            curve: Vec::new(),
+            acked: 0,
+            lost: 0,
+            undecided_keys: 0,
+            inversions: 0,
+            monotonic: 0,
+            ryw: 0,
+            per_process: HashMap::new(),
+            anomalies: Vec::new(),
+            counts: HashMap::new(),
+        }
+    }
+
+    fn example(&mut self, kind: AnomalyKind, make: impl FnOnce() -> Anomaly) {
+        let n = self.counts.entry(kind).or_default();
+        if *n < self.opts.max_examples {
+            *n += 1;
+            self.anomalies.push(make());
+        }
+    }
+
+    fn finish(mut self, opts: &NwrOptions) -> NwrAnalysis {
+        let reads = self.fresh + self.stale;
+        let mut k_histogram: Vec<KCount> = self
+            .k_hist
+            .iter()
+            .map(|(&k, &reads)| KCount { k, reads })
+            .collect();
+        k_histogram.sort_by_key(|c| c.k);
+        self.curve.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let t_visibility = buckets(&self.curve, &opts.bucket_edges_ms);
+        let t99_fresh_ms = t99(&self.curve, opts.min_bucket_reads.max(1));
+        let mut per_process: Vec<ProcessViolations> = self
+            .per_process
+            .iter()
+            .map(|(&process, &(m, r))| ProcessViolations {
+                process,
+                monotonic_reads: m,
+                read_your_writes: r,
+            })
+            .collect();
+        per_process.sort_by_key(|p| p.process);
+        // Kinds in a fixed order, time order within a kind.
+        self.anomalies
+            .sort_by_key(|a| (a.kind as u8, a.time, a.ops.last().copied()));
+        let mut a = NwrAnalysis {
+            summary: String::new(),
+            reads,
+            fresh: self.fresh,
+            stale: self.stale,
+            stale_fraction: if reads == 0 {
+                0.0
+            } else {
+                self.stale as f64 / reads as f64
+            },
+            max_k: k_histogram.last().map_or(0, |c| c.k),
+            k_histogram,
+            t99_fresh_ms,
+            t_visibility,
+            unexplained_reads: self.unexplained,
+            acknowledged_writes: self.acked,
+            lost_writes: self.lost,
+            keys_without_final_reads: self.undecided_keys,
+            monotonic_read_violations: self.monotonic,
+            read_your_writes_violations: self.ryw,
+            new_old_inversions: self.inversions,
+            per_process,
+            anomalies: self.anomalies,
+            prediction: None,
+            curve_distance: None,
+            options: opts.clone(),
+        };
+        a.summary = a.summarize();
+        a
+    }
+}
+
+fn buckets(curve: &[(f64, bool)], edges: &[f64]) -> Vec<TBucket> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    for (e, &lo) in edges.iter().enumerate() {
+        let hi = edges.get(e + 1).copied();
+        let start = i;
+        let (mut fresh, mut sum) = (0u64, 0.0);
+        // t > 0 always (an ack strictly precedes the read), so edges[0] = 0 catches everything.
+        while i < curve.len() && hi.is_none_or(|h| curve[i].0 < h) {
+            sum += curve[i].0;
+            fresh += u64::from(curve[i].1);
+            i += 1;
+        }
+        let n = (i - start) as u64;
+        if n > 0 {
+            out.push(TBucket {
+                t_lo_ms: lo,
+                t_hi_ms: hi,
+                t_mean_ms: sum / n as f64,
+                reads: n,
+                fresh,
+                p_fresh: fresh as f64 / n as f64,
+            });
+        }
+    }
+    out
+}
+
+/// `curve` sorted by t. See [`NwrAnalysis::t99_fresh_ms`]: walk suffixes from the latest read
+/// backwards; suffixes shorter than `min_reads` are not judged; stop at the first judged
+/// suffix that is under 99% fresh.
+fn t99(curve: &[(f64, bool)], min_reads: u64) -> Option<f64> {
+    let min_reads = min_reads.min(curve.len() as u64).max(1);
+    let (mut n, mut fresh) = (0u64, 0u64);
+    let mut ok_start = None;
+    for i in (0..curve.len()).rev() {
+        n += 1;
+        fresh += u64::from(curve[i].1);
+        if n < min_reads {
+            continue;
+        }
+        if (fresh as f64) < 0.99 * n as f64 {
+            break;
+        }
+        ok_start = Some(i);
+    }
+    ok_start.map(|i| if i == 0 { 0.0 } else { curve[i].0 })
+}
+
+fn analyze_key(kd: &mut KeyData, acc: &mut Acc) {
+    let key = kd.key;
+    // Attribute values.
+    let by_value: HashMap<&str, usize> = kd
+        .writes
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.value.as_str(), i))
+        .collect();
+    for r in &mut kd.reads {
+        r.seen = if r.value == "null" {
+            Some(Seen::Nil)
+        } else {
+            by_value
+                .get(r.value.as_str())
+                .copied()
+                .filter(|&w| kd.writes[w].call <= r.ret)
+                .map(Seen::Write)
+        };
+    }
+    let writes = &kd.writes;
+    let version = |s: Seen| -> (i64, i64) {
+        match s {
+            Seen::Nil => (NEG, NEG),
+            Seen::Write(w) => (writes[w].call, writes[w].ret),
+        }
+    };
+    let show = |s: Seen| -> String {
+        match s {
+            Seen::Nil => "nil (the initial value)".into(),
+            Seen::Write(w) => format!("write {}", writes[w].value),
+        }
+    };
+
+    // Acknowledged writes by ack time, with prefix maxima of their invoke times.
+    let mut acked: Vec<usize> = (0..writes.len())
+        .filter(|&i| writes[i].ret != POS)
+        .collect();
+    acked.sort_by_key(|&i| writes[i].ret);
+    acc.acked += acked.len() as u64;
+    let mut prefix_max_call = Vec::with_capacity(acked.len());
+    let mut m = NEG;
+    for &i in &acked {
+        m = m.max(writes[i].call);
+        prefix_max_call.push(m);
+    }
+
+    let mut order: Vec<usize> = (0..kd.reads.len()).collect();
+    order.sort_by_key(|&i| kd.reads[i].call);
+    let mut inserted = 0usize;
+    let mut calls_sorted: Vec<i64> = Vec::with_capacity(acked.len());
+    for &ri in &order {
+        let r = &kd.reads[ri];
+        while inserted < acked.len() && writes[acked[inserted]].ret < r.call {
+            let c = writes[acked[inserted]].call;
+            let pos = calls_sorted.partition_point(|&x| x <= c);
+            calls_sorted.insert(pos, c);
+            inserted += 1;
+        }
+        let Some(seen) = r.seen else {
+            acc.unexplained += 1;
+            let (process, call, value, op) = (r.process, r.call, r.value.clone(), r.op);
+            let why = match by_value.get(value.as_str()) {
+                Some(&w) => format!(
+                    "which write {} by {} only began at {}, after the read completed",
+                    value,
+                    proc_name(writes[w].process),
+                    secs(writes[w].call)
+                ),
+                None => "which no successful or indeterminate write wrote".into(),
+            };
+            acc.example(AnomalyKind::UnexplainedRead, || Anomaly {
+                kind: AnomalyKind::UnexplainedRead,
+                key: key.clone(),
+                ops: vec![op],
+                time: call as u64,
+                description: format!(
+                    "read by {}{} at {} returned {}, {}.",
+                    proc_name(process),
+                    key_phrase(key),
+                    secs(call),
+                    value,
+                    why
+                ),
+            });
+            continue;
+        };
+        let (_, vret) = version(seen);
+        let k = (calls_sorted.len() - calls_sorted.partition_point(|&c| c <= vret)) as u64;
+        if inserted > 0 {
+            let last_ack = writes[acked[inserted - 1]].ret;
+            acc.curve.push(((r.call - last_ack) as f64 / 1e6, k == 0));
+        }
+        if k == 0 {
+            acc.fresh += 1;
+            continue;
+        }
+        acc.stale += 1;
+        *acc.k_hist.entry(k).or_default() += 1;
+        let first = acked[prefix_max_call[..inserted].partition_point(|&c| c <= vret)];
+        let newest = acked[inserted - 1];
+        let (rp, rc, rop) = (r.process, r.call, r.op);
+        let fw = &writes[first];
+        let newest_note = if newest != first {
+            format!(
+                "; the newest acknowledged value was write {} (acknowledged at {})",
+                writes[newest].value,
+                secs(writes[newest].ret)
+            )
+        } else {
+            String::new()
+        };
+        let mut ids = vec![fw.op];
+        if let Seen::Write(w) = seen {
+            ids.insert(0, writes[w].op);
+        }
+        ids.push(rop);
+        let description = format!(
+            "read by {}{} at {} returned {}, {} acknowledged version{} behind: write {} by {} \
+             was acknowledged at {}, {} before the read began{}.",
+            proc_name(rp),
+            key_phrase(key),
+            secs(rc),
+            show(seen),
+            k,
+            if k == 1 { "" } else { "s" },
+            fw.value,
+            proc_name(fw.process),
+            secs(fw.ret),
+            ms((rc - fw.ret) as f64 / 1e6),
+            newest_note
+        );
+        acc.example(AnomalyKind::StaleRead, || Anomaly {
+            kind: AnomalyKind::StaleRead,
+            key: key.clone(),
+            ops: ids,
+            time: rc as u64,
+            description,
+        });
+    }
+
+    // New-old inversions: sweep reads by invoke time, tracking, among reads that completed
+    // before the current one began, the one that saw the newest-started write.
+    let mut by_ret: Vec<usize> = order.clone();
+    by_ret.sort_by_key(|&i| kd.reads[i].ret);
+    let mut j = 0;
+    let mut witness: Option<(i64, usize)> = None; // (write invoke time, read index)
+    for &ri in &order {
+        let r = &kd.reads[ri];
+        while j < by_ret.len() && kd.reads[by_ret[j]].ret < r.call {
+            let w = &kd.reads[by_ret[j]];
+            if let Some(s) = w.seen {
+                let (vc, _) = version(s);
+                if witness.is_none_or(|(c, _)| vc > c) {
+                    witness = Some((vc, by_ret[j]));
+                }
+            }
+            j += 1;
+        }
+        let (Some(seen), Some((wc, wi))) = (r.seen, witness) else {
+            continue;
+        };
+        if version(seen).1 < wc {
+            acc.inversions += 1;
+            let r1 = &kd.reads[wi];
+            let s1 = r1.seen.expect("witness reads are attributed");
+            let older = match seen {
+                Seen::Nil => "nil (the initial value)".to_owned(),
+                Seen::Write(w) => format!(
+                    "the older value {} (acknowledged at {}, before write {} began)",
+                    writes[w].value,
+                    secs(writes[w].ret),
+                    r1.value
+                ),
+            };
+            let description = format!(
+                "read by {}{} at {} saw {}, but a later read by {} (began at {}, after {}'s read \
+                 completed at {}) saw {}.",
+                proc_name(r1.process),
+                key_phrase(key),
+                secs(r1.call),
+                show(s1),
+                proc_name(r.process),
+                secs(r.call),
+                proc_name(r1.process),
+                secs(r1.ret),
+                older
+            );
+            let (ops, time) = (vec![r1.op, r.op], r.call as u64);
+            acc.example(AnomalyKind::NewOldInversion, || Anomaly {
+                kind: AnomalyKind::NewOldInversion,
+                key: key.clone(),
+                ops,
+                time,
+                description,
+            });
+        }
+    }
+
+    // Lost writes: after quiescence, did any final read return the write or something newer?
+    if acked.is_empty() {
+        return;
+    }
+    let quiet = writes
+        .iter()
+        .map(|w| if w.ret == POS { w.call } else { w.ret })
+        .max()
+        .unwrap_or(NEG);
+    let finals: Vec<&Read> = kd
+        .reads
+        .iter()
+        .filter(|r| r.call > quiet && r.seen.is_some())
+        .collect();
+    let Some(newest_final) = finals
+        .iter()
+        .map(|r| version(r.seen.expect("filtered")).1)
+        .max()
+    else {
+        acc.undecided_keys += 1;
+        return;
+    };
+    let final_values: Vec<String> = {
+        let mut v: Vec<String> = finals.iter().map(|r| r.value.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    for &i in &acked {
+        let w = &writes[i];
+        if w.call > newest_final {
+            acc.lost += 1;
+            let description = format!(
+                "write {} by {}{} was acknowledged at {} but lost: all {} final read{} after the \
+                 last write finished ({}) returned older values ({}).",
+                w.value,
+                proc_name(w.process),
+                key_phrase(key),
+                secs(w.ret),
+                finals.len(),
+                if finals.len() == 1 { "" } else { "s" },
+                secs(quiet),
+                final_values.join(", ")
+            );
+            let mut ids = vec![w.op];
+            ids.extend(finals.iter().take(3).map(|r| r.op));
+            acc.example(AnomalyKind::LostWrite, || Anomaly {
+                kind: AnomalyKind::LostWrite,
+                key: key.clone(),
+                ops: ids,
+                time: w.ret as u64,
+                description,
+            });
+        }
+    }
+}
+
+/// Monotonic reads and read-your-writes, per process and key, in each process's op order.
+fn session_checks(ops: &[Operation], keys: &[KeyData], acc: &mut Acc) {
+    #[derive(Default, Clone, Copy)]
+    struct Session {
+        /// Newest (by invoke) write this process has read: (invoke time, write index).
+        seen: Option<(i64, usize)>,
+        /// Newest own acknowledged write: (invoke time, write index).
+        own: Option<(i64, usize)>,
+    }
+    // Per key: op id -> write index / read index.
+    let mut write_of: HashMap<usize, (usize, usize)> = HashMap::new();
+    let mut read_of: HashMap<usize, (usize, usize)> = HashMap::new();
+    for (ki, kd) in keys.iter().enumerate() {
+        for (i, w) in kd.writes.iter().enumerate() {
+            write_of.insert(w.op, (ki, i));
+        }
+        for (i, r) in kd.reads.iter().enumerate() {
+            read_of.insert(r.op, (ki, i));
+        }
+    }
+    let mut sessions: HashMap<(Process, usize), Session> = HashMap::new();
+    let mut order: Vec<&Operation> = ops.iter().collect();
+    order.sort_by_key(|o| (o.process, o.call, o.id));
+    for op in order {
+        if let Some(&(ki, wi)) = write_of.get(&op.id) {
+            let w = &keys[ki].writes[wi];
+            if w.ret != POS {
+                let s = sessions.entry((op.process, ki)).or_default();
+                if s.own.is_none_or(|(c, _)| w.call > c) {
+                    s.own = Some((w.call, wi));
+                }
+            }
+            continue;
+        }
+        let Some(&(ki, ri)) = read_of.get(&op.id) else {
+            continue;
+        };
+        let kd = &keys[ki];
+        let r = &kd.reads[ri];
+        let Some(seen) = r.seen else { continue };
+        let (vcall, vret, shown) = match seen {
+            Seen::Nil => (NEG, NEG, "nil (the initial value)".to_owned()),
+            Seen::Write(w) => (
+                kd.writes[w].call,
+                kd.writes[w].ret,
+                format!("write {}", kd.writes[w].value),
+            ),
+        };
+        let s = *sessions.entry((op.process, ki)).or_default();
+        let key = kd.key;
+        if let Some((_, w)) = s.seen.filter(|(c, _)| vret < *c) {
+            acc.monotonic += 1;
+            acc.per_process.entry(op.process).or_default().0 += 1;
+            let newer = &kd.writes[w];
+            let description = format!(
+                "process {}{} had read write {}, then at {} read {}, which was acknowledged \
+                 before write {} began (at {}).",
+                proc_name(op.process),
+                key_phrase(key),
+                newer.value,
+                secs(r.call),
+                shown,
+                newer.value,
+                secs(newer.call)
+            );
+            acc.example(AnomalyKind::MonotonicRead, || Anomaly {
+                kind: AnomalyKind::MonotonicRead,
+                key: key.clone(),
+                ops: vec![r.op],
+                time: r.call as u64,
+                description,
+            });
+        }
+        if let Some((_, w)) = s.own.filter(|(c, _)| vret < *c) {
+            acc.ryw += 1;
+            acc.per_process.entry(op.process).or_default().1 += 1;
+            let own = &kd.writes[w];
+            let description = format!(
+                "process {}{} wrote {} (acknowledged at {}), then at {} read {}, an older value.",
+                proc_name(op.process),
+                key_phrase(key),
+                own.value,
+                secs(own.ret),
+                secs(r.call),
+                shown
+            );
+            acc.example(AnomalyKind::ReadYourWrites, || Anomaly {
+                kind: AnomalyKind::ReadYourWrites,
+                key: key.clone(),
+                ops: vec![own.op, r.op],
+                time: r.call as u64,
+                description,
+            });
+        }
+        if let Seen::Write(w) = seen {
+            let e = sessions.entry((op.process, ki)).or_default();
+            if e.seen.is_none_or(|(c, _)| vcall > c) {
+                e.seen = Some((vcall, w));
+            }
+        }
+    }
+}
