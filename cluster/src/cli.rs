@@ -2,6 +2,7 @@
 //! signal handling. This is the only place that knows about flags, `anyhow` and exit codes.
 
 use crate::engine::multipaxos::MultiPaxos;
+use crate::engine::nwr::{ClockMode, Nwr, NwrConfig};
 use crate::engine::raft::Raft;
 use crate::engine::{EngineConfig, ReadMode};
 use crate::http::{router, ApiState};
@@ -54,6 +55,13 @@ and then appends a StartWorking entry; older-ballot entries after a StartWorking
 skipped, so timed-out writes cannot reappear later (--unsafe-no-start-working breaks this).
 Its default read (read-index or log) goes through the log; --read lease is local.
 
+NWR (--engine nwr --n N --w W --r R [--read-repair] [--clock wall|hybrid]) is leaderless:
+every node coordinates; a key lives on N replicas (consistent hashing when N < cluster
+size); a write is acknowledged after W replicas fsynced it (else 504), a read returns the
+newest of R replies by timestamp, last-writer-wins (else 503); CAS answers 501. /status
+says role \"leader\" (accepts writes) and term 0 on every node. --clock wall stamps with
+the coordinator's wall clock (skew loses writes); hybrid uses a hybrid logical clock.
+
 Durability: a write is acknowledged only after a majority has fsynced it. No snapshots or
 log compaction: the log grows for the lifetime of the data dir (fine for test runs).";
 
@@ -66,6 +74,17 @@ pub enum EngineKind {
     /// state, holes allowed, a new leader re-proposes unchosen instances then appends a
     /// StartWorking entry. Reads go through the log unless `--read lease`/unsafe-*.
     Multipaxos,
+    /// Leaderless Dynamo-style quorums: N replicas, W write acks, R read replies, LWW.
+    Nwr,
+}
+
+/// Timestamp source of the NWR engine (`--clock`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClockFlag {
+    /// The coordinator's wall clock: clock skew reorders and loses writes (UNSAFE on purpose).
+    Wall,
+    /// A hybrid logical clock (Kulkarni et al.), updated from every message received.
+    Hybrid,
 }
 
 /// Read strategy (`--read`).
@@ -142,6 +161,22 @@ pub struct Args {
     /// re-confirmed by a still later leader and reappear ("ghost reappearance").
     #[arg(long)]
     pub unsafe_no_start_working: bool,
+    /// NWR: replicas per key, 1..=cluster size (default: the cluster size).
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// NWR: replica acks a write waits for, 1..=N (default: a majority of N). W+R<=N is the
+    /// UNSAFE partial-quorum variant (stale reads).
+    #[arg(long)]
+    pub w: Option<usize>,
+    /// NWR: replica replies a read waits for, 1..=N (default: a majority of N).
+    #[arg(long)]
+    pub r: Option<usize>,
+    /// NWR: push the newest version to stale replicas that answered a read.
+    #[arg(long)]
+    pub read_repair: bool,
+    /// NWR: timestamp source for last-writer-wins.
+    #[arg(long, value_enum, default_value = "hybrid")]
+    pub clock: ClockFlag,
 }
 
 fn parse_peers(s: &str) -> anyhow::Result<Vec<(NodeId, String)>> {
@@ -213,6 +248,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.heartbeat_ticks >= args.election_ticks {
         bail!("--heartbeat-ticks must be smaller than --election-ticks");
     }
+    let nwr_cfg = nwr_config(&args, peers.len() + 1)?;
     let storage = FileStorage::open(&args.data_dir, !args.no_fsync)
         .with_context(|| format!("opening data dir {}", args.data_dir.display()))?;
     if args.no_fsync {
@@ -244,7 +280,32 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .context("recovering multipaxos state")?;
             serve(args, peers, engine, storage).await
         }
+        EngineKind::Nwr => {
+            let engine = Nwr::new(cfg, nwr_cfg, recovered).context("recovering nwr state")?;
+            serve(args, peers, engine, storage).await
+        }
     }
+}
+
+/// Resolves and checks the NWR flags against the cluster size (checked for every engine so
+/// a typo is never silently ignored; only `--engine nwr` uses the result).
+fn nwr_config(args: &Args, cluster_size: usize) -> anyhow::Result<NwrConfig> {
+    let mut c = NwrConfig::majority(args.n.unwrap_or(cluster_size));
+    if let Some(w) = args.w {
+        c.w = w;
+    }
+    if let Some(r) = args.r {
+        c.r = r;
+    }
+    c.read_repair = args.read_repair;
+    c.clock = match args.clock {
+        ClockFlag::Wall => ClockMode::Wall,
+        ClockFlag::Hybrid => ClockMode::Hybrid,
+    };
+    // Answer before the HTTP layer's own deadline, so reads fail definitely (503).
+    c.request_ticks = (args.request_timeout_ms * 4 / 5 / args.tick_ms.max(1)).max(1);
+    c.validate(cluster_size)?;
+    Ok(c)
 }
 
 /// Binds listeners, starts transport, HTTP and the driver for any engine, and waits for

@@ -59,6 +59,7 @@
 //! sequence replay a run exactly. Tests drive engines with an in-memory network, no sockets.
 
 pub mod multipaxos;
+pub mod nwr;
 pub mod raft;
 #[cfg(test)]
 pub mod sim;
