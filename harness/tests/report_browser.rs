@@ -8,8 +8,10 @@
 
 mod report_support;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use report_support::{sample_results, Server};
 
@@ -45,8 +47,39 @@ fn run_chromium(bin: &Path, profile: &Path, extra: &[String], url: &str) -> std:
     ])
     .arg(format!("--user-data-dir={}", profile.display()))
     .args(extra)
-    .arg(url);
-    cmd.output().expect("chromium runs")
+    .arg(url)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    // Never hang the test suite on a stuck browser: kill it after a minute.
+    let mut child = cmd.spawn().expect("chromium starts");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stdout.read_to_end(&mut b);
+        b
+    });
+    let err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stderr.read_to_end(&mut b);
+        b
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within 60 s on {url}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
 }
 
 fn screenshot(bin: &Path, profile: &Path, out: &Path, url: &str) -> report::inspect::Ink {

@@ -193,7 +193,7 @@ function draw() {
   ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, W, AXIS); ctx.fillRect(0, AXIS, LEFT, H);
   ctx.fillStyle = '#333'; ctx.font = '11px "DejaVu Sans", Arial, sans-serif'; ctx.textBaseline = 'middle';
   const every = Math.ceil(13 / ROWH);
-  for (let r = r0; r < r1; r++) { if (r % every) continue; const y = AXIS + r * ROWH - top + ROWH / 2; if (y > AXIS + 4) ctx.fillText('p' + D.procs[r], 6, y); }
+  for (let r = r0; r < r1; r++) { if (r % every) continue; const y = AXIS + r * ROWH - top + ROWH / 2; if (y >= AXIS + 4) ctx.fillText('p' + D.procs[r], 6, y); }
   const step = niceStep(t1 - t0, W - LEFT);
   ctx.strokeStyle = '#ccc'; ctx.fillStyle = '#333'; ctx.textBaseline = 'alphabetic';
   for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) { const x = xOf(t);
