@@ -117,14 +117,15 @@ impl Drop for Cluster {
     }
 }
 
-/// Fast timing for tests: 10 ms ticks, 150-300 ms election timeout.
+/// Fast timing for tests: 10 ms ticks, 250-500 ms election timeout (short, yet robust to a
+/// loaded machine stalling a process for a while).
 pub const FAST: &[&str] = &[
     "--tick-ms",
     "10",
     "--election-ticks",
-    "15",
+    "25",
     "--heartbeat-ticks",
-    "3",
+    "4",
     "--request-timeout-ms",
     "1000",
 ];
