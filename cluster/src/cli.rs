@@ -59,8 +59,8 @@ NWR (--engine nwr --n N --w W --r R [--read-repair] [--clock wall|hybrid]) is le
 every node coordinates; a key lives on N replicas (consistent hashing when N < cluster
 size); a write is acknowledged after W replicas fsynced it (else 504), a read returns the
 newest of R replies by timestamp, last-writer-wins (else 503); CAS answers 501. /status
-says role \"leader\" (accepts writes) and term 0 on every node. --clock wall stamps with
-the coordinator's wall clock (skew loses writes); hybrid uses a hybrid logical clock.
+says role \"leader\" (accepts writes), leader null, term 0 on every node. --clock wall stamps
+with the coordinator's wall clock (skew loses writes); hybrid uses a hybrid logical clock.
 
 Durability: a write is acknowledged only after a majority has fsynced it. No snapshots or
 log compaction: the log grows for the lifetime of the data dir (fine for test runs).";

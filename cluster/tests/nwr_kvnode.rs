@@ -193,3 +193,84 @@ fn out_of_range_quorums_are_rejected_naming_the_flag() {
         assert!(err.contains(expect), "{flags:?}: {err}");
     }
 }
+
+/// libfaketime as the harness finds it (`FAULTLINE_FAKETIME_LIB` overrides).
+fn faketime_lib() -> Option<std::path::PathBuf> {
+    if let Ok(p) = std::env::var("FAULTLINE_FAKETIME_LIB") {
+        return Some(p.into());
+    }
+    [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+        "/usr/local/lib/faketime/libfaketime.so.1",
+    ]
+    .iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.exists())
+}
+
+/// Restarts node `i` with its wall clock `secs` ahead through libfaketime, the way the
+/// harness injects clock faults (monotonic clock untouched, so ticks run at real speed).
+fn respawn_skewed(c: &mut Cluster, i: usize, lib: &std::path::Path, secs: i64) {
+    c.kill(i);
+    let n = &mut c.nodes[i];
+    let file = n.data_dir.with_extension("faketime");
+    std::fs::write(&file, format!("{secs:+}\n")).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&n.log)
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_kvnode"))
+        .args(&n.args)
+        .env("LD_PRELOAD", lib)
+        .env("FAKETIME_TIMESTAMP_FILE", &file)
+        .env("FAKETIME_NO_CACHE", "1")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    n.child = Some(child);
+}
+
+/// n1's clock runs 10 s ahead. It writes 1; then, later in real time, n2 writes 2 and
+/// both are acknowledged. With `--clock wall` last-writer-wins keeps 1 (the acknowledged
+/// later write is lost); with `--clock hybrid` the HLC orders 2 after 1.
+async fn skewed_writer(clock: &str) -> Option<Value> {
+    let Some(lib) = faketime_lib() else {
+        assert!(
+            std::env::var("FAULTLINE_REQUIRE_ALL").as_deref() != Ok("1"),
+            "libfaketime missing and FAULTLINE_REQUIRE_ALL=1 (apt-get install -y faketime)"
+        );
+        eprintln!("SKIPPED: libfaketime not found (apt-get install -y faketime)");
+        return None;
+    };
+    let mut c = Cluster::start(3, &["--engine", "nwr", "--clock", clock]).await;
+    respawn_skewed(&mut c, 0, &lib, 10);
+    warm_up(&c).await;
+    must_put(&c, 0, "k", json!(1)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    must_put(&c, 1, "k", json!(2)).await;
+    Some(must_get(&c, 2, "k").await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wall_clock_skew_loses_an_acknowledged_write() {
+    if let Some(v) = skewed_writer("wall").await {
+        assert_eq!(
+            v,
+            json!(1),
+            "LWW on a skewed wall clock should keep the older write"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hybrid_clock_orders_writes_despite_skew() {
+    if let Some(v) = skewed_writer("hybrid").await {
+        assert_eq!(v, json!(2));
+    }
+}

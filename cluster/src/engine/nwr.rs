@@ -17,9 +17,10 @@
 //! # Roles
 //!
 //! Every node is both a *coordinator* (for client requests it receives) and a *replica*
-//! (for the keys placed on it). `/status` reports role `leader` with `leader` = the node
-//! itself and term 0 on every node: "leader" there means "accepts client writes", which
-//! every NWR node does. `commit_index` is the number of keys this node stores as a replica.
+//! (for the keys placed on it). `/status` reports role `leader`, `leader: null` and term 0
+//! on every node: the role means "accepts client writes", which every NWR node does, and
+//! there is no single leader to name. `commit_index` is the number of keys this node stores
+//! as a replica.
 //!
 //! # Placement
 //!
@@ -790,7 +791,7 @@ impl Engine for Nwr {
         Status {
             role: Role::Leader,
             term: 0,
-            leader: Some(self.id.clone()),
+            leader: None,
             commit_index: self.store.len() as u64,
         }
     }
