@@ -606,3 +606,86 @@ fn cx_op(run: &crate::run::Run, o: &crate::run::Op) -> CxOp {
 pub fn render_check_html(check_result: &Value, title: &str) -> Option<String> {
     counterexample_from_json(check_result, None).map(|cx| render_counterexample_html(&cx, title))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn op(index: u64, process: u64, f: &str, value: Value, result: Value, t: (u64, u64)) -> CxOp {
+        CxOp {
+            index,
+            process,
+            f: f.into(),
+            key: None,
+            value,
+            result,
+            invoke: t.0,
+            complete: Some(t.1),
+            outcome: Outcome::Ok,
+        }
+    }
+
+    #[test]
+    fn explains_a_read_of_a_value_never_written() {
+        let cx = Counterexample {
+            key: Some("7".into()),
+            model: "register".into(),
+            ops: vec![
+                op(0, 1, "write", json!(1), json!(1), (0, 10)),
+                op(2, 2, "read", Value::Null, json!(9), (20, 30)),
+            ],
+            linearized: vec![0],
+            unplaceable: vec![1],
+            state: json!(1),
+            explanation: None,
+        };
+        let text = explain(&cx);
+        assert!(text.contains("of key 7"), "{text}");
+        assert!(text.contains("no operation ever wrote 9"), "{text}");
+    }
+
+    #[test]
+    fn explains_a_failed_cas_precondition() {
+        let cx = Counterexample {
+            key: None,
+            model: "cas-register".into(),
+            ops: vec![
+                op(0, 1, "write", json!(3), json!(3), (0, 10)),
+                op(2, 2, "cas", json!([1, 2]), json!([1, 2]), (20, 30)),
+            ],
+            linearized: vec![0],
+            unplaceable: vec![1],
+            state: json!(3),
+            explanation: None,
+        };
+        let text = explain(&cx);
+        assert!(
+            text.contains("expected 1") && text.contains("holds 3"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn linearization_points_lie_inside_their_intervals() {
+        let cx = Counterexample {
+            key: None,
+            model: "register".into(),
+            ops: vec![
+                op(0, 1, "write", json!(1), json!(1), (0, 100)),
+                op(2, 2, "write", json!(2), json!(2), (10, 50)),
+                op(4, 3, "read", Value::Null, json!(2), (60, 70)),
+            ],
+            linearized: vec![0, 1, 2],
+            unplaceable: vec![],
+            state: json!(2),
+            explanation: None,
+        };
+        let points = lin_points(&cx);
+        for (n, &i) in cx.linearized.iter().enumerate() {
+            let o = &cx.ops[i];
+            assert!(o.invoke <= points[n] && Some(points[n]) <= o.complete);
+        }
+        assert!(points.windows(2).all(|w| w[0] <= w[1]));
+    }
+}
