@@ -78,6 +78,18 @@ pub fn run(flags: Args) -> Result<ExitCode> {
 /// Brings the cluster up, runs every phase, tears down. Returns the faults applied.
 pub async fn execute(plan: &TestPlan) -> Result<FaultCounts> {
     let cluster = LocalCluster::start(ClusterSpec::from_plan(plan)).await?;
+    let nodes: Vec<serde_json::Value> = cluster
+        .nodes()
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            serde_json::json!({"id": n.id, "peer": n.peer_addr, "client": n.client_addr, "pid": cluster.pid(i)})
+        })
+        .collect();
+    std::fs::write(
+        plan.run_dir.join("cluster.json"),
+        serde_json::to_string_pretty(&serde_json::json!({ "nodes": nodes }))?,
+    )?;
     cluster.await_ready(Duration::from_secs(20)).await?;
     if cluster
         .await_leader(Duration::from_secs(10))

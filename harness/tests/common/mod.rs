@@ -1,0 +1,91 @@
+//! Helpers shared by the harness's integration tests: run the real `faultline` binary in a
+//! fresh results directory, and check that nothing it started outlived it.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The faultline binary under test.
+pub fn faultline() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+}
+
+/// A fresh results directory.
+pub fn results_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("faultline-test-")
+        .tempdir()
+        .unwrap()
+}
+
+/// Runs `faultline test` with `args` into `dir`; returns (exit code, output).
+pub fn run_test(dir: &Path, args: &[&str]) -> (i32, Output) {
+    let out = faultline()
+        .arg("test")
+        .args(args)
+        .arg("--results")
+        .arg(dir)
+        .arg("--no-report")
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), out)
+}
+
+/// The single run directory under `dir`.
+pub fn run_dir(dir: &Path) -> PathBuf {
+    std::fs::canonicalize(dir.join("latest")).unwrap()
+}
+
+/// Pids of live processes whose command line mentions `needle`.
+pub fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        // Zombies have an empty cmdline; they are not running anything.
+        if cmd.contains(needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Ports recorded in a run's cluster.json that can not be bound again.
+pub fn bound_ports(run: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(run.join("cluster.json")) else {
+        return vec![];
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut busy = Vec::new();
+    for n in v["nodes"].as_array().unwrap() {
+        for k in ["peer", "client"] {
+            let addr = n[k].as_str().unwrap();
+            if std::net::TcpListener::bind(addr).is_err() {
+                busy.push(addr.to_string());
+            }
+        }
+    }
+    busy
+}
+
+/// Fails (or skips, returning false) when libfaketime is missing.
+pub fn have_faketime(test: &str) -> bool {
+    if harness::plan::find_faketime().is_some() {
+        return true;
+    }
+    if std::env::var("FAULTLINE_REQUIRE_ALL").as_deref() == Ok("1") {
+        panic!("{test}: libfaketime is required (FAULTLINE_REQUIRE_ALL=1): apt-get install -y faketime");
+    }
+    eprintln!("SKIPPED {test}: libfaketime not installed (apt-get install -y faketime)");
+    false
+}
