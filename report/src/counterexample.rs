@@ -130,6 +130,23 @@ pub fn explain(cx: &Counterexample) -> String {
                     c = t(w.complete.unwrap_or(0)),
                 );
             }
+            (Some(wv), Some(w)) => {
+                let _ = write!(
+                    s,
+                    ". {v} was written by process {pv} ({fv} completed at {cv}); but every order \
+                     consistent with the operations before this read has already overwritten it: \
+                     the register holds {state} (written by process {p}, {f} invoked at {ti2}{done}), \
+                     and no later write of {v} can be placed before the read returned.",
+                    v = value_text(got),
+                    pv = wv.process,
+                    fv = wv.f,
+                    cv = wv.complete.map(t).unwrap_or_else(|| "never".into()),
+                    p = w.process,
+                    f = w.f,
+                    ti2 = t(w.invoke),
+                    done = w.complete.map(|c| format!(", completed at {}", t(c))).unwrap_or_default(),
+                );
+            }
             _ => {
                 let _ = write!(
                     s,
@@ -176,6 +193,20 @@ pub fn explain(cx: &Counterexample) -> String {
                 .unwrap_or_else(|| "never returned".into()),
         )
     }
+}
+
+/// A tick spacing of 1, 2 or 5 times a power of ten giving five to ten ticks over `span` ns.
+fn nice_step(span: u64) -> u64 {
+    let raw = (span / 10).max(1);
+    let mut p = 1u64;
+    while p.saturating_mul(10) <= raw {
+        p *= 10;
+    }
+    [1, 2, 5, 10]
+        .iter()
+        .map(|m| m * p)
+        .find(|s| *s >= raw)
+        .unwrap_or(10 * p)
 }
 
 /// Seconds with as many decimals as a tick spacing of `span / 6` needs.
@@ -267,9 +298,11 @@ pub fn render_counterexample_html(cx: &Counterexample, title: &str) -> String {
          <rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>"
     );
     // time axis
-    for k in 0..=6 {
-        let tk = lo + (hi - lo) * k / 6;
+    let step = nice_step(hi - lo);
+    let mut tk = lo.div_ceil(step) * step;
+    while tk <= hi {
         let xx = x(tk);
+        tk += step;
         let _ = write!(
             svg,
             "<line x1=\"{xx:.1}\" y1=\"{y0}\" x2=\"{xx:.1}\" y2=\"{y1}\" stroke=\"#eee\"/>\
@@ -277,7 +310,7 @@ pub fn render_counterexample_html(cx: &Counterexample, title: &str) -> String {
             y0 = top - 6.0,
             y1 = height - 24.0,
             ty = top - 14.0,
-            lab = esc(&axis_secs(tk, hi - lo)),
+            lab = esc(&axis_secs(tk - step, step * 6)),
         );
     }
     for (r, p) in procs.iter().enumerate() {
@@ -287,10 +320,12 @@ pub fn render_counterexample_html(cx: &Counterexample, title: &str) -> String {
             "<text x=\"8\" y=\"{y:.1}\" fill=\"#333\">process {p}</text>"
         );
     }
-    // prefix chain of linearization points, in order
+    // The last few linearization points, joined in order, lead to the op that cannot be placed
+    // (joining all of them would be a tangle across rows).
     let mut chain = String::new();
     let shown_set: std::collections::HashSet<usize> = shown.iter().copied().collect();
-    for (n, &i) in cx.linearized.iter().enumerate() {
+    let from = cx.linearized.len().saturating_sub(8);
+    for (n, &i) in cx.linearized.iter().enumerate().skip(from) {
         if !shown_set.contains(&i) {
             continue;
         }
@@ -307,13 +342,29 @@ pub fn render_counterexample_html(cx: &Counterexample, title: &str) -> String {
     if !chain.is_empty() {
         let _ = write!(
             svg,
-            "<path d=\"{chain}\" fill=\"none\" stroke=\"#2e8b57\" stroke-width=\"1.2\" stroke-dasharray=\"4 3\" opacity=\"0.8\"/>"
+            "<path d=\"{chain}\" fill=\"none\" stroke=\"#2e8b57\" stroke-width=\"1.5\" stroke-dasharray=\"4 3\" opacity=\"0.9\"/>"
         );
+        if let (Some(&u), Some(&last)) = (cx.unplaceable.first(), points.last()) {
+            let o = &cx.ops[u];
+            let y = top + row(o.process) * row_h + row_h / 2.0;
+            let _ = write!(
+                svg,
+                "<path d=\"{chain_end} L{:.1},{:.1}\" fill=\"none\" stroke=\"#c0392b\" stroke-width=\"1.5\" stroke-dasharray=\"2 3\"/>",
+                x(o.invoke.max(last)),
+                y,
+                chain_end = chain.rsplit(['M', 'L']).next().map(|p| format!("M{}", p.trim())).unwrap_or_default(),
+            );
+        }
     }
     for &i in &shown {
         let o = &cx.ops[i];
         let y = top + row(o.process) * row_h + 5.0;
-        let (x0, x1) = (x(o.invoke), x(end_of(o)).max(x(o.invoke) + 3.0));
+        // An op that never returned may take effect at any later time: draw it to the edge.
+        let x1 = match o.complete {
+            Some(c) => x(c),
+            None => x(hi),
+        };
+        let (x0, x1) = (x(o.invoke), x1.max(x(o.invoke) + 3.0));
         let bad = cx.unplaceable.contains(&i);
         let (fill, stroke, sw) = if bad {
             ("#fdecea", "#c0392b", 2.5)
