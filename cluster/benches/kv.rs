@@ -5,7 +5,8 @@
 //! linearizable gets/s in the same setup; the target is 2x that.
 //!
 //! Environment: `KV_BENCH_SECS` (measured seconds per phase, default 5),
-//! `KV_BENCH_CLIENTS` (default 16), `KV_BENCH_READ` (kvnode `--read`, default read-index).
+//! `KV_BENCH_CLIENTS` (default 16), `KV_BENCH_READ` (kvnode `--read`, default read-index),
+//! `FAULTLINE_BENCH_ENGINE` (kvnode `--engine`, default raft; e.g. multipaxos).
 
 use serde_json::json;
 use std::net::TcpListener;
@@ -129,6 +130,7 @@ fn main() {
     let secs = env_or("KV_BENCH_SECS", 5);
     let clients = env_or("KV_BENCH_CLIENTS", 16) as usize;
     let read = std::env::var("KV_BENCH_READ").unwrap_or_else(|_| "read-index".into());
+    let engine = std::env::var("FAULTLINE_BENCH_ENGINE").unwrap_or_else(|_| "raft".into());
     let dir = tempfile::tempdir().unwrap();
     let ids = ["n1", "n2", "n3"];
     let peer: Vec<String> = ids.iter().map(|_| free_addr()).collect();
@@ -144,7 +146,7 @@ fn main() {
             .args(["--client-listen", &client[i], "--peers", &peers.join(",")])
             .arg("--data-dir")
             .arg(procs.1.path().join(id))
-            .args(["--read", &read])
+            .args(["--read", &read, "--engine", &engine])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -178,7 +180,7 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         println!(
-            "kvnode bench: 3 nodes on loopback, fsync on, {clients} keep-alive clients, {secs}s per phase, --read {read}"
+            "kvnode bench: --engine {engine}, 3 nodes on loopback, fsync on, {clients} keep-alive clients, {secs}s per phase, --read {read}"
         );
         let warm = Duration::from_secs(1);
         let measure = Duration::from_secs(secs);

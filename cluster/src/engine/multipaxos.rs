@@ -58,7 +58,8 @@
 //! from the leader while a heartbeat round acknowledged by a quorum is younger than the
 //! lease (monotonic ticks) and the leader's StartWorking is applied; otherwise it falls back
 //! to the log. `unsafe-local` answers from whatever a self-believed leader has;
-//! `unsafe-lease-wallclock` measures the lease on the wall clock.
+//! `unsafe-lease-wallclock` measures the lease on the wall clock. Both unsafe read modes
+//! also disable check-quorum, so a deposed leader in a minority keeps answering reads.
 //!
 //! No log compaction or snapshots: the whole log is kept, as in the Raft engine.
 
@@ -1083,7 +1084,13 @@ impl Engine for MultiPaxos {
         if self.role == Role::Leader {
             self.heartbeat_elapsed += 1;
             self.check_elapsed += 1;
-            if self.check_elapsed >= self.cfg.election_ticks {
+            // The unsafe read modes skip check-quorum, as naive implementations do (and as
+            // the Raft engine's do), so a deposed leader keeps serving stale reads.
+            let unsafe_reads = matches!(
+                self.cfg.read_mode,
+                ReadMode::UnsafeLocal | ReadMode::UnsafeLeaseWallclock
+            );
+            if !unsafe_reads && self.check_elapsed >= self.cfg.election_ticks {
                 // Check quorum: step down if a majority has not been heard from.
                 self.check_elapsed = 0;
                 let active = 1 + self.peer_state.iter().filter(|p| p.active).count();
