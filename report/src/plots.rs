@@ -240,7 +240,8 @@ pub fn latency_raw(run: &Run, path: &Path) -> Result<(), ReportError> {
     if lo > hi {
         (lo, hi) = (0.1, 100.0);
     }
-    let (lo, hi) = (lo / 1.5, hi * 1.5);
+    // Start the log axis at a power of ten so the lower part always carries a label.
+    let (lo, hi) = (10f64.powf((lo / 1.2).log10().floor()), hi * 1.5);
     let mut chart = ChartBuilder::on(&left)
         .caption("Latency of every operation", (FONT, 22))
         .margin(14)
@@ -369,7 +370,8 @@ pub fn latency_quantiles(run: &Run, path: &Path) -> Result<(), ReportError> {
     if lo > hi {
         (lo, hi) = (0.1, 100.0);
     }
-    let (lo, hi) = (lo / 1.5, hi * 1.5);
+    // Start the log axis at a power of ten so the lower part always carries a label.
+    let (lo, hi) = (10f64.powf((lo / 1.2).log10().floor()), hi * 1.5);
     let mut chart = ChartBuilder::on(&left)
         .caption(
             format!("Latency quantiles of ok operations ({} s buckets)", tick(w)),
@@ -395,12 +397,20 @@ pub fn latency_quantiles(run: &Run, path: &Path) -> Result<(), ReportError> {
     chart.draw_series(fault_rects(run, lo, hi)).map_err(e)?;
     for (i, (_, _, c)) in qs.iter().enumerate() {
         let c = rgb(*c);
-        chart
-            .draw_series(LineSeries::new(
-                series[i].iter().copied(),
-                c.stroke_width(2),
-            ))
-            .map_err(e)?;
+        // Break the line where buckets are empty (no ok op completed): a gap is information.
+        let mut start = 0;
+        for j in 1..=series[i].len() {
+            let gap = j == series[i].len() || series[i][j].0 - series[i][j - 1].0 > 1.5 * w;
+            if gap {
+                chart
+                    .draw_series(LineSeries::new(
+                        series[i][start..j].iter().copied(),
+                        c.stroke_width(2),
+                    ))
+                    .map_err(e)?;
+                start = j;
+            }
+        }
         if series[i].len() <= 150 {
             chart
                 .draw_series(series[i].iter().map(|p| Circle::new(*p, 3, c.filled())))
