@@ -42,13 +42,46 @@ pub fn op_label(run: &Run, op: &Op) -> String {
 
 /// Renders `timeline.html`.
 pub fn render(run: &Run, title: &str) -> String {
-    let mut procs: Vec<u64> = run.ops.iter().map(|o| o.process).collect();
-    procs.sort_unstable();
-    procs.dedup();
-    let row_of: BTreeMap<u64, usize> = procs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    // Lanes: a worker that got `info` continues under a fresh process id, so a run has many
+    // short-lived processes. Like Jepsen's per-thread columns, pack processes whose lifetimes
+    // do not overlap into one lane (greedy interval partitioning, optimal in lane count).
+    let mut life: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for op in &run.ops {
+        let end = op.complete.unwrap_or(run.end_time());
+        let e = life.entry(op.process).or_insert((op.invoke, end));
+        e.0 = e.0.min(op.invoke);
+        e.1 = e.1.max(end);
+    }
+    let mut by_start: Vec<(u64, u64, u64)> = life.iter().map(|(p, (a, b))| (*a, *b, *p)).collect();
+    by_start.sort_unstable();
+    let mut lane_free: Vec<u64> = Vec::new();
+    let mut lane_procs: Vec<Vec<u64>> = Vec::new();
+    let mut row_of: BTreeMap<u64, usize> = BTreeMap::new();
+    for (start, end, p) in by_start {
+        let lane = match lane_free.iter().position(|&f| f < start) {
+            Some(l) => l,
+            None => {
+                lane_free.push(0);
+                lane_procs.push(Vec::new());
+                lane_free.len() - 1
+            }
+        };
+        lane_free[lane] = end;
+        lane_procs[lane].push(p);
+        row_of.insert(p, lane);
+    }
+    let procs: Vec<String> = lane_procs
+        .iter()
+        .map(|ps| match ps.as_slice() {
+            [one] => format!("p{one}"),
+            [first, .., last] => format!("p{first}…p{last}"),
+            [] => String::new(),
+        })
+        .collect();
+    let n_procs = life.len();
     let us = |ns: u64| (ns / 1000) as i64;
     let end = us(run.end_time());
-    let mut flat: Vec<i64> = Vec::with_capacity(run.ops.len() * 5);
+    let mut flat: Vec<i64> = Vec::with_capacity(run.ops.len() * 6);
     let mut labels: Vec<String> = Vec::with_capacity(run.ops.len());
     for op in &run.ops {
         flat.push(row_of[&op.process] as i64);
@@ -56,6 +89,7 @@ pub fn render(run: &Run, title: &str) -> String {
         flat.push(op.complete.map(us).unwrap_or(-1));
         flat.push(op.f as i64);
         flat.push(op.outcome as i64);
+        flat.push(op.process as i64);
         labels.push(op_label(run, op));
     }
     let faults: Vec<Value> = run
@@ -95,7 +129,8 @@ pub fn render(run: &Run, title: &str) -> String {
         .collect();
     let body = format!(
         "<h1>Timeline — {title}</h1>\
-         <p class=\"muted\">{n} operations on {p} processes. Scroll the wheel to zoom around the \
+         <p class=\"muted\">{n} operations by {p} processes, packed into {lanes} lanes (a process \
+         that got an unknown result is replaced by a fresh one in the same lane). Scroll the wheel to zoom around the \
          cursor, drag to pan, hover a bar for details. Bars: invoke → completion; an unfinished \
          bar runs to the end of the test.</p>\
          <div id=\"tl-legend\" class=\"legend\">\
@@ -111,7 +146,8 @@ pub fn render(run: &Run, title: &str) -> String {
          <script>{js}</script>",
         title = esc(title),
         n = run.ops.len(),
-        p = procs.len(),
+        p = n_procs,
+        lanes = procs.len(),
         ok = style::hex(style::OK),
         fail = style::hex(style::FAIL),
         info = style::hex(style::INFO),
@@ -135,17 +171,20 @@ const TIMELINE_CSS: &str = r#"
 const TIMELINE_JS: &str = r#"
 (function(){
 const D = JSON.parse(document.getElementById('tl-data').textContent);
-const ops = D.ops, N = ops.length / 5, ROWS = D.procs.length;
-const ROWH = ROWS > 400 ? 8 : 16, AXIS = 28, LEFT = 64;
+const ops = D.ops, N = ops.length / 6, ROWS = D.procs.length;
+const ROWH = ROWS > 400 ? 8 : 16, AXIS = 28;
+let LEFT = 64;
 let maxDur = 0;
 const rowOps = Array.from({length: ROWS}, () => []);
 for (let i = 0; i < N; i++) {
-  const s = ops[5*i+1], e = ops[5*i+2] < 0 ? D.end : ops[5*i+2];
+  const s = ops[6*i+1], e = ops[6*i+2] < 0 ? D.end : ops[6*i+2];
   if (e - s > maxDur) maxDur = e - s;
-  rowOps[ops[5*i]].push(i);
+  rowOps[ops[6*i]].push(i);
 }
 const scroll = document.getElementById('tl-scroll'), spacer = document.getElementById('tl-spacer');
 const cv = document.getElementById('tl'), ctx = cv.getContext('2d'), tip = document.getElementById('tl-tip');
+ctx.font = '11px "DejaVu Sans", Arial, sans-serif';
+for (const l of D.procs) LEFT = Math.max(LEFT, ctx.measureText(l).width + 14);
 let t0 = 0, t1 = Math.max(D.end, 1), W = 0, H = 0;
 function layout() {
   W = scroll.clientWidth; H = Math.min(AXIS + ROWS * ROWH + 4, Math.max(300, window.innerHeight * 0.75));
@@ -158,7 +197,7 @@ function layout() {
 }
 const xOf = t => LEFT + (t - t0) * (W - LEFT - 8) / (t1 - t0);
 const tOf = x => t0 + (x - LEFT) * (t1 - t0) / (W - LEFT - 8);
-function lowerBound(t) { let lo = 0, hi = N; while (lo < hi) { const m = (lo + hi) >> 1; if (ops[5*m+1] < t) lo = m + 1; else hi = m; } return lo; }
+function lowerBound(t) { let lo = 0, hi = N; while (lo < hi) { const m = (lo + hi) >> 1; if (ops[6*m+1] < t) lo = m + 1; else hi = m; } return lo; }
 function niceStep(span, px) { const raw = span / Math.max(1, px / 110); const p = Math.pow(10, Math.floor(Math.log10(raw)));
   for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p; return 10 * p; }
 function fmt(us) { const s = us / 1e6; const span = (t1 - t0) / 1e6; return span < 0.01 ? s.toFixed(5) + ' s' : span < 1 ? s.toFixed(3) + ' s' : s.toFixed(span < 20 ? 2 : 1) + ' s'; }
@@ -176,13 +215,13 @@ function draw() {
   let i = lowerBound(t0 - maxDur); let drawn = 0;
   ctx.font = '11px "DejaVu Sans", Arial, sans-serif'; ctx.textBaseline = 'middle';
   for (; i < N; i++) {
-    const s = ops[5*i+1]; if (s > t1) break;
-    const row = ops[5*i]; if (row < r0 || row >= r1) continue;
-    const e = ops[5*i+2] < 0 ? D.end : ops[5*i+2]; if (e < t0) continue;
+    const s = ops[6*i+1]; if (s > t1) break;
+    const row = ops[6*i]; if (row < r0 || row >= r1) continue;
+    const e = ops[6*i+2] < 0 ? D.end : ops[6*i+2]; if (e < t0) continue;
     const x0 = xOf(s), x1 = xOf(e), y = AXIS + row * ROWH - top + 1;
     const w = Math.max(1, x1 - x0);
-    ctx.fillStyle = D.colours[ops[5*i+4]];
-    ctx.globalAlpha = ops[5*i+2] < 0 ? 0.45 : 0.85;
+    ctx.fillStyle = D.colours[ops[6*i+4]];
+    ctx.globalAlpha = ops[6*i+2] < 0 ? 0.45 : 0.85;
     ctx.fillRect(x0, y, w, ROWH - 2);
     drawn++;
     if (w > 46 && ROWH >= 14) { ctx.globalAlpha = 1; ctx.fillStyle = '#fff';
@@ -193,7 +232,7 @@ function draw() {
   ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, W, AXIS); ctx.fillRect(0, AXIS, LEFT, H);
   ctx.fillStyle = '#333'; ctx.font = '11px "DejaVu Sans", Arial, sans-serif'; ctx.textBaseline = 'middle';
   const every = Math.ceil(13 / ROWH);
-  for (let r = r0; r < r1; r++) { if (r % every) continue; const y = AXIS + r * ROWH - top + ROWH / 2; if (y >= AXIS + 4) ctx.fillText('p' + D.procs[r], 6, y); }
+  for (let r = r0; r < r1; r++) { if (r % every) continue; const y = AXIS + r * ROWH - top + ROWH / 2; if (y >= AXIS + 4) ctx.fillText(D.procs[r], 6, y); }
   const step = niceStep(t1 - t0, W - LEFT);
   ctx.strokeStyle = '#ccc'; ctx.fillStyle = '#333'; ctx.textBaseline = 'alphabetic';
   for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) { const x = xOf(t);
@@ -216,11 +255,11 @@ window.addEventListener('mousemove', ev => {
   if (x < LEFT || y < AXIS || x > W || y > H) { tip.style.display = 'none'; return; }
   const row = Math.floor((y - AXIS + scroll.scrollTop) / ROWH); const list = rowOps[row]; if (!list) { tip.style.display = 'none'; return; }
   const t = tOf(x), slack = 3 * (t1 - t0) / (W - LEFT);
-  let lo = 0, hi = list.length; while (lo < hi) { const m = (lo + hi) >> 1; if (ops[5*list[m]+1] <= t + slack) lo = m + 1; else hi = m; }
-  for (let j = lo - 1; j >= 0 && j >= lo - 3; j--) { const i = list[j], s = ops[5*i+1], e = ops[5*i+2] < 0 ? D.end : ops[5*i+2];
+  let lo = 0, hi = list.length; while (lo < hi) { const m = (lo + hi) >> 1; if (ops[6*list[m]+1] <= t + slack) lo = m + 1; else hi = m; }
+  for (let j = lo - 1; j >= 0 && j >= lo - 3; j--) { const i = list[j], s = ops[6*i+1], e = ops[6*i+2] < 0 ? D.end : ops[6*i+2];
     if (t >= s - slack && t <= e + slack) {
-      tip.textContent = D.labels[i] + '\nprocess ' + D.procs[row] + '\ninvoke ' + (s / 1e6).toFixed(4) + ' s' +
-        (ops[5*i+2] < 0 ? '\nnever completed' : '\ncomplete ' + (e / 1e6).toFixed(4) + ' s (' + ((e - s) / 1e3).toFixed(2) + ' ms)');
+      tip.textContent = D.labels[i] + '\nprocess ' + ops[6*i+5] + '\ninvoke ' + (s / 1e6).toFixed(4) + ' s' +
+        (ops[6*i+2] < 0 ? '\nnever completed' : '\ncomplete ' + (e / 1e6).toFixed(4) + ' s (' + ((e - s) / 1e3).toFixed(2) + ' ms)');
       tip.style.left = (ev.clientX + 14) + 'px'; tip.style.top = (ev.clientY + 14) + 'px'; tip.style.display = 'block'; return; } }
   tip.style.display = 'none';
 });
