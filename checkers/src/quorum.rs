@@ -446,15 +446,19 @@ pub fn t_visibility(
         thresholds.push(th.max(0.0));
     }
     thresholds.sort_by(f64::total_cmp);
-    // Keep the curve compact: the value at t = 0 and at up to 400 quantile steps.
+    // Keep the curve compact but exact at the points it keeps: 500 evenly spaced probability
+    // levels plus a fine tail (0.99 to 1 in steps of 0.0001), where "when is it 99.9%
+    // consistent" is decided. Each kept point is the empirical CDF at one threshold.
     let total = thresholds.len() as f64;
     let mut points = vec![TPoint {
         t_ms: 0.0,
         p_consistent: thresholds.partition_point(|&x| x <= 0.0) as f64 / total,
     }];
-    let steps = 400usize.min(thresholds.len());
-    for s in 1..=steps {
-        let idx = (s * thresholds.len()).div_ceil(steps) - 1;
+    let mut levels: Vec<f64> = (1..=500).map(|i| i as f64 / 500.0).collect();
+    levels.extend((0..=100).map(|i| 0.99 + i as f64 * 0.0001));
+    levels.sort_by(f64::total_cmp);
+    for q in levels {
+        let idx = ((q * total).ceil() as usize).clamp(1, thresholds.len()) - 1;
         let t = thresholds[idx];
         let p = thresholds.partition_point(|&x| x <= t) as f64 / total;
         let last = points.last().expect("non-empty");

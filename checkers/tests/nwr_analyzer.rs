@@ -9,18 +9,21 @@ use serde_json::{json, Value};
 
 const MS: u64 = 1_000_000;
 
-/// Builds histories from `(process, f, key, input, output, call_ms, ret_ms)` ops.
+/// One op: `(process, f, key, input, output, call_ms, ret_ms)`; `ret_ms: None` = indeterminate.
+type Op = (
+    u64,
+    &'static str,
+    Option<&'static str>,
+    Value,
+    Option<Value>,
+    u64,
+    Option<u64>,
+);
+
+/// Builds histories from [`Op`]s.
 #[derive(Default)]
 struct H {
-    ops: Vec<(
-        u64,
-        &'static str,
-        Option<&'static str>,
-        Value,
-        Option<Value>,
-        u64,
-        Option<u64>,
-    )>,
+    ops: Vec<Op>,
 }
 
 impl H {

@@ -23,6 +23,7 @@ mod html;
 mod index;
 pub mod inspect;
 mod listing;
+pub mod nwr;
 mod plots;
 mod run;
 pub mod sample;
