@@ -62,7 +62,7 @@ pub struct NwrOptions {
     pub bucket_edges_ms: Vec<f64>,
     /// At most this many described examples per anomaly kind.
     pub max_examples: usize,
-    /// Buckets (and suffixes, for `t99`) with fewer reads are ignored in summary figures.
+    /// Buckets with fewer reads are ignored when comparing with a prediction.
     pub min_bucket_reads: u64,
 }
 
@@ -231,9 +231,11 @@ pub struct NwrAnalysis {
     pub max_k: u64,
     /// Stale reads by k, ascending.
     pub k_histogram: Vec<KCount>,
-    /// Smallest t (ms since the last acknowledged write) from which on reads are ≥ 99% fresh:
-    /// every suffix of reads with `t >=` it holding at least `min_bucket_reads` reads is ≥ 99%
-    /// fresh. `None` without such reads or if even the latest reads are not.
+    /// Smallest t (ms since the last acknowledged write) at which a read is fresh with
+    /// probability ≥ 0.99, on the isotonic (non-decreasing) least-squares fit of fresh/stale
+    /// against t — the maximum-likelihood `P(fresh | t)` under PBS's assumption that waiting
+    /// longer never hurts, computed by pool-adjacent-violators. Pointwise, like the predicted
+    /// `t99_ms`, so the two compare directly. `None` without reads or if never reached.
     pub t99_fresh_ms: Option<f64>,
     /// The measured t-visibility curve, `P(fresh | t)`, empty buckets omitted.
     pub t_visibility: Vec<TBucket>,
@@ -430,8 +432,9 @@ fn ms(t: f64) -> String {
     }
 }
 
+/// Times in descriptions, to the microsecond: quorum anomalies happen within a millisecond.
 fn secs(ns: i64) -> String {
-    format!("{:.3} s", ns as f64 / 1e9)
+    format!("{:.6} s", ns as f64 / 1e9)
 }
 
 fn proc_name(p: Process) -> String {
@@ -572,7 +575,7 @@ impl<'o> Acc<'o> {
         k_histogram.sort_by_key(|c| c.k);
         self.curve.sort_by(|a, b| a.0.total_cmp(&b.0));
         let t_visibility = buckets(&self.curve, &opts.bucket_edges_ms);
-        let t99_fresh_ms = t99(&self.curve, opts.min_bucket_reads.max(1));
+        let t99_fresh_ms = t99(&self.curve);
         let mut per_process: Vec<ProcessViolations> = self
             .per_process
             .iter()
@@ -646,25 +649,32 @@ fn buckets(curve: &[(f64, bool)], edges: &[f64]) -> Vec<TBucket> {
     out
 }
 
-/// `curve` sorted by t. See [`NwrAnalysis::t99_fresh_ms`]: walk suffixes from the latest read
-/// backwards; suffixes shorter than `min_reads` are not judged; stop at the first judged
-/// suffix that is under 99% fresh.
-fn t99(curve: &[(f64, bool)], min_reads: u64) -> Option<f64> {
-    let min_reads = min_reads.min(curve.len() as u64).max(1);
-    let (mut n, mut fresh) = (0u64, 0u64);
-    let mut ok_start = None;
-    for i in (0..curve.len()).rev() {
-        n += 1;
-        fresh += u64::from(curve[i].1);
-        if n < min_reads {
-            continue;
+/// `curve` sorted by t. See [`NwrAnalysis::t99_fresh_ms`]. Pool-adjacent-violators: each
+/// read starts a block; while a block's fresh fraction is below its predecessor's, merge them.
+/// The blocks' fractions are then the isotonic fit; the answer is where the first block at or
+/// above 0.99 starts (0 if it is the first block).
+fn t99(curve: &[(f64, bool)]) -> Option<f64> {
+    // (fresh reads, reads, t of the first read)
+    let mut blocks: Vec<(u64, u64, f64)> = Vec::new();
+    for &(t, fresh) in curve {
+        blocks.push((u64::from(fresh), 1, t));
+        while blocks.len() >= 2 {
+            let (f2, n2, _) = blocks[blocks.len() - 1];
+            let (f1, n1, _) = blocks[blocks.len() - 2];
+            // f1/n1 > f2/n2, in integers.
+            if u128::from(f1) * u128::from(n2) <= u128::from(f2) * u128::from(n1) {
+                break;
+            }
+            blocks.pop();
+            let last = blocks.last_mut().expect("two blocks");
+            last.0 += f2;
+            last.1 += n2;
         }
-        if (fresh as f64) < 0.99 * n as f64 {
-            break;
-        }
-        ok_start = Some(i);
     }
-    ok_start.map(|i| if i == 0 { 0.0 } else { curve[i].0 })
+    let i = blocks
+        .iter()
+        .position(|&(f, n, _)| f as f64 >= 0.99 * n as f64)?;
+    Some(if i == 0 { 0.0 } else { blocks[i].2 })
 }
 
 fn analyze_key(kd: &mut KeyData, acc: &mut Acc) {
@@ -1023,5 +1033,49 @@ fn session_checks(ops: &[Operation], keys: &[KeyData], acc: &mut Acc) {
                 e.seen = Some((vcall, w));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn t99_is_the_isotonic_fit_crossing() {
+        let c = |v: &[(f64, bool)]| t99(v);
+        // Fit: 0 | 0.5 0.5 (pooled) | 1 1 → crosses 0.99 at t = 4.
+        let v = [
+            (1.0, false),
+            (2.0, true),
+            (3.0, false),
+            (4.0, true),
+            (5.0, true),
+        ];
+        assert_eq!(c(&v), Some(4.0));
+        assert_eq!(c(&[(1.0, true), (2.0, true)]), Some(0.0));
+        assert_eq!(c(&[(1.0, true), (2.0, false)]), None);
+        assert_eq!(c(&[]), None);
+        // One late stale read among 200 fresh ones pools into a block still ≥ 0.99.
+        let mut v: Vec<(f64, bool)> = (0..10).map(|i| (i as f64, false)).collect();
+        v.extend((10..210).map(|i| (i as f64, i != 200)));
+        assert_eq!(c(&v), Some(10.0));
+    }
+
+    #[test]
+    fn buckets_follow_edges() {
+        let v = [(0.05, false), (0.15, true), (0.16, true), (30_000.0, true)];
+        let b = buckets(&v, &NwrOptions::default().bucket_edges_ms);
+        let got: Vec<(f64, Option<f64>, u64, u64)> = b
+            .iter()
+            .map(|b| (b.t_lo_ms, b.t_hi_ms, b.reads, b.fresh))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0.0, Some(0.1), 1, 0),
+                (0.1, Some(0.2), 2, 2),
+                (20_000.0, Some(50_000.0), 1, 1)
+            ]
+        );
     }
 }

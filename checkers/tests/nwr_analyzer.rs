@@ -142,7 +142,7 @@ fn sequential_writes_give_k_versions_behind() {
     assert!(
         stale.iter().any(
             |d| d.contains("returned write 1, 2 acknowledged versions behind")
-                && d.contains("write 2 by p0 was acknowledged at 0.030 s, 30 ms before")
+                && d.contains("write 2 by p0 was acknowledged at 0.030000 s, 30 ms before")
         ),
         "{stale:?}"
     );
@@ -189,7 +189,7 @@ fn lost_write_after_quiescence() {
     assert_eq!((a.acknowledged_writes, a.lost_writes), (2, 1));
     let lost = kinds(&a, AnomalyKind::LostWrite);
     assert_eq!(lost.len(), 1);
-    assert!(lost[0].starts_with("write 2 by p1 was acknowledged at 0.030 s but lost"));
+    assert!(lost[0].starts_with("write 2 by p1 was acknowledged at 0.030000 s but lost"));
     // One final read that sees 2 is enough.
     let b = base.clone_with(|h| h.r(2, Some(1), 100, 101).r(3, Some(2), 102, 103));
     assert_eq!(b.lost_writes, 0);
@@ -228,10 +228,11 @@ fn session_guarantees() {
         vec![(Process::Client(1), 0, 1), (Process::Client(2), 1, 0)]
     );
     let m = kinds(&a, AnomalyKind::MonotonicRead);
-    assert!(m[0].starts_with("process p2 had read write 2, then at 0.042 s read write 1"));
+    assert!(m[0].starts_with("process p2 had read write 2, then at 0.042000 s read write 1"));
     let r = kinds(&a, AnomalyKind::ReadYourWrites);
-    assert!(r[0]
-        .starts_with("process p1 wrote 2 (acknowledged at 0.030 s), then at 0.044 s read write 1"));
+    assert!(r[0].starts_with(
+        "process p1 wrote 2 (acknowledged at 0.030000 s), then at 0.044000 s read write 1"
+    ));
 }
 
 #[test]
@@ -249,8 +250,8 @@ fn new_old_inversion_is_named_even_without_stale_reads() {
     let d = kinds(&a, AnomalyKind::NewOldInversion);
     assert_eq!(
         d[0],
-        "read by p1 at 0.030 s saw write 2, but a later read by p2 (began at 0.050 s, after p1's \
-         read completed at 0.040 s) saw the older value 1 (acknowledged at 0.010 s, before write \
+        "read by p1 at 0.030000 s saw write 2, but a later read by p2 (began at 0.050000 s, after p1's \
+         read completed at 0.040000 s) saw the older value 1 (acknowledged at 0.010000 s, before write \
          2 began)."
     );
     assert!(a
@@ -269,7 +270,7 @@ fn unexplained_reads_are_neither_fresh_nor_stale() {
     assert_eq!((a.reads, a.unexplained_reads), (0, 2));
     let d = kinds(&a, AnomalyKind::UnexplainedRead);
     assert!(d[0].contains("which no successful or indeterminate write wrote"));
-    assert!(d[1].contains("only began at 0.030 s, after the read completed"));
+    assert!(d[1].contains("only began at 0.030000 s, after the read completed"));
 }
 
 #[test]
@@ -300,8 +301,7 @@ fn t99_and_prediction_distance() {
     }
     let a = h.analyze();
     assert_eq!((a.reads, a.stale), (100, 10));
-    // Suffixes from the first lag-5 read on are 100% fresh; any suffix including a stale read
-    // of 20+ reads is < 99% fresh.
+    // The isotonic fit is 0 at t = 1 ms and 1 from t = 5 ms on.
     assert_eq!(a.t99_fresh_ms, Some(5.0));
     // Compare against a prediction: a strict quorum predicts 1 everywhere, so the distance is
     // the worst bucket's staleness.
