@@ -164,3 +164,21 @@ fn sigint_tears_everything_down() {
     assert_eq!(status.code(), Some(255));
     assert_nothing_left(dir.path());
 }
+
+#[test]
+fn bench_harness_reports_throughput_and_memory() {
+    let out = faultline()
+        .args(["bench", "harness", "--ops", "20000", "--concurrency", "50"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ops/s") && text.contains("per 100k ops"),
+        "{text}"
+    );
+}
