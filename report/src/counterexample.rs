@@ -658,6 +658,19 @@ pub fn render_check_html(check_result: &Value, title: &str) -> Option<String> {
     counterexample_from_json(check_result, None).map(|cx| render_counterexample_html(&cx, title))
 }
 
+/// Like [`render_check_html`], with the history's events, so the page also draws the
+/// partition's operations the checker had not placed yet (the context around the anomaly).
+/// Events in any order of the history file (imported Jepsen/Porcupine histories included).
+pub fn render_check_html_with_events(
+    check_result: &Value,
+    events: Vec<checkers::history::Event>,
+    title: &str,
+) -> Option<String> {
+    let run = crate::run::Run::from_events(std::path::Path::new("."), events);
+    counterexample_from_json(check_result, Some(&run))
+        .map(|cx| render_counterexample_html(&cx, title))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

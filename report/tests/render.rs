@@ -200,6 +200,18 @@ fn check_html_from_a_checker_result() {
     assert!(
         report::render_check_html(&serde_json::json!({"verdict": "linearizable"}), "x").is_none()
     );
+    // With the history's events, the partition's other ops are drawn as context.
+    let text = std::fs::read_to_string(tmp.path().join("history.jsonl")).unwrap();
+    let events = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let page =
+        report::render_check_html_with_events(&results["linearizability"], events, "h").unwrap();
+    assert!(
+        page.contains("Showing 3 of 3 operations"),
+        "all key-3 ops drawn"
+    );
 }
 
 /// The real pipeline: the checker's `Analysis` of the sample history, stored as results.json,
