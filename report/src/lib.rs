@@ -3,7 +3,8 @@
 //! The entry point is [`render_run`]: given a run directory (DESIGN.md, "Reports") holding
 //! `history.jsonl`, and usually `test.json` and `results.json`, it writes
 //! `latency-raw.png`, `latency-quantiles.png`, `rate.png`, `timeline.html`,
-//! `linearizability.html` (when the checker found the history illegal) and `index.html`.
+//! `linearizability.html` (when the checker found the history illegal), `nwr-staleness.png`
+//! (when results.json holds an NWR staleness analysis) and `index.html`.
 //!
 //! Key design decision: everything is drawn by this crate, without gnuplot, system fonts or
 //! JavaScript libraries. Plots use plotters' bitmap backend with an embedded DejaVu Sans font;
@@ -112,6 +113,17 @@ pub fn render_loaded(run: &Run) -> Result<RenderSummary, ReportError> {
             let p = dir.join("rate.png");
             plots::rate(run, &p)?;
             files.push(p);
+            // Quorum runs: the staleness analysis stored under `nwr` in results.json.
+            let nwr = run
+                .results
+                .as_ref()
+                .and_then(|r| r.get("nwr"))
+                .and_then(|v| serde_json::from_value::<checkers::nwr::NwrAnalysis>(v.clone()).ok());
+            if let Some(a) = nwr {
+                let p = dir.join("nwr-staleness.png");
+                nwr::render_nwr_staleness(&a, None, &p)?;
+                files.push(p);
+            }
             Ok(files)
         })();
         let join = |h: std::thread::ScopedJoinHandle<'_, Result<PathBuf, ReportError>>| {

@@ -258,3 +258,25 @@ fn checker_analysis_drives_the_report() {
         }
     }
 }
+
+/// A quorum run: the NWR staleness analysis stored in results.json is drawn as
+/// nwr-staleness.png and shown on the index page.
+#[test]
+fn nwr_analysis_adds_the_staleness_plot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_sample_run(dir, Sample::Failing).unwrap();
+    let text = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    let history = checkers::history::parse_jsonl(&text).unwrap();
+    let nwr = checkers::nwr::analyze_history(&history, &Default::default()).unwrap();
+    let mut results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    results["nwr"] = nwr.to_json();
+    std::fs::write(dir.join("results.json"), results.to_string()).unwrap();
+    let out = render_run(dir).unwrap();
+    let png = dir.join("nwr-staleness.png");
+    assert!(out.files.contains(&png), "{:?}", out.files);
+    let (w, h, _) = ink(&png, (0, 0, 1200, 640));
+    assert_eq!((w, h), (1200, 640));
+    assert!(read(&dir.join("index.html")).contains("src=\"nwr-staleness.png\""));
+}
