@@ -220,14 +220,32 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
                     self.done = true;
                     Err(HistoryError::Truncated {
                         line: self.line,
-                        message: e.to_string(),
+                        message: json_message(&e),
                     })
                 }
                 Err(e) => Err(HistoryError::Syntax {
                     line: self.line,
-                    message: e.to_string(),
+                    message: json_message(&e),
                 }),
             });
+        }
+    }
+}
+
+/// serde_json's message without its own "at line 1 column N" (every event is one line).
+fn json_message(e: &serde_json::Error) -> String {
+    let m = e.to_string();
+    match m.rfind(" at line ") {
+        Some(at) => format!("{} (column {})", &m[..at], e.column()),
+        None => m,
+    }
+}
+
+impl std::fmt::Display for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Process::Client(n) => write!(f, "{n}"),
+            Process::Nemesis => f.write_str("nemesis"),
         }
     }
 }

@@ -14,3 +14,4 @@ pub mod models;
 pub mod nwr;
 pub mod quorum;
 pub mod stats;
+pub mod synth;

@@ -29,8 +29,8 @@ use crate::history::Operation;
 use crate::model::{Model, ModelError, ModelKind, Prepare, Prepared, Product, ProductOp};
 use crate::models::{cas_register::CasRegisterModel, kv::KvModel, register::RegisterModel};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -438,7 +438,7 @@ fn counterexample<M: Model>(
         .take(4)
         .map(|c| {
             format!(
-                "{} (process {:?}, index {})",
+                "{} (process {}, index {})",
                 c.description, c.op.process, c.op.invoke_index
             )
         })
@@ -472,23 +472,6 @@ enum Outcome {
     Unknown,
 }
 
-/// A hasher for keys that carry their own precomputed hash.
-#[derive(Default)]
-struct PreHashed(u64);
-impl Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
 /// An FxHash-style hasher for model states (fast, not DoS-resistant; inputs are ours).
 #[derive(Default)]
 struct Fx(u64);
@@ -512,21 +495,102 @@ impl Hasher for Fx {
     }
 }
 
-/// A memoized configuration: the linearized set and the state, with their combined hash.
-struct Config<S> {
-    hash: u64,
-    bits: Box<[u64]>,
-    state: S,
+/// The memo of explored configurations: an open-addressing table over an arena, so an entry
+/// costs its bitset words, its state and a hash, with no allocation per entry.
+struct Memo<S> {
+    words: usize,
+    /// Slot → entry index + 1 (0 = empty).
+    slots: Vec<u32>,
+    hashes: Vec<u64>,
+    bits: Vec<u64>,
+    states: Vec<S>,
 }
-impl<S: Eq> PartialEq for Config<S> {
-    fn eq(&self, o: &Self) -> bool {
-        self.hash == o.hash && self.bits == o.bits && self.state == o.state
+
+impl<S: Eq> Memo<S> {
+    fn new(words: usize) -> Self {
+        Memo {
+            words,
+            slots: vec![0; 1024],
+            hashes: Vec::new(),
+            bits: Vec::new(),
+            states: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    fn clear(&mut self) {
+        self.slots.iter_mut().for_each(|s| *s = 0);
+        self.hashes.clear();
+        self.bits.clear();
+        self.states.clear();
+    }
+
+    /// Inserts (bits, state) unless present; `true` if it was new.
+    fn insert(&mut self, hash: u64, bits: &[u64], state: &S) -> bool
+    where
+        S: Clone,
+    {
+        let mask = self.slots.len() - 1;
+        let mut at = (hash as usize) & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                break;
+            }
+            let k = slot as usize - 1;
+            if self.hashes[k] == hash
+                && self.states[k] == *state
+                && self.bits[k * self.words..(k + 1) * self.words] == *bits
+            {
+                return false;
+            }
+            at = (at + 1) & mask;
+        }
+        let k = self.states.len();
+        self.slots[at] = k as u32 + 1;
+        self.hashes.push(hash);
+        self.bits.extend_from_slice(bits);
+        self.states.push(state.clone());
+        if self.states.len() * 2 > self.slots.len() {
+            let n = self.slots.len() * 2;
+            self.slots = vec![0; n];
+            for (k, &h) in self.hashes.iter().enumerate() {
+                let mut at = (h as usize) & (n - 1);
+                while self.slots[at] != 0 {
+                    at = (at + 1) & (n - 1);
+                }
+                self.slots[at] = k as u32 + 1;
+            }
+        }
+        true
     }
 }
-impl<S: Eq> Eq for Config<S> {}
-impl<S> Hash for Config<S> {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_u64(self.hash);
+
+/// The ops whose calls lie in the list before `stop` (the earliest pending return), except
+/// the two in `skip` (the op being placed and the target).
+struct Window<'a, O> {
+    next: &'a [usize],
+    cur: usize,
+    stop: usize,
+    skip: (usize, usize),
+    ops: &'a [O],
+}
+
+impl<'a, O> Iterator for Window<'a, O> {
+    type Item = &'a O;
+    fn next(&mut self) -> Option<&'a O> {
+        while self.cur != HEAD && self.cur != self.stop {
+            let e = self.cur;
+            self.cur = self.next[e];
+            let i = e / 2;
+            if e & 1 == 0 && i != self.skip.0 && i != self.skip.1 {
+                return Some(&self.ops[i]);
+            }
+        }
+        None
     }
 }
 
@@ -583,9 +647,9 @@ fn search<M: Model>(
     let words = n.div_ceil(64);
     let mut bits = vec![0u64; words];
     let mut zob = 0u64;
-    let entry_bytes = words * 8 + std::mem::size_of::<Config<M::State>>() + 16;
+    let entry_bytes = words * 8 + std::mem::size_of::<M::State>() + 8 + 8;
     let max_entries = (cache_bytes / entry_bytes).max(1024);
-    let mut cache: HashSet<Config<M::State>, BuildHasherDefault<PreHashed>> = HashSet::default();
+    let mut memo: Memo<M::State> = Memo::new(words);
 
     let mut state = model.init();
     let mut stack: Vec<(usize, M::State)> = Vec::with_capacity(n);
@@ -633,20 +697,34 @@ fn search<M: Model>(
         }
         let i = cur / 2;
         if cur & 1 == 0 {
-            if let Some(ns) = model.step(&state, &ops[i]) {
+            let stepped = model.step(&state, &ops[i]).filter(|ns| {
+                // Lookahead: the pending op that returns first must still be placeable after
+                // this one, using only ops invoked before it returns.
+                let mut e = head_next;
+                while e != HEAD && !(e & 1 == 1 && e / 2 != i) {
+                    e = next[e];
+                }
+                if e == HEAD || rets[e / 2].is_none() {
+                    return true;
+                }
+                let r = e / 2;
+                let mut window = Window {
+                    next: &next,
+                    cur: head_next,
+                    stop: e,
+                    skip: (i, r),
+                    ops,
+                };
+                model.can_reach(ns, &ops[r], &mut window)
+            });
+            if let Some(ns) = stepped {
                 bits[i / 64] |= 1 << (i % 64);
                 zob ^= zobrist[i];
-                let cfg = Config {
-                    hash: zob ^ state_hash(&ns),
-                    bits: bits.clone().into_boxed_slice(),
-                    state: ns,
-                };
-                if !cache.contains(&cfg) {
-                    let ns = cfg.state.clone();
-                    if cache.len() >= max_entries {
-                        cache.clear();
-                    }
-                    cache.insert(cfg);
+                let hash = zob ^ state_hash(&ns);
+                if memo.len() >= max_entries {
+                    memo.clear();
+                }
+                if memo.insert(hash, &bits, &ns) {
                     stack.push((i, std::mem::replace(&mut state, ns)));
                     unlink!(2 * i);
                     unlink!(2 * i + 1);

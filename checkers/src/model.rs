@@ -29,6 +29,18 @@ pub trait Model {
     fn describe_op(&self, op: &Self::Op) -> String;
     /// A state as JSON, for counterexamples.
     fn state_json(&self, state: &Self::State) -> serde_json::Value;
+
+    /// Lookahead pruning: can `target` still become legal from `state` if only ops from
+    /// `window` are placed first? Must answer `true` unless that is impossible (`true` is always
+    /// sound; the default). The search calls it with the pending op that returns earliest.
+    fn can_reach(
+        &mut self,
+        _state: &Self::State,
+        _target: &Self::Op,
+        _window: &mut dyn Iterator<Item = &Self::Op>,
+    ) -> bool {
+        true
+    }
 }
 
 /// A model built for one partition, with its ops converted.
@@ -165,6 +177,16 @@ impl<M: Model> Model for Product<M> {
     }
     fn describe_op(&self, op: &Self::Op) -> String {
         self.parts[op.part].describe_op(&op.op)
+    }
+    fn can_reach(
+        &mut self,
+        state: &Self::State,
+        target: &Self::Op,
+        window: &mut dyn Iterator<Item = &Self::Op>,
+    ) -> bool {
+        let part = target.part;
+        let mut same = window.filter(|o| o.part == part).map(|o| &o.op);
+        self.parts[part].can_reach(&state[part], &target.op, &mut same)
     }
     fn state_json(&self, state: &Self::State) -> serde_json::Value {
         serde_json::Value::Array(

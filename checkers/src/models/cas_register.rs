@@ -26,6 +26,14 @@ impl Model for CasRegisterModel {
     fn state_json(&self, state: &u32) -> Value {
         self.0.state_json(state)
     }
+    fn can_reach(
+        &mut self,
+        state: &u32,
+        target: &RegisterOp,
+        window: &mut dyn Iterator<Item = &RegisterOp>,
+    ) -> bool {
+        self.0.can_reach(state, target, window)
+    }
 }
 
 impl Prepare for CasRegisterModel {

@@ -154,4 +154,23 @@ impl Model for KvModel {
     fn state_json(&self, state: &u32) -> Value {
         Value::String(self.string(*state).to_string())
     }
+    fn can_reach(
+        &mut self,
+        state: &u32,
+        target: &KvOp,
+        mut window: &mut dyn Iterator<Item = &KvOp>,
+    ) -> bool {
+        // Appends only extend the string: unless a put may come first, a later get can only
+        // return a string that starts with the current one.
+        match *target {
+            KvOp::Get(v) if v == *state => true,
+            KvOp::Get(v) => {
+                let prefix = self.string(v).starts_with(self.string(*state));
+                Iterator::any(&mut window, |o| {
+                    matches!(o, KvOp::Put(_)) || (prefix && matches!(o, KvOp::Append(_)))
+                })
+            }
+            _ => true,
+        }
+    }
 }

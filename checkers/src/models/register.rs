@@ -184,6 +184,19 @@ impl Model for RegisterModel {
     fn state_json(&self, state: &u32) -> Value {
         self.values.value(*state).clone()
     }
+    fn can_reach(
+        &mut self,
+        state: &u32,
+        target: &RegisterOp,
+        mut window: &mut dyn Iterator<Item = &RegisterOp>,
+    ) -> bool {
+        // Only writes and successful cas change the value; without one in the window the
+        // target must be legal in the current state.
+        self.step(state, target).is_some()
+            || Iterator::any(&mut window, |o| {
+                matches!(o, RegisterOp::Write(_) | RegisterOp::Cas { .. })
+            })
+    }
 }
 
 impl Prepare for RegisterModel {
