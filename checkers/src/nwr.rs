@@ -389,6 +389,27 @@ pub fn curve_distance(
     })
 }
 
+/// The whole pipeline for one run, as the harness fills `results.json`'s `nwr` slot: measure
+/// ([`analyze`]), and when the run's N/W/R are known and the history has ok writes and reads,
+/// attach a PBS prediction from latencies derived from the same history
+/// ([`quorum::WarsLatencies::from_operations_for`], latency source `"history"`).
+pub fn analyze_run(
+    ops: &[Operation],
+    config: Option<QuorumConfig>,
+    opts: &NwrOptions,
+    pbs: PbsOptions,
+) -> NwrAnalysis {
+    let a = analyze(ops, opts);
+    let prediction = config.and_then(|c| {
+        let lat = quorum::WarsLatencies::from_operations_for(ops, c)?;
+        predict(c, &lat, "history", pbs).ok()
+    });
+    match prediction {
+        Some(p) => a.with_prediction(p),
+        None => a,
+    }
+}
+
 /// Pairs a history and runs [`analyze`].
 pub fn analyze_history(history: &History, opts: &NwrOptions) -> Result<NwrAnalysis, HistoryError> {
     Ok(analyze(&history.operations()?, opts))

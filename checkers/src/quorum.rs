@@ -306,13 +306,13 @@ impl WarsLatencies {
     /// Builds WARS samples from a run's own history, so the prediction and the measurement in
     /// one report describe the same cluster. `None` without ok writes and ok reads.
     ///
-    /// The approximation, stated plainly: the history only has client-observed round trips
-    /// (invoke → ok), not per-replica legs. Every ok write latency `L` contributes `L/2` to
-    /// both `w` and `a`, every ok read latency to `r` and `s`. This overstates each replica's
-    /// leg (the client saw the W-th / R-th fastest replica, plus the client↔coordinator hop),
-    /// so the predicted commit happens later and replicas look slower than they are; on a
-    /// loopback cluster, where per-request processing dominates, the error is small next to
-    /// the spread of `t` in a run. Indeterminate and failed ops are ignored.
+    /// The naive approximation, stated plainly: the history only has client-observed round
+    /// trips (invoke → ok), not per-replica legs. Every ok write latency `L` contributes `L/2`
+    /// to both `w` and `a`, every ok read latency to `r` and `s`. With `W < N` this
+    /// *understates* a typical replica (the client waited only for the W-th fastest of N), so
+    /// the prediction is optimistic; the client↔coordinator hop pulls the other way. Prefer
+    /// [`WarsLatencies::from_operations_for`] when N, W, R are known. Indeterminate and failed
+    /// ops are ignored.
     pub fn from_operations(ops: &[Operation]) -> Option<Self> {
         let mut writes = Vec::new();
         let mut reads = Vec::new();
@@ -333,6 +333,66 @@ impl WarsLatencies {
             a: LatencyDist::Samples(writes),
             r: LatencyDist::Samples(reads.clone()),
             s: LatencyDist::Samples(reads),
+        })
+    }
+}
+
+impl WarsLatencies {
+    /// Like [`WarsLatencies::from_operations`], but undoes the order statistic: an ok write's
+    /// latency is the W-th smallest of N per-replica round trips `W_i + A_i` (a read's, the
+    /// R-th smallest of `R_i + S_i`). If one round trip has CDF `F`, the W-th smallest has CDF
+    /// `G(x) = P(Binomial(N, F(x)) >= W)`, so the per-replica quantile at level `p` is the
+    /// observed quantile at level `G = P(Binomial(N, p) >= W)`. We take 1000 levels `p`, read
+    /// the matching observed quantiles (round trips `L`; the halving of `L` done by
+    /// `from_operations` is undone). The history cannot tell the two legs of a round trip
+    /// apart, so each is split at a fraction `u` spread evenly over (0, 1) (a Weyl sequence):
+    /// `w = u·L`, `a = (1−u)·L`. For exponential legs this is exact — given the sum of two
+    /// i.i.d. exponentials, the first's share is uniform — and for other shapes it keeps the
+    /// spread that a fixed half would lose. Still approximate (legs assumed i.i.d. across
+    /// replicas, client↔coordinator hop included).
+    pub fn from_operations_for(ops: &[Operation], config: QuorumConfig) -> Option<Self> {
+        let naive = WarsLatencies::from_operations(ops)?;
+        let (LatencyDist::Samples(w), LatencyDist::Samples(r)) = (&naive.w, &naive.r) else {
+            return None;
+        };
+        let invert = |halves: &[f64], k: u32| -> Vec<f64> {
+            let mut sorted = halves.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            let n = config.n;
+            (0..1000)
+                .map(|i| {
+                    let p = (i as f64 + 0.5) / 1000.0;
+                    let g: f64 = (k..=n)
+                        .map(|j| {
+                            binomial(n, j) as f64
+                                * p.powi(j as i32)
+                                * (1.0 - p).powi((n - j) as i32)
+                        })
+                        .sum();
+                    let idx = ((g * sorted.len() as f64) as usize).min(sorted.len() - 1);
+                    sorted[idx]
+                })
+                .collect()
+        };
+        // Samples are halves of round trips: double back, then split at u.
+        let split = |round_trips: Vec<f64>| -> (Vec<f64>, Vec<f64>) {
+            const GOLDEN: f64 = 0.618_033_988_749_894_9;
+            round_trips
+                .iter()
+                .enumerate()
+                .map(|(i, half)| {
+                    let u = ((i as f64 + 0.5) * GOLDEN).fract();
+                    (2.0 * half * u, 2.0 * half * (1.0 - u))
+                })
+                .unzip()
+        };
+        let (w, a) = split(invert(w, config.w));
+        let (r, s) = split(invert(r, config.r));
+        Some(WarsLatencies {
+            w: LatencyDist::Samples(w),
+            a: LatencyDist::Samples(a),
+            r: LatencyDist::Samples(r),
+            s: LatencyDist::Samples(s),
         })
     }
 }

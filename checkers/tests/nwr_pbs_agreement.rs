@@ -80,6 +80,14 @@ fn simulate(n: usize, w: usize, r: usize, writes: u64, reads_per_write: u64, see
 
 fn distance_for(n: u32, w: u32, r: u32) -> (nwr::NwrAnalysis, f64) {
     let h = simulate(n as usize, w as usize, r as usize, 2_500, 8, 42);
+    // To try `faultline quorum --history` on it: FAULTLINE_NWR_SIM_OUT=/tmp/sim cargo test ...
+    if let Some(dir) = std::env::var_os("FAULTLINE_NWR_SIM_OUT") {
+        let path = std::path::Path::new(&dir).join(format!("n{n}w{w}r{r}.jsonl"));
+        let mut out = checkers::history::HistoryWriter::new(std::fs::File::create(path).unwrap());
+        for e in &h.events {
+            out.write(e).unwrap();
+        }
+    }
     let opts = NwrOptions {
         min_bucket_reads: 200,
         ..NwrOptions::default()
@@ -135,4 +143,40 @@ fn strict_quorum_is_always_fresh_and_matches_pbs() {
     let (a, max_abs) = distance_for(3, 2, 2);
     assert_eq!(a.stale, 0);
     assert_eq!(max_abs, 0.0);
+}
+
+#[test]
+fn prediction_from_the_history_itself_matches() {
+    // What a real run does: no access to the legs, only client-observed latencies.
+    let h = simulate(3, 1, 1, 2_500, 8, 43);
+    let ops = h.operations().unwrap();
+    let a = nwr::analyze_run(
+        &ops,
+        Some(QuorumConfig::new(3, 1, 1, 0).unwrap()),
+        &NwrOptions {
+            min_bucket_reads: 200,
+            ..NwrOptions::default()
+        },
+        PbsOptions {
+            trials: 100_000,
+            seed: 5,
+        },
+    );
+    let d = a.curve_distance.expect("prediction attached");
+    eprintln!("from history: {d:?}");
+    assert!(d.max_abs < 0.03, "{}", a.summary);
+    // The naive halving (no order-statistic inversion) is far more optimistic.
+    let naive = WarsLatencies::from_operations(&ops).unwrap();
+    let p = nwr::predict(
+        QuorumConfig::new(3, 1, 1, 0).unwrap(),
+        &naive,
+        "naive",
+        PbsOptions::default(),
+    )
+    .unwrap();
+    let naive_d = nwr::analyze(&ops, &NwrOptions::default())
+        .with_prediction(p)
+        .curve_distance
+        .unwrap();
+    assert!(naive_d.max_abs > d.max_abs);
 }

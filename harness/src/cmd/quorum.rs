@@ -14,8 +14,10 @@
 //!
 //! `w` = coordinator→replica write, `a` = ack back, `r` = read request, `s` = read response.
 //! `--history FILE` instead derives them from a run's `history.jsonl` (half of each ok write's
-//! round trip for `w` and `a`, half of each ok read's for `r` and `s`; see
-//! `WarsLatencies::from_operations`). Without either, every leg is exponential with mean 1 ms.
+//! per-replica round trip for `w` and `a`, of each ok read's for `r` and `s`, after undoing the
+//! W-th/R-th-fastest order statistic; see `WarsLatencies::from_operations_for`). Without either, every leg is exponential with mean 1 ms.
+//! With `--history`, the run's measured staleness (`checkers::nwr`) is printed next to the
+//! prediction, with the distance between the curves and one example of each anomaly found.
 //! Exit codes: 0 printed, 3 bad flags or input.
 
 use checkers::quorum::{self, PbsOptions, QuorumConfig, TVisibility, WarsLatencies};
@@ -73,6 +75,9 @@ struct Report {
     t_consistent_99_ms: Option<f64>,
     t_consistent_999_ms: Option<f64>,
     monte_carlo: TVisibility,
+    /// With `--history`: what the run measured, compared with the prediction above.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    measured: Option<checkers::nwr::NwrAnalysis>,
 }
 
 #[derive(Serialize)]
@@ -91,7 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.trials == 0 {
         return Ok(bad_input("--trials must be at least 1"));
     }
-    let (lat, source) = match load_latencies(&args) {
+    let (lat, source, ops) = match load_latencies(&args) {
         Ok(x) => x,
         Err(msg) => return Ok(bad_input(msg)),
     };
@@ -122,6 +127,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect(),
         t_consistent_99_ms: tv.t_for(0.99),
         t_consistent_999_ms: tv.t_for(0.999),
+        measured: ops.map(|ops| {
+            checkers::nwr::analyze(&ops, &checkers::nwr::NwrOptions::default()).with_prediction(
+                checkers::nwr::NwrPrediction {
+                    static_analysis: quorum::analyze(config),
+                    p_miss_k: (1..=5)
+                        .map(|k| quorum::p_miss(config.n, config.w, config.r, k))
+                        .collect(),
+                    t99_ms: tv.t_for(0.99),
+                    t_visibility: tv.clone(),
+                    latency_source: "history".into(),
+                },
+            )
+        }),
         monte_carlo: tv,
     };
     let text = if args.json {
@@ -137,19 +155,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn load_latencies(args: &Args) -> Result<(WarsLatencies, String), String> {
+/// The latencies, where they came from, and the history's operations when `--history` was given.
+type Loaded = (
+    WarsLatencies,
+    String,
+    Option<Vec<checkers::history::Operation>>,
+);
+
+fn load_latencies(args: &Args) -> Result<Loaded, String> {
     if let Some(path) = &args.latencies {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let lat =
             WarsLatencies::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        return Ok((lat, format!("from {}", path.display())));
+        return Ok((lat, format!("from {}", path.display()), None));
     }
     if let Some(path) = &args.history {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let ops = checkers::history::parse_jsonl(&text)
             .and_then(|h| h.operations())
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        let lat = WarsLatencies::from_operations(&ops).ok_or_else(|| {
+        let config =
+            QuorumConfig::new(args.n, args.w, args.r, args.failed).map_err(|e| e.to_string())?;
+        let lat = WarsLatencies::from_operations_for(&ops, config).ok_or_else(|| {
             format!(
                 "{}: needs at least one ok write and one ok read to estimate latencies",
                 path.display()
@@ -158,14 +185,16 @@ fn load_latencies(args: &Args) -> Result<(WarsLatencies, String), String> {
         return Ok((
             lat,
             format!(
-                "from the ok ops of {} (half round trips per leg)",
+                "from the ok ops of {} (per-replica round trips by order-statistic inversion, halved per leg)",
                 path.display()
             ),
+            Some(ops),
         ));
     }
     Ok((
         WarsLatencies::default(),
         "default: every WARS leg exponential, mean 1 ms".into(),
+        None,
     ))
 }
 
@@ -287,6 +316,63 @@ fn render(rep: &Report) -> String {
         at(rep.t_consistent_99_ms),
         at(rep.t_consistent_999_ms)
     );
+    if let Some(m) = &rep.measured {
+        let _ = writeln!(s, "\nmeasured in the history (checkers::nwr)");
+        let _ = writeln!(
+            s,
+            "  {:<48} {} of {} ({:.2}%)",
+            "stale reads",
+            m.stale,
+            m.reads,
+            m.stale_fraction * 100.0
+        );
+        let _ = writeln!(s, "  {:<48} {}", "max k (versions behind)", m.max_k);
+        let _ = writeln!(
+            s,
+            "  {:<48} {} (predicted {})",
+            "P(fresh) >= 0.99 from t",
+            at(m.t99_fresh_ms),
+            at(rep.t_consistent_99_ms)
+        );
+        if let Some(d) = &m.curve_distance {
+            let _ = writeln!(
+                s,
+                "  {:<48} max {:.3}, mean {:.3} over {} buckets",
+                "|measured - predicted| P(fresh | t)", d.max_abs, d.mean_abs, d.buckets
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  {:<48} {} of {} ({} keys undecided)",
+            "lost writes", m.lost_writes, m.acknowledged_writes, m.keys_without_final_reads
+        );
+        let _ = writeln!(
+            s,
+            "  {:<48} {} / {} / {}",
+            "new-old inversions / monotonic / read-your-writes",
+            m.new_old_inversions,
+            m.monotonic_read_violations,
+            m.read_your_writes_violations
+        );
+        let _ = writeln!(
+            s,
+            "  {:>10}  {:>8}  {:>10}  {:>10}",
+            "t (ms)", "reads", "measured", "predicted"
+        );
+        for b in &m.t_visibility {
+            let _ = writeln!(
+                s,
+                "  {:>10}  {:>8}  {:>10.4}  {:>10.4}",
+                fmt_t(b.t_mean_ms),
+                b.reads,
+                b.p_fresh,
+                rep.monte_carlo.p_consistent(b.t_mean_ms)
+            );
+        }
+        for a in m.worst_examples() {
+            let _ = writeln!(s, "  {}: {}", a.kind.name(), a.description);
+        }
+    }
     s
 }
 
