@@ -580,6 +580,47 @@ mod tests {
         }
     }
 
+    /// Quorum arithmetic as a text table (raft-rs keeps its quorum cases as data the same way):
+    /// N W R F | strict, writes available, reads available, tolerated, P(miss) for k=1.
+    const TABLE: &str = "
+        # n w r f  strict wavail ravail tol  pmiss
+          3 1 1 0  no     yes    yes    2    2/3
+          3 2 1 0  no     yes    yes    1    1/3
+          3 2 2 0  yes    yes    yes    1    0/3
+          3 2 2 2  yes    no     no     1    0/3
+          5 2 2 0  no     yes    yes    3    3/10
+          5 1 3 1  no     yes    yes    2    4/10
+          5 3 3 2  yes    yes    yes    2    0/10
+          5 3 3 3  yes    no     no     2    0/10
+          5 1 1 4  no     yes    yes    4    4/5
+          7 4 4 0  yes    yes    yes    3    0/35
+          7 2 2 0  no     yes    yes    5    10/21
+    ";
+
+    #[test]
+    fn quorum_table() {
+        for line in TABLE.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let num = |i: usize| f[i].parse::<u32>().unwrap();
+            let a = analyze(QuorumConfig::new(num(0), num(1), num(2), num(3)).unwrap());
+            let yn = |b: bool| if b { "yes" } else { "no" };
+            let (pn, pd) = p_miss_fraction(num(0), num(1), num(2));
+            let got = format!(
+                "{} {} {} {} {}/{}",
+                yn(a.strict),
+                yn(a.write_available),
+                yn(a.read_available),
+                a.tolerated_failures,
+                pn,
+                pd
+            );
+            assert_eq!(got, f[4..].join(" "), "row: {line}");
+        }
+    }
+
     #[test]
     fn binomials_and_availability() {
         assert_eq!(binomial(5, 2), 10);
