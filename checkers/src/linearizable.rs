@@ -281,10 +281,20 @@ where
             }
             results[i] = Some(r);
         }
+        // Round two: the unfinished parts share what is left, each getting an equal slice of
+        // the remaining time per worker thread, so one hard part cannot eat every other's time.
+        let threads = rayon::current_num_threads().max(1) as u32;
+        let waves = (retry.len() as u32).div_ceil(threads).max(1);
         let second: Vec<(usize, PartitionResult)> = retry
             .par_iter()
             .with_max_len(1)
-            .map(|&i| (i, run(i, deadline)))
+            .map(|&i| {
+                let d = deadline.map(|d| {
+                    let left = d.saturating_duration_since(Instant::now());
+                    (Instant::now() + left / waves).min(d)
+                });
+                (i, run(i, d))
+            })
             .collect();
         for (i, r) in second {
             results[i] = Some(r);
@@ -689,7 +699,7 @@ fn search<M: Model>(
 
     loop {
         steps += 1;
-        if steps & 0xfff == 0 && budget.expired() {
+        if steps & 0xfff == 1 && budget.expired() {
             return Outcome::Unknown;
         }
         if cur == HEAD {

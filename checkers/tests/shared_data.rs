@@ -39,7 +39,7 @@ fn run(file: &str, model: ModelKind, partition: bool, strategy: Strategy) -> Ver
         model: Some(model),
         partition,
         strategy,
-        timeout: Some(Duration::from_secs(60)),
+        timeout: Some(Duration::from_secs(30)),
         ..CheckOptions::default()
     };
     check(&ops, &opts).expect("checks").verdict
