@@ -40,7 +40,8 @@ pub struct Args {
     /// Replicas currently down (affects availability only).
     #[arg(long, default_value_t = 0)]
     pub failed: u32,
-    /// WARS latencies as JSON (see `faultline quorum --help` and the module doc).
+    /// WARS latencies as JSON, ms: {"w":[0.4,0.6],"a":[..],"r":[..],"s":[..]}; a leg may instead be
+    /// {"exponential_mean_ms":1.5} or {"constant_ms":2}. Default: every leg exponential, mean 1 ms.
     #[arg(long, conflicts_with = "history")]
     pub latencies: Option<PathBuf>,
     /// Derive WARS latencies from a run's history.jsonl instead.
