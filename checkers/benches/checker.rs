@@ -154,9 +154,9 @@ fn main() {
         .iter()
         .find(|(f, _, _)| f.ends_with("c50-bad.txt"))
         .expect("c50-bad");
-    let o = opts(ModelKind::Kv, true, Strategy::Compositional, 60);
-    let (d, r) = time(3, || check(ops, &o).expect("checks"));
-    row("all keys (parallel)", d, verdict(&r), "");
+    let o = opts(ModelKind::Kv, true, Strategy::Compositional, 30);
+    let (d, r) = time(1, || check(ops, &o).expect("checks"));
+    row("all keys (parallel, budget 30 s)", d, verdict(&r), "");
     for p in &r.partitions {
         row(
             &format!("  key {}", p.key.as_deref().unwrap_or("-")),

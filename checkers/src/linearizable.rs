@@ -612,6 +612,9 @@ fn state_hash<S: Hash>(s: &S) -> u64 {
 
 const HEAD: usize = usize::MAX;
 
+/// How many of the earliest pending returns the lookahead checks after each step.
+const LOOKAHEAD: usize = 4;
+
 /// Wing–Gong–Lowe over `ops` with call times `calls` and return times `rets` (`None` = never).
 fn search<M: Model>(
     model: &mut M,
@@ -707,25 +710,53 @@ fn search<M: Model>(
         }
         let i = cur / 2;
         if cur & 1 == 0 {
-            let stepped = model.step(&state, &ops[i]).filter(|ns| {
-                // Lookahead: the pending op that returns first must still be placeable after
-                // this one, using only ops invoked before it returns.
+            // Symmetry: identical indeterminate ops that can both be placed now are
+            // interchangeable (both may take effect at any later time), so only the first in
+            // list order is tried; swapping two such ops maps any linearization to one of those.
+            let twin = rets[i].is_none() && {
                 let mut e = head_next;
-                while e != HEAD && !(e & 1 == 1 && e / 2 != i) {
+                let mut found = false;
+                while e != cur {
+                    if e & 1 == 0 && rets[e / 2].is_none() && ops[e / 2] == ops[i] {
+                        found = true;
+                        break;
+                    }
                     e = next[e];
                 }
-                if e == HEAD || rets[e / 2].is_none() {
-                    return true;
+                found
+            };
+            let stepped = if twin {
+                None
+            } else {
+                model.step(&state, &ops[i])
+            };
+            let stepped = stepped.filter(|ns| {
+                // Lookahead: each of the next few pending ops to return must still be
+                // placeable after this one, using only ops invoked before it returns (exactly
+                // the unplaced calls ahead of its return entry in the time-sorted list).
+                let mut e = head_next;
+                let mut checked = 0;
+                while e != HEAD && checked < LOOKAHEAD {
+                    if e & 1 == 1 && e / 2 != i {
+                        let r = e / 2;
+                        if rets[r].is_none() {
+                            break;
+                        }
+                        checked += 1;
+                        let mut window = Window {
+                            next: &next,
+                            cur: head_next,
+                            stop: e,
+                            skip: (i, r),
+                            ops,
+                        };
+                        if !model.can_reach(ns, &ops[r], &mut window) {
+                            return false;
+                        }
+                    }
+                    e = next[e];
                 }
-                let r = e / 2;
-                let mut window = Window {
-                    next: &next,
-                    cur: head_next,
-                    stop: e,
-                    skip: (i, r),
-                    ops,
-                };
-                model.can_reach(ns, &ops[r], &mut window)
+                true
             });
             if let Some(ns) = stepped {
                 bits[i / 64] |= 1 << (i % 64);
@@ -952,7 +983,7 @@ fn merge_orders(orders: &[Vec<usize>], ids: &[usize], all: &[Operation]) -> Opti
 }
 
 /// Borrowed op, so a component search can run on a product's ops without copying them.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 struct RefOp<'a, O>(&'a O);
 /// Borrowed model, for the same reason.
 struct RefModel<'a, M>(&'a mut M);

@@ -19,8 +19,9 @@ use std::hash::Hash;
 pub trait Model {
     /// A state; cheap to clone and hash (models intern values into integer ids).
     type State: Clone + Eq + Hash + Debug;
-    /// An op with its observed output, in the model's compact form.
-    type Op: Debug;
+    /// An op with its observed output, in the model's compact form. Equal ops have equal
+    /// effects (the search uses this to treat identical indeterminate ops as interchangeable).
+    type Op: Debug + PartialEq;
     /// The state before any op.
     fn init(&self) -> Self::State;
     /// `Some(next)` if `op` is legal in `state`, `None` if it is not.
@@ -155,7 +156,7 @@ pub struct Product<M: Model> {
 }
 
 /// An op of a [`Product`]: which component, and the component's op.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct ProductOp<O> {
     /// Component index.
     pub part: usize,
