@@ -117,9 +117,11 @@ fn main() {
         .filter(|(f, _)| f.starts_with("kv/"))
         .map(|(f, v)| (f.clone(), v.clone(), load(f)))
         .collect();
-    let o = opts(ModelKind::Kv, true, Strategy::Compositional, 60);
+    let o = opts(ModelKind::Kv, true, Strategy::Compositional, 30);
     for (f, want, ops) in &kv {
-        let (d, r) = time(5, || check(ops, &o).expect("checks"));
+        // c50-bad has a key that stays undecided until the budget ends: time it once.
+        let runs = if f.ends_with("c50-bad.txt") { 1 } else { 5 };
+        let (d, r) = time(runs, || check(ops, &o).expect("checks"));
         row(f, d, verdict(&r), &format!("expected {want}"));
     }
 

@@ -1,6 +1,10 @@
 //! The cas-register model: a register with compare-and-set (Knossos's `cas-register`,
 //! Porcupine's etcd model). It is the register model of `register.rs` with cas enabled; this
 //! file only gives it its own type so the checker can pick it by name.
+//!
+//! Initial value: nil by default (`--init`). Porcupine's etcd model starts at a sentinel that
+//! means nil (`-1000000` in `porcupine_test.go`, not 0), and the shared etcd verdicts in
+//! `expected.tsv` all come out right with nil; `--init 0` is there for Knossos histories.
 
 use super::register::{RegisterModel, RegisterOp};
 use crate::history::Operation;
