@@ -165,9 +165,16 @@ impl Model for KvModel {
         match *target {
             KvOp::Get(v) if v == *state => true,
             KvOp::Get(v) => {
-                let prefix = self.string(v).starts_with(self.string(*state));
-                Iterator::any(&mut window, |o| {
-                    matches!(o, KvOp::Put(_)) || (prefix && matches!(o, KvOp::Append(_)))
+                // From a proper prefix, the next append placed must continue it exactly.
+                let (want, have) = (self.string(v), self.string(*state));
+                let rest = want.strip_prefix(have);
+                Iterator::any(&mut window, |o| match *o {
+                    KvOp::Put(_) => true,
+                    KvOp::Append(a) => rest.is_some_and(|r| {
+                        let a = self.string(a);
+                        !a.is_empty() && r.starts_with(a)
+                    }),
+                    KvOp::Get(_) => false,
                 })
             }
             _ => true,
