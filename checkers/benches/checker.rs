@@ -156,9 +156,9 @@ fn main() {
         .iter()
         .find(|(f, _, _)| f.ends_with("c50-bad.txt"))
         .expect("c50-bad");
-    let o = opts(ModelKind::Kv, true, Strategy::Compositional, 30);
+    let o = opts(ModelKind::Kv, true, Strategy::Compositional, 90);
     let (d, r) = time(1, || check(ops, &o).expect("checks"));
-    row("all keys (parallel, budget 30 s)", d, verdict(&r), "");
+    row("all keys (parallel, budget 90 s)", d, verdict(&r), "");
     for p in &r.partitions {
         row(
             &format!("  key {}", p.key.as_deref().unwrap_or("-")),
