@@ -18,6 +18,7 @@ pub mod engine;
 pub mod http;
 pub mod msg;
 pub mod node;
+pub mod ports;
 pub mod state_machine;
 pub mod storage;
 pub mod transport;

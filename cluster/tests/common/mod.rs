@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
-use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,13 +12,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Picks a free loopback port by binding port 0.
+/// Picks a free loopback port outside the ephemeral range (see `cluster::ports`).
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    cluster::ports::free_loopback_port().unwrap().port()
 }
 
 /// A directed link i -> j through a pausable proxy.
@@ -343,15 +338,26 @@ impl Cluster {
         self.nodes.iter().position(|n| n.id == id).unwrap()
     }
 
-    /// Sends a write to `i`, following one 421 redirect; returns the final (code, body).
+    /// Sends a write to `i`, following 421 redirects until a leader answers; returns the final (code, body).
     pub async fn put_following(&self, i: usize, key: &str, value: Value) -> (u16, Value) {
-        let (code, body) = self.put(i, key, value.clone()).await;
-        if code == 421 {
-            if let Some(l) = body["leader"].as_str() {
-                return self.put(self.index_of(l), key, value).await;
+        // A node that just restarted may not know the leader yet (421 without a
+        // leader id): keep asking until it names one or the deadline passes.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (code, body) = self.put(i, key, value.clone()).await;
+            if code != 421 {
+                return (code, body);
             }
+            if let Some(l) = body["leader"].as_str() {
+                let (code, body) = self.put(self.index_of(l), key, value.clone()).await;
+                if code != 421 || Instant::now() >= deadline {
+                    return (code, body);
+                }
+            } else if Instant::now() >= deadline {
+                return (code, body);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        (code, body)
     }
 
     /// Reads `key` through the leader among `among` (retrying until it answers 200).
