@@ -374,11 +374,12 @@ impl LocalCluster {
         self.set_links(&links, true);
     }
 
-    /// Heals every link and removes every delay.
+    /// Heals every link and removes every delay and loss.
     pub fn heal_network(&self) {
         for p in self.proxies.values() {
             p.set_cut(false);
             p.set_delay(0);
+            p.set_loss(0.0);
         }
     }
 
@@ -498,11 +499,12 @@ impl LocalCluster {
                     }
                 }
             }
-            Fault::Packet { delay_ms, .. } => {
+            Fault::Packet { delay_ms, loss, .. } => {
                 for i in self.nodes_of(&fault) {
                     for ((a, b), p) in &self.proxies {
                         if *a == i || *b == i {
                             p.set_delay(*delay_ms);
+                            p.set_loss(*loss);
                         }
                     }
                 }
@@ -533,6 +535,7 @@ impl LocalCluster {
             FaultKind::Packet => {
                 for p in self.proxies.values() {
                     p.set_delay(0);
+                    p.set_loss(0.0);
                 }
             }
         }

@@ -8,6 +8,12 @@
 //! never answered. Healing closes every blackholed connection so both sides reconnect cleanly.
 //! A delay holds every chunk for `delay_ms` before forwarding it.
 //!
+//! Loss cannot drop bytes out of a TCP stream without corrupting it, and a real lost segment
+//! is not lost to the application either: the sender retransmits it after a retransmission
+//! timeout. So a lost chunk is held for one RTO (200 ms, Linux's minimum, doubling while the
+//! retransmission is lost too) and then forwarded — the stall, in-order, that the nodes
+//! would see from a lossy network.
+//!
 //! The proxy is a set of tokio tasks in the harness process: when the harness exits, so does
 //! every proxy, and no port stays bound.
 
@@ -25,7 +31,17 @@ pub struct LinkState {
     pub cut: bool,
     /// Added one-way delay per forwarded chunk, milliseconds.
     pub delay_ms: u64,
+    /// Probability that a chunk is lost (and retransmitted), in thousandths.
+    pub loss_permille: u32,
 }
+
+/// First retransmission timeout of a lost chunk (Linux's TCP_RTO_MIN).
+const RTO_MIN: Duration = Duration::from_millis(200);
+/// Retransmission backoff stops doubling here.
+const RTO_MAX: Duration = Duration::from_secs(3);
+/// A chunk is delivered after at most this many lost retransmissions, so even 100% loss
+/// stalls a link rather than wedging it (a partition is the fault for that).
+const MAX_RETRANSMITS: u32 = 6;
 
 /// A running proxy for one directed link; dropping it stops it.
 pub struct Proxy {
@@ -69,6 +85,12 @@ impl Proxy {
     /// Sets the added delay (0 = none).
     pub fn set_delay(&self, delay_ms: u64) {
         self.state.send_modify(|s| s.delay_ms = delay_ms);
+    }
+
+    /// Sets the probability in [0, 1] that a chunk is lost and retransmitted (0 = none).
+    pub fn set_loss(&self, loss: f64) {
+        let permille = (loss.clamp(0.0, 1.0) * 1000.0).round() as u32;
+        self.state.send_modify(|s| s.loss_permille = permille);
     }
 
     /// The current state.
@@ -128,8 +150,19 @@ where
                 if s.cut {
                     return until_healed(&mut rx).await;
                 }
-                if s.delay_ms > 0 {
-                    tokio::time::sleep(Duration::from_millis(s.delay_ms)).await;
+                let mut hold = Duration::from_millis(s.delay_ms);
+                let mut rto = RTO_MIN;
+                let mut lost = 0;
+                while lost < MAX_RETRANSMITS
+                    && s.loss_permille > 0
+                    && rand::random::<u32>() % 1000 < s.loss_permille
+                {
+                    lost += 1;
+                    hold += rto;
+                    rto = (rto * 2).min(RTO_MAX);
+                }
+                if !hold.is_zero() {
+                    tokio::time::sleep(hold).await;
                     if rx.borrow().cut {
                         return until_healed(&mut rx).await;
                     }
@@ -227,6 +260,36 @@ mod tests {
         assert!(
             t.elapsed() >= Duration::from_millis(200),
             "{:?}",
+            t.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn loss_stalls_chunks_but_keeps_the_stream_intact() {
+        let p = Proxy::start(echo().await).await.unwrap();
+        p.set_loss(0.2);
+        let mut s = TcpStream::connect(p.addr()).await.unwrap();
+        let mut stalls = 0;
+        for i in 0..30u8 {
+            let t = std::time::Instant::now();
+            s.write_all(&[i, i ^ 0xff]).await.unwrap();
+            let mut b = [0u8; 2];
+            s.read_exact(&mut b).await.unwrap();
+            assert_eq!(b, [i, i ^ 0xff], "bytes arrive intact and in order");
+            if t.elapsed() >= RTO_MIN {
+                stalls += 1;
+            }
+        }
+        // 60 chunks at 20% loss: P(no stall at all) = 0.8^60, about 1e-6.
+        assert!(stalls > 0, "20% loss never stalled a roundtrip");
+        p.set_loss(0.0);
+        let t = std::time::Instant::now();
+        s.write_all(b"z").await.unwrap();
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).await.unwrap();
+        assert!(
+            t.elapsed() < RTO_MIN,
+            "no loss, no stall: {:?}",
             t.elapsed()
         );
     }

@@ -98,3 +98,44 @@ fn exhausted_budget_is_unknown_exit_2() {
     ]);
     assert_eq!(code, 2, "{out}");
 }
+
+#[test]
+fn html_page_for_an_imported_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("cx.html");
+    let bad = data("etcd/etcd_000.log");
+    let (code, _, err) = run(&[
+        "check",
+        bad.to_str().unwrap(),
+        "--html",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let page = std::fs::read_to_string(&out).expect("page written");
+    assert!(page.contains("NOT LINEARIZABLE"), "verdict banner");
+    assert!(
+        page.contains("cannot be"),
+        "names the ops that cannot be placed"
+    );
+    assert!(page.contains("etcd_000.log"), "title names the file");
+
+    let ok = data("etcd/etcd_002.log");
+    let (code, _, _) = run(&[
+        "check",
+        ok.to_str().unwrap(),
+        "--html",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let page = std::fs::read_to_string(&out).expect("page written");
+    assert!(page.contains(">LINEARIZABLE<"), "{page}");
+
+    let (code, _, err) = run(&[
+        "check",
+        ok.to_str().unwrap(),
+        "--html",
+        "/nonexistent-dir/x.html",
+    ]);
+    assert_eq!(code, 3);
+    assert!(err.contains("--html /nonexistent-dir/x.html"), "{err}");
+}

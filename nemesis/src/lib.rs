@@ -80,12 +80,15 @@ pub enum Fault {
         /// How.
         op: ClockOp,
     },
-    /// Delay every byte on links into and out of the nodes.
+    /// Delay (and lose) traffic on links into and out of the nodes.
     Packet {
         /// Who.
         target: Target,
         /// Added one-way delay, milliseconds.
         delay_ms: u64,
+        /// Probability in [0, 1] that a packet is lost (and, on TCP, retransmitted later).
+        #[serde(default)]
+        loss: f64,
     },
 }
 
@@ -124,9 +127,14 @@ impl Fault {
                 target: t(target),
                 op: *op,
             },
-            Fault::Packet { target, delay_ms } => Fault::Packet {
+            Fault::Packet {
+                target,
+                delay_ms,
+                loss,
+            } => Fault::Packet {
                 target: t(target),
                 delay_ms: *delay_ms,
+                loss: *loss,
             },
         }
     }

@@ -148,6 +148,8 @@ impl Schedule {
             FaultKind::Packet => Fault::Packet {
                 target: self.target(0.3),
                 delay_ms: self.rng.gen_range(20..=200),
+                // Up to 20% loss: enough for visible retransmission stalls, not a partition.
+                loss: f64::from(self.rng.gen_range(0..=20u32)) / 100.0,
             },
         }
     }

@@ -63,6 +63,10 @@ pub struct Counterexample {
     pub state: Value,
     /// The checker's own explanation, if it gave one.
     pub explanation: Option<String>,
+    /// Times are event positions, not nanoseconds (imported histories without clocks, such
+    /// as Porcupine's logs), so they are shown as `#n` rather than seconds.
+    #[serde(default)]
+    pub logical_time: bool,
 }
 
 fn is_read(f: &str) -> bool {
@@ -85,8 +89,21 @@ fn key_phrase(op: &CxOp, cx: &Counterexample) -> String {
     }
 }
 
-fn t(ns: u64) -> String {
-    format!("t={}", secs(ns).replace(' ', "\u{a0}"))
+fn t(cx: &Counterexample, ns: u64) -> String {
+    if cx.logical_time {
+        format!("event\u{a0}#{ns}")
+    } else {
+        format!("t={}", secs(ns).replace(' ', "\u{a0}"))
+    }
+}
+
+/// A time for tables and tooltips: seconds, or the event position for untimed histories.
+fn when(cx: &Counterexample, ns: u64) -> String {
+    if cx.logical_time {
+        format!("#{ns}")
+    } else {
+        secs(ns)
+    }
 }
 
 /// One paragraph saying, in plain words, why the first unplaceable op cannot be placed.
@@ -105,12 +122,15 @@ pub fn explain(cx: &Counterexample) -> String {
     };
     if is_read(&op.f) {
         let got = &op.result;
-        let when = op.complete.map(t).unwrap_or_else(|| "the end".into());
+        let when = op
+            .complete
+            .map(|c| t(cx, c))
+            .unwrap_or_else(|| "the end".into());
         let mut s = format!(
             "The {f}{kp} by process {p} (invoked at {ti}) returned {v} at {when}",
             f = op.f,
             p = op.process,
-            ti = t(op.invoke),
+            ti = t(cx, op.invoke),
             v = value_text(got),
         );
         let later = writer_of(&cx.state);
@@ -127,7 +147,7 @@ pub fn explain(cx: &Counterexample) -> String {
                     st = state,
                     f = w.f,
                     p = w.process,
-                    c = t(w.complete.unwrap_or(0)),
+                    c = t(cx, w.complete.unwrap_or(0)),
                 );
             }
             (Some(wv), Some(w)) => {
@@ -140,11 +160,11 @@ pub fn explain(cx: &Counterexample) -> String {
                     v = value_text(got),
                     pv = wv.process,
                     fv = wv.f,
-                    cv = wv.complete.map(t).unwrap_or_else(|| "never".into()),
+                    cv = wv.complete.map(|c| t(cx, c)).unwrap_or_else(|| "never".into()),
                     p = w.process,
                     f = w.f,
-                    ti2 = t(w.invoke),
-                    done = w.complete.map(|c| format!(", completed at {}", t(c))).unwrap_or_default(),
+                    ti2 = t(cx, w.invoke),
+                    done = w.complete.map(|c| format!(", completed at {}", t(cx, c))).unwrap_or_default(),
                 );
             }
             _ => {
@@ -173,7 +193,10 @@ pub fn explain(cx: &Counterexample) -> String {
             } else {
                 "was attempted"
             },
-            when = op.complete.map(t).unwrap_or_else(|| "the end".into()),
+            when = op
+                .complete
+                .map(|c| t(cx, c))
+                .unwrap_or_else(|| "the end".into()),
             verb = if op.outcome == Outcome::Ok {
                 "succeed"
             } else {
@@ -186,10 +209,10 @@ pub fn explain(cx: &Counterexample) -> String {
              model state there is {state}, and no remaining order is consistent with it.",
             f = op.f,
             p = op.process,
-            ti = t(op.invoke),
+            ti = t(cx, op.invoke),
             tc = op
                 .complete
-                .map(t)
+                .map(|c| t(cx, c))
                 .unwrap_or_else(|| "never returned".into()),
         )
     }
@@ -237,6 +260,9 @@ fn op_text(op: &CxOp) -> String {
     };
     format!("{} {}", op.f, clip(&v, 18))
 }
+
+/// The link from a run's counterexample page to the run's index.html.
+const BACK_LINK: &str = "<p><a href=\"index.html\">← run overview</a></p>";
 
 /// Renders the counterexample page (a complete HTML document).
 pub fn render_counterexample_html(cx: &Counterexample, title: &str) -> String {
@@ -310,7 +336,11 @@ pub fn render_counterexample_html(cx: &Counterexample, title: &str) -> String {
             y0 = top - 6.0,
             y1 = height - 24.0,
             ty = top - 14.0,
-            lab = esc(&axis_secs(tk - step, step * 6)),
+            lab = esc(&if cx.logical_time {
+                format!("#{}", tk - step)
+            } else {
+                axis_secs(tk - step, step * 6)
+            }),
         );
     }
     for (r, p) in procs.iter().enumerate() {
@@ -388,8 +418,8 @@ pub fn render_counterexample_html(cx: &Counterexample, title: &str) -> String {
                 "{} — process {}, {} → {}, {}",
                 op_text(o),
                 o.process,
-                secs(o.invoke),
-                o.complete.map(secs).unwrap_or_else(|| "never returned".into()),
+                when(cx, o.invoke),
+                o.complete.map(|c| when(cx, c)).unwrap_or_else(|| "never returned".into()),
                 o.outcome.name()
             )),
             w = x1 - x0,
@@ -481,13 +511,13 @@ pub fn render_counterexample_html(cx: &Counterexample, title: &str) -> String {
             esc(&o.f),
             esc(&value_text(&o.value)),
             esc(&value_text(&o.result)),
-            secs(o.invoke),
-            o.complete.map(secs).unwrap_or_else(|| "–".into()),
+            when(cx, o.invoke),
+            o.complete.map(|c| when(cx, c)).unwrap_or_else(|| "–".into()),
             o.outcome.name()
         );
     }
     b.push_str("</table>");
-    b.push_str("<p><a href=\"index.html\">← run overview</a></p>");
+    b.push_str(BACK_LINK);
     page(&format!("counterexample — {title}"), &b)
 }
 
@@ -629,6 +659,7 @@ pub fn counterexample_from_json(
             .cloned()
             .unwrap_or(Value::Null),
         explanation: get(&["explanation", "message"]).map(value_text),
+        logical_time: false,
         ops,
     })
 }
@@ -666,9 +697,56 @@ pub fn render_check_html_with_events(
     events: Vec<checkers::history::Event>,
     title: &str,
 ) -> Option<String> {
+    // Importers without clocks number events instead; real histories are in nanoseconds, so
+    // times this small can only be positions.
+    let logical_time = events
+        .iter()
+        .all(|e| e.time <= 4 * events.len() as u64 + 16);
     let run = crate::run::Run::from_events(std::path::Path::new("."), events);
-    counterexample_from_json(check_result, Some(&run))
-        .map(|cx| render_counterexample_html(&cx, title))
+    counterexample_from_json(check_result, Some(&run)).map(|mut cx| {
+        cx.logical_time = logical_time;
+        // A standalone page has no run overview to go back to.
+        render_counterexample_html(&cx, title).replace(BACK_LINK, "")
+    })
+}
+
+/// The page `faultline check --html` writes: the counterexample when the history is not
+/// linearizable, otherwise a short page with the verdict and the checker's explanation, so
+/// the file always exists and says what was decided.
+pub fn render_check_page(
+    check_result: &Value,
+    events: Vec<checkers::history::Event>,
+    title: &str,
+) -> String {
+    if let Some(html) = render_check_html_with_events(check_result, events, title) {
+        return html;
+    }
+    let verdict = check_result
+        .get("verdict")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown");
+    let (class, banner) = match verdict {
+        "linearizable" => ("valid", "LINEARIZABLE"),
+        "illegal" => ("invalid", "NOT LINEARIZABLE"),
+        _ => ("unknown", "UNKNOWN"),
+    };
+    let explanation = check_result
+        .get("explanation")
+        .map(value_text)
+        .unwrap_or_default();
+    let ops = check_result.get("ops").and_then(Value::as_u64).unwrap_or(0);
+    let model = check_result
+        .get("model")
+        .map(value_text)
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>{}</h1><div class=\"banner {class}\" id=\"verdict\"><span>{banner}</span>\
+         <small>{ops} operations, model {}</small></div><p id=\"explanation\">{}</p>",
+        esc(title),
+        esc(&model),
+        esc(&explanation)
+    );
+    page(title, &body)
 }
 
 #[cfg(test)]
@@ -703,6 +781,7 @@ mod tests {
             unplaceable: vec![1],
             state: json!(1),
             explanation: None,
+            logical_time: false,
         };
         let text = explain(&cx);
         assert!(text.contains("of key 7"), "{text}");
@@ -722,6 +801,7 @@ mod tests {
             unplaceable: vec![1],
             state: json!(3),
             explanation: None,
+            logical_time: false,
         };
         let text = explain(&cx);
         assert!(
@@ -744,6 +824,7 @@ mod tests {
             unplaceable: vec![],
             state: json!(2),
             explanation: None,
+            logical_time: false,
         };
         let points = lin_points(&cx);
         for (n, &i) in cx.linearized.iter().enumerate() {

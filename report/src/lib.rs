@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 pub use compare::render_compare;
 pub use counterexample::{
     counterexample_from_json, explain, render_check_html, render_check_html_with_events,
-    render_counterexample_html, Counterexample, CxOp,
+    render_check_page, render_counterexample_html, Counterexample, CxOp,
 };
 pub use error::ReportError;
 pub use listing::{find_runs, render_listing};

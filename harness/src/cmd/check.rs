@@ -3,9 +3,11 @@
 //! 2 unknown, 3 bad input. All the work is in `checkers`; this file only handles flags, the
 //! file, and what a person sees.
 
+use anyhow::Context;
 use checkers::import::{self, Format};
 use checkers::linearizable::{self, CheckOptions, CheckResult, Strategy, Verdict};
 use checkers::model::ModelKind;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -30,6 +32,10 @@ pub struct Args {
     /// Print the full result as JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
+    /// Also write an HTML page to this file: the counterexample drawn as a timeline when the
+    /// history is not linearizable, the verdict otherwise.
+    #[arg(long, value_name = "OUT")]
+    pub html: Option<PathBuf>,
     /// Check the history as one object instead of one part per key.
     #[arg(long)]
     pub no_partition: bool,
@@ -63,6 +69,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.timeout
         )));
     }
+    // Open the page's file before checking, so a bad path fails in a second, not after a
+    // long check.
+    let html_file = match &args.html {
+        None => None,
+        Some(out) => match std::fs::File::create(out) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                return Ok(bad_input(format!(
+                    "--html {}: cannot write: {e}",
+                    out.display()
+                )))
+            }
+        },
+    };
     let bytes = match std::fs::read(&args.file) {
         Ok(b) => b,
         Err(e) => return Ok(bad_input(format!("{shown}: cannot read: {e}"))),
@@ -114,6 +134,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(r) => r,
         Err(e) => return Ok(bad_input(format!("{shown}: {e}"))),
     };
+    if let (Some(mut file), Some(out)) = (html_file, &args.html) {
+        let title = format!("faultline check: {shown}");
+        let page =
+            report::render_check_page(&serde_json::to_value(&result)?, history.events, &title);
+        file.write_all(page.as_bytes())
+            .with_context(|| format!("--html: cannot write {}", out.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
