@@ -56,7 +56,12 @@ impl ClusterSpec {
             kvnode: plan.kvnode.clone(),
             kvnode_subcommand: plan.kvnode_subcommand,
             engine: plan.engine.clone(),
-            extra_args: plan.kvnode_args.clone(),
+            extra_args: plan
+                .kvnode_args
+                .iter()
+                .cloned()
+                .chain(plan.nwr.iter().flat_map(|n| n.kvnode_args()))
+                .collect(),
             faketime: plan.faketime.clone(),
             dir: plan.run_dir.clone(),
             seed: plan.seed,
@@ -326,6 +331,17 @@ impl LocalCluster {
             }
         }
         best.map(|(_, id)| id)
+    }
+
+    /// Waits until the cluster can serve again after faults, up to `timeout`: a leader every
+    /// node agrees on, or, for a leaderless engine, every node answering `/status` (nodes
+    /// restarted by the heal are live again by then). Returns false on timeout.
+    pub async fn await_recovery(&self, leaderless: bool, timeout: Duration) -> bool {
+        if leaderless {
+            self.await_ready(timeout).await.is_ok()
+        } else {
+            self.await_leader(timeout).await.is_some()
+        }
     }
 
     /// Waits until a leader exists and every node agrees on it, up to `timeout`.

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use nemesis::{FaultKind, PartitionShape};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use workloads::Workload;
+use workloads::{Mix, Workload};
 
 /// Where Debian's `faketime` package puts the library.
 pub const FAKETIME_PATHS: &[&str] = &[
@@ -33,13 +33,39 @@ pub fn find_faketime() -> Option<PathBuf> {
 
 /// Flags of `faultline test`, as typed.
 #[derive(clap::Args, Debug, Clone)]
+#[command(
+    after_help = "NWR engine: --engine nwr [--nwr N,W,R] [--clock hybrid|wall] [--read-repair].\n\
+  Defaults: N = --nodes, W = R = a majority of N, hybrid clock, no read repair, no cas ops.\n\
+  Example (partial quorum, stale reads expected):\n\
+    faultline test --engine nwr --nwr 3,1,1 --nodes 3 --nemesis partition --workload kv\n\
+  Example (last-writer-wins on skewed wall clocks loses writes; needs libfaketime):\n\
+    faultline test --engine nwr --clock wall --nodes 3 --nemesis clock --workload kv\n\
+  results.json gets an `nwr` staleness section; an invalid verdict names its anomaly."
+)]
 pub struct Flags {
     /// Replication engine of the bundled kvnode (raft, multipaxos, nwr).
     #[arg(long, default_value = "raft")]
     pub engine: String,
-    /// Extra arguments passed verbatim to every kvnode, e.g. "--read unsafe-local".
+    /// Extra arguments passed verbatim to every kvnode, e.g. "--read unsafe-local" (NWR's
+    /// N/W/R, clock and read repair go through --nwr, --clock and --read-repair instead).
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     pub kvnode_args: String,
+    /// NWR engine: replicas per key, write quorum, read quorum, as "N,W,R" (or just "N": W and
+    /// R a majority of N). Default: N = --nodes, W = R = a majority. W+R<=N is a partial
+    /// quorum (stale reads expected). Recorded in test.json and used by the staleness analysis.
+    #[arg(long, value_name = "N,W,R")]
+    pub nwr: Option<String>,
+    /// NWR engine: last-writer-wins timestamps from the coordinator's wall clock (clock skew
+    /// reorders writes; combine with --nemesis clock) or a hybrid logical clock.
+    #[arg(long, value_name = "hybrid|wall")]
+    pub clock: Option<String>,
+    /// NWR engine: push the newest version to stale replicas that answered a read.
+    #[arg(long)]
+    pub read_repair: bool,
+    /// Percent of ops that are compare-and-set, 0..=50 (reads stay 50%, writes take the rest).
+    /// Default: 20, or 0 for --engine nwr (which offers no cas).
+    #[arg(long, value_name = "PERCENT")]
+    pub cas_percent: Option<u32>,
     /// The kvnode binary (default: this executable, run as `faultline kvnode`).
     #[arg(long)]
     pub kvnode: Option<PathBuf>,
@@ -100,6 +126,12 @@ pub struct TestPlan {
     pub nodes: Vec<String>,
     /// Workload.
     pub workload: Workload,
+    /// Operation mix of the workload (the cas share).
+    #[serde(default)]
+    pub mix: Mix,
+    /// Quorum settings, for the NWR engine only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nwr: Option<NwrSettings>,
     /// Fault kinds scheduled (clock removed when libfaketime is missing and `all` was asked).
     pub nemesis: Vec<FaultKind>,
     /// Partition shapes.
@@ -138,6 +170,99 @@ pub struct TestPlan {
     pub argv: Vec<String>,
 }
 
+/// N/W/R, clock and read repair of an NWR run: passed to every kvnode and read back from
+/// `test.json` by the staleness analysis (which needs N/W/R for its PBS prediction).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NwrSettings {
+    /// Replicas per key.
+    pub n: u32,
+    /// Replica acks a write waits for.
+    pub w: u32,
+    /// Replica replies a read waits for.
+    pub r: u32,
+    /// Last-writer-wins timestamp source: `hybrid` or `wall`.
+    pub clock: String,
+    /// Read repair on.
+    pub read_repair: bool,
+}
+
+impl NwrSettings {
+    /// Parses `--nwr` ("N,W,R" or "N") and `--clock` against a cluster of `nodes`.
+    pub fn resolve(
+        spec: Option<&str>,
+        clock: Option<&str>,
+        read_repair: bool,
+        nodes: usize,
+    ) -> Result<NwrSettings> {
+        let nums: Vec<u32> = match spec {
+            None => vec![],
+            Some(s) => s
+                .split(',')
+                .map(|p| p.trim().parse::<u32>())
+                .collect::<std::result::Result<_, _>>()
+                .with_context(|| format!("--nwr {s:?}: expected N,W,R (e.g. 3,2,2) or N"))?,
+        };
+        let n = match nums.as_slice() {
+            [] => nodes as u32,
+            [n] | [n, _, _] => *n,
+            _ => bail!(
+                "--nwr {:?}: expected N,W,R (e.g. 3,2,2) or N",
+                spec.unwrap_or_default()
+            ),
+        };
+        if n < 1 || n as usize > nodes {
+            bail!("--nwr: N = {n} must be between 1 and --nodes ({nodes})");
+        }
+        let majority = n / 2 + 1;
+        let (w, r) = match nums.as_slice() {
+            [_, w, r] => (*w, *r),
+            _ => (majority, majority),
+        };
+        if w < 1 || w > n {
+            bail!("--nwr: W = {w} must be between 1 and N = {n}");
+        }
+        if r < 1 || r > n {
+            bail!("--nwr: R = {r} must be between 1 and N = {n}");
+        }
+        let clock = clock.unwrap_or("hybrid").to_string();
+        if !["hybrid", "wall"].contains(&clock.as_str()) {
+            bail!("--clock {clock:?}: expected hybrid or wall");
+        }
+        Ok(NwrSettings {
+            n,
+            w,
+            r,
+            clock,
+            read_repair,
+        })
+    }
+
+    /// The kvnode flags that set these.
+    pub fn kvnode_args(&self) -> Vec<String> {
+        let mut a = vec![
+            "--n".to_string(),
+            self.n.to_string(),
+            "--w".into(),
+            self.w.to_string(),
+            "--r".into(),
+            self.r.to_string(),
+            "--clock".into(),
+            self.clock.clone(),
+        ];
+        if self.read_repair {
+            a.push("--read-repair".into());
+        }
+        a
+    }
+}
+
+impl TestPlan {
+    /// True when the engine has no leader to wait for (NWR: every node coordinates).
+    pub fn leaderless(&self) -> bool {
+        self.engine == "nwr"
+    }
+}
+
 impl Flags {
     /// Validates the flags and builds the plan; creates the run directory last.
     pub fn resolve(&self) -> Result<TestPlan> {
@@ -172,6 +297,49 @@ impl Flags {
             );
         }
         let workload: Workload = self.workload.parse()?;
+        let nwr_engine = self.engine == "nwr";
+        let kvnode_args: Vec<String> = self
+            .kvnode_args
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        let nwr = if nwr_engine {
+            // One source of truth: flags given twice could disagree with what test.json says.
+            if let Some(a) = kvnode_args.iter().find(|a| {
+                let name = a.split('=').next().unwrap_or_default();
+                ["--n", "--w", "--r", "--clock", "--read-repair"].contains(&name)
+            }) {
+                bail!(
+                    "--kvnode-args {a}: set NWR quorums with --nwr N,W,R, the clock with --clock and \
+                     read repair with --read-repair (faultline records them in test.json)"
+                );
+            }
+            Some(NwrSettings::resolve(
+                self.nwr.as_deref(),
+                self.clock.as_deref(),
+                self.read_repair,
+                self.nodes,
+            )?)
+        } else {
+            if self.nwr.is_some() || self.clock.is_some() || self.read_repair {
+                bail!("--nwr, --clock and --read-repair only apply to --engine nwr");
+            }
+            None
+        };
+        let cas_percent = self.cas_percent.unwrap_or(if nwr_engine {
+            0
+        } else {
+            Mix::DEFAULT_CAS_PERCENT
+        });
+        if nwr_engine && cas_percent > 0 {
+            bail!("--cas-percent {cas_percent}: the nwr engine offers no compare-and-set; use 0");
+        }
+        let mix = Mix::with_cas_percent(cas_percent).with_context(|| {
+            format!(
+                "--cas-percent {cas_percent} must be at most {}",
+                100 - Mix::READ_PERCENT
+            )
+        })?;
         let mut kinds = nemesis::parse_kinds(&self.nemesis)?;
         let shapes = nemesis::partition::parse_shapes(&self.partition_shapes)?;
         if shapes.is_empty() && kinds.contains(&FaultKind::Partition) {
@@ -211,11 +379,6 @@ impl Flags {
                 true,
             ),
         };
-        let kvnode_args: Vec<String> = self
-            .kvnode_args
-            .split_whitespace()
-            .map(String::from)
-            .collect();
         let name = self
             .name
             .clone()
@@ -231,6 +394,8 @@ impl Flags {
             engine: self.engine.clone(),
             nodes: (1..=self.nodes).map(|i| format!("n{i}")).collect(),
             workload,
+            mix,
+            nwr,
             nemesis: kinds,
             partition_shapes: shapes,
             nemesis_interval: self.nemesis_interval,

@@ -4,9 +4,12 @@
 
 use anyhow::{Context, Result};
 use checkers::analysis::{Analysis, RESULTS_FILE};
-use checkers::history::{Event, JsonlReader};
+use checkers::history::{Event, History, JsonlReader};
 use checkers::linearizable::CheckOptions;
 use checkers::model::ModelKind;
+use checkers::nwr::{Anomaly, NwrAnalysis, NwrOptions};
+use checkers::quorum::{PbsOptions, QuorumConfig};
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -65,15 +68,26 @@ pub fn read_history(path: &Path) -> Result<Vec<Event>> {
 }
 
 /// Checks a run directory's history and writes `results.json`.
+///
+/// Runs of the NWR engine (per `test.json`) are checked against the plain register model (the
+/// engine offers no cas) and get the `nwr` staleness section, see [`nwr_section`].
 pub fn analyze_dir(run_dir: &Path, check_timeout: Duration) -> Result<Analysis> {
     let events = read_history(&run_dir.join("history.jsonl"))?;
+    let quorum = nwr_run_config(run_dir);
     let opts = CheckOptions {
-        model: Some(ModelKind::CasRegister),
+        model: Some(if quorum.is_some() {
+            ModelKind::Register
+        } else {
+            ModelKind::CasRegister
+        }),
         timeout: Some(check_timeout),
         partition: true,
         ..CheckOptions::default()
     };
-    let analysis = Analysis::of_events(&events, &opts);
+    let mut analysis = Analysis::of_events(&events, &opts);
+    if let Some(q) = &quorum {
+        analysis.nwr = Some(nwr_section(&events, q, &analysis));
+    }
     let text = serde_json::to_string_pretty(&analysis)?;
     std::fs::write(run_dir.join(RESULTS_FILE), text).context("cannot write results.json")?;
     Ok(analysis)
@@ -110,6 +124,7 @@ pub fn print_summary(a: &Analysis, run_dir: &Path, report: Option<&Path>) {
     if let Some(e) = &a.checker_error {
         println!("  checker error: {e}");
     }
+    print_nwr(a);
     println!(
         "ops: {} invoked, {} ok, {} fail, {} info",
         s.invoked, s.ok, s.fail, s.info
@@ -147,6 +162,235 @@ pub fn print_summary(a: &Analysis, run_dir: &Path, report: Option<&Path>) {
     if let Some(r) = report {
         println!("report: {}", r.display());
     }
+}
+
+/// N/W/R of an NWR run, as `test.json` records them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NwrRunConfig {
+    /// Replicas per key.
+    pub n: u32,
+    /// Write quorum.
+    pub w: u32,
+    /// Read quorum.
+    pub r: u32,
+    /// `hybrid` or `wall`.
+    pub clock: String,
+    /// Read repair on.
+    pub read_repair: bool,
+}
+
+/// The quorum settings of an NWR run directory, `None` for other engines or without
+/// `test.json`. Runs recorded before `--nwr` existed fall back to `--n/--w/--r/--clock` in
+/// their kvnode arguments, then to kvnode's defaults (N = nodes, W = R = a majority).
+pub fn nwr_run_config(run_dir: &Path) -> Option<NwrRunConfig> {
+    let test: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("test.json")).ok()?).ok()?;
+    if test.get("engine").and_then(Value::as_str) != Some("nwr") {
+        return None;
+    }
+    if let Some(q) = test.get("nwr").filter(|q| q.is_object()) {
+        let num = |k: &str| q.get(k).and_then(Value::as_u64).map(|v| v as u32);
+        return Some(NwrRunConfig {
+            n: num("n")?,
+            w: num("w")?,
+            r: num("r")?,
+            clock: q
+                .get("clock")
+                .and_then(Value::as_str)
+                .unwrap_or("hybrid")
+                .into(),
+            read_repair: q
+                .get("read_repair")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        });
+    }
+    let args: Vec<&str> = test
+        .get("kvnode_args")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| *a == name)
+            .and_then(|i| args.get(i + 1))
+            .copied()
+    };
+    let nodes = test
+        .get("nodes")
+        .and_then(Value::as_array)
+        .map_or(1, Vec::len) as u32;
+    let n = flag("--n").and_then(|v| v.parse().ok()).unwrap_or(nodes);
+    let q = |name: &str| flag(name).and_then(|v| v.parse().ok()).unwrap_or(n / 2 + 1);
+    Some(NwrRunConfig {
+        n,
+        w: q("--w"),
+        r: q("--r"),
+        clock: flag("--clock").unwrap_or("hybrid").into(),
+        read_repair: args.contains(&"--read-repair"),
+    })
+}
+
+/// The `nwr` section of `results.json`: [`checkers::nwr::analyze_run`] with the run's N/W/R
+/// (measured staleness plus the PBS prediction from the run's own latencies), the config,
+/// and, when linearizability failed, `explanation`: which anomaly, in words.
+pub fn nwr_section(events: &[Event], q: &NwrRunConfig, analysis: &Analysis) -> Value {
+    let ops = match History::from_events(events.to_vec()).operations() {
+        Ok(ops) => ops,
+        Err(e) => return json!({ "error": format!("history cannot be paired: {e}") }),
+    };
+    let stored = NwrOptions::default();
+    // Every example is needed to find the one that explains the counterexample; only the
+    // first few of each kind are stored.
+    let all = NwrOptions {
+        max_examples: usize::MAX,
+        ..stored.clone()
+    };
+    let config = QuorumConfig::new(q.n, q.w, q.r, 0).ok();
+    let mut nwr = checkers::nwr::analyze_run(&ops, config, &all, PbsOptions::default());
+    let culprit = analysis
+        .is_invalid()
+        .then(|| explaining_anomaly(analysis, &nwr))
+        .flatten();
+    let explanation = analysis.is_invalid().then(|| match &culprit {
+        Some((a, how)) => format!(
+            "not linearizable because of a {}: {} ({how})",
+            a.kind.name(),
+            a.description.trim_end_matches('.')
+        ),
+        None => "not linearizable, but the staleness analysis found no stale read, new-old \
+                 inversion, lost write or session violation; see the counterexample"
+            .to_owned(),
+    });
+    let anomaly = culprit.map(|(a, how)| {
+        let mut v = serde_json::to_value(&a).unwrap_or(Value::Null);
+        v["name"] = json!(a.kind.name());
+        v["found_by"] = json!(how);
+        v
+    });
+    let mut kept = std::collections::HashMap::new();
+    nwr.anomalies.retain(|a| {
+        let n = kept.entry(a.kind).or_insert(0usize);
+        *n += 1;
+        *n <= stored.max_examples
+    });
+    nwr.options = stored;
+    let mut v = nwr.to_json();
+    v["config"] = json!({
+        "n": q.n,
+        "w": q.w,
+        "r": q.r,
+        "clock": q.clock,
+        "read_repair": q.read_repair,
+        "intersecting": q.w + q.r > q.n,
+    });
+    if let Some(e) = explanation {
+        v["explanation"] = json!(e);
+    }
+    if let Some(a) = anomaly {
+        v["verdict_anomaly"] = a;
+    }
+    v
+}
+
+/// The staleness anomaly that best explains an illegal verdict, and how it was tied to it.
+///
+/// The counterexample names the ops that could not be linearized. Illegal parts are tried in
+/// the checker's order, so the anomaly is on the key the verdict's explanation names: first an
+/// anomaly (most severe kind first) whose anomalous op is one the checker could not place, then
+/// one involving such an op, then the one on that key nearest in time; failing all parts, the
+/// run's worst.
+fn explaining_anomaly(analysis: &Analysis, nwr: &NwrAnalysis) -> Option<(Anomaly, &'static str)> {
+    let lin = analysis.linearizability.as_ref()?;
+    let kinds: Vec<_> = nwr.worst_examples().iter().map(|a| a.kind).collect();
+    let first = |pred: &dyn Fn(&Anomaly) -> bool| {
+        kinds
+            .iter()
+            .find_map(|k| nwr.anomalies.iter().find(|a| a.kind == *k && pred(a)))
+            .cloned()
+    };
+    let illegal = lin
+        .partitions
+        .iter()
+        .filter(|p| p.verdict == checkers::linearizable::Verdict::Illegal);
+    for p in illegal {
+        let stuck: std::collections::HashSet<usize> = p
+            .counterexample
+            .iter()
+            .flat_map(|c| c.unplaceable.iter().map(|o| o.op.id))
+            .collect();
+        if let Some(a) = first(&|a| a.ops.last().is_some_and(|o| stuck.contains(o))) {
+            return Some((
+                a,
+                "the operation the linearizability checker could not place",
+            ));
+        }
+        if let Some(a) = first(&|a| a.ops.iter().any(|o| stuck.contains(o))) {
+            return Some((
+                a,
+                "it involves an operation the linearizability checker could not place",
+            ));
+        }
+        // The checker's stuck ops are not an anomaly by themselves (the order that makes them
+        // illegal runs through other ops); the anomaly on the key closest in time to them
+        // is the likeliest cause a reader can follow.
+        let when = p
+            .counterexample
+            .iter()
+            .flat_map(|c| c.unplaceable.iter().map(|o| o.op.call))
+            .min();
+        let near = nwr
+            .anomalies
+            .iter()
+            .filter(|a| a.key == p.key)
+            .min_by_key(|a| when.map_or(0, |t| a.time.abs_diff(t)));
+        if let Some(a) = near {
+            return Some((
+                a.clone(),
+                "the anomaly on the key that cannot be linearized closest in time to the \
+                 operations the checker could not place",
+            ));
+        }
+    }
+    first(&|_| true).map(|a| (a, "the worst anomaly of the run"))
+}
+
+/// Prints the NWR figures and, for an invalid run, which anomaly made it so.
+fn print_nwr(a: &Analysis) {
+    let Some(v) = &a.nwr else { return };
+    if let Some(e) = v.get("explanation").and_then(Value::as_str) {
+        println!("  anomaly: {e}");
+    }
+    let Ok(n) = NwrAnalysis::from_json(v) else {
+        return;
+    };
+    let t = |t: Option<f64>| t.map_or("never".to_owned(), |t| format!("{t:.1} ms"));
+    let cfg = |k: &str| {
+        v.pointer(&format!("/config/{k}"))
+            .map(|x| x.to_string())
+            .unwrap_or_default()
+    };
+    println!(
+        "nwr: N={} W={} R={} ({} clock): {} of {} reads stale ({:.2}%), max k {}, 99% fresh after {} (PBS predicts {})",
+        cfg("n"),
+        cfg("w"),
+        cfg("r"),
+        v.pointer("/config/clock").and_then(Value::as_str).unwrap_or("?"),
+        n.stale,
+        n.reads,
+        n.stale_fraction * 100.0,
+        n.max_k,
+        t(n.t99_fresh_ms),
+        t(n.prediction.as_ref().and_then(|p| p.t99_ms)),
+    );
+    println!(
+        "  lost writes {} of {}, new-old inversions {}, monotonic-read violations {}, read-your-writes violations {}",
+        n.lost_writes,
+        n.acknowledged_writes,
+        n.new_old_inversions,
+        n.monotonic_read_violations,
+        n.read_your_writes_violations
+    );
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //!    under a fresh process id (`process + concurrency`): Jepsen's rule that a process with an
 //!    unknown op never issues another.
 //! 2. heal: every fault still active is stopped (and recorded as stopped).
-//! 3. recovery: wait until the nodes agree on a leader (bounded).
+//! 3. recovery: wait until the nodes agree on a leader, or for a leaderless engine (NWR)
+//!    until every node answers (bounded).
 //! 4. final reads: one read of every key on every node, under fresh process ids.
 //!
 //! Workers and the nemesis stop at the deadline or when `stop` fires (Ctrl-C).
@@ -23,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use workloads::{Op, Workload};
+use workloads::{Mix, Op, Workload};
 
 /// What the workers need to know.
 #[derive(Debug, Clone)]
@@ -102,9 +103,21 @@ pub async fn invoke<C: Client>(
     (retire, observed)
 }
 
-/// Runs the workers until the deadline, `stop`, or `max_ops`.
+/// Runs the workers until the deadline, `stop`, or `max_ops`, with the default op mix.
 pub async fn run_workers<C: Client>(
     spec: &LoadSpec,
+    client: Arc<C>,
+    rec: Arc<Recorder>,
+    ids: Arc<ProcessIds>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    run_workers_with(spec, Mix::default(), client, rec, ids, stop).await
+}
+
+/// Like [`run_workers`], drawing ops in proportions `mix`.
+pub async fn run_workers_with<C: Client>(
+    spec: &LoadSpec,
+    mix: Mix,
     client: Arc<C>,
     rec: Arc<Recorder>,
     ids: Arc<ProcessIds>,
@@ -128,7 +141,7 @@ pub async fn run_workers<C: Client>(
         let mut stop = stop.clone();
         let max_ops = spec.max_ops;
         let node = (w as usize) % spec.nodes.max(1);
-        let mut gen = spec.workload.generator(spec.seed, w, conc);
+        let mut gen = spec.workload.generator_with(spec.seed, w, conc, mix);
         tasks.spawn(async move {
             let mut process = w;
             let mut seq = 0u64;

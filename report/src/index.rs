@@ -98,6 +98,7 @@ pub fn render(run: &Run, summary: &RunSummary, artifacts: &Artifacts) -> String 
     }
     b.push_str("</nav>");
 
+    crate::nwr::section(&mut b, run);
     if let Some(results) = &run.results {
         results_section(&mut b, results);
     }
@@ -107,11 +108,7 @@ pub fn render(run: &Run, summary: &RunSummary, artifacts: &Artifacts) -> String 
         ("latency-raw.png", "latency of every operation"),
         ("latency-quantiles.png", "latency quantiles over time"),
         ("rate.png", "throughput over time"),
-        ("nwr-staleness.png", "NWR staleness"),
     ] {
-        if file == "nwr-staleness.png" && !run.dir.join(file).exists() {
-            continue;
-        }
         let _ = write!(
             b,
             "<a href=\"{file}\"><img class=\"plot\" src=\"{file}\" alt=\"{alt}\" width=\"1200\" height=\"640\"></a>"

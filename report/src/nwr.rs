@@ -8,6 +8,9 @@
 //! how many acknowledged versions they were behind). This module only draws; every number
 //! comes from the analysis, nothing is re-checked. It uses the same embedded DejaVu Sans font
 //! and colours as `plots`.
+//!
+//! [`section`] is the NWR part of a run's `index.html`: the configuration, the headline
+//! figures next to the prediction, which anomaly made the run non-linearizable, and the plot.
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -17,7 +20,10 @@ use checkers::quorum::TVisibility;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::html::esc;
+use crate::run::Run;
 use crate::ReportError;
+use std::fmt::Write as _;
 
 /// Width of the image, px (same as the other plots).
 pub const WIDTH: u32 = 1200;
@@ -278,6 +284,147 @@ fn k_panel(area: &DrawingArea<BitMapBackend, Shift>, a: &NwrAnalysis) -> DrawRes
         }))?;
     }
     Ok(())
+}
+
+/// Appends the NWR section of `index.html` when `results.json` holds an `nwr` analysis.
+///
+/// Reads the figures `checkers::nwr` stored and the `config` / `explanation` the harness
+/// added next to them; the image is linked when `nwr-staleness.png` exists.
+pub(crate) fn section(b: &mut String, run: &Run) {
+    let Some(v) = run.results.as_ref().and_then(|r| r.get("nwr")) else {
+        return;
+    };
+    b.push_str("<h2 id=\"nwr\">NWR quorums and staleness</h2>");
+    if let Some(e) = v.get("explanation").and_then(|e| e.as_str()) {
+        let _ = write!(
+            b,
+            "<p id=\"nwr-anomaly\" style=\"border-left:4px solid #c0392b;padding:6px 12px;background:#fff\"><b>Which anomaly:</b> {}</p>",
+            esc(e)
+        );
+    }
+    let Ok(a) = NwrAnalysis::from_json(v) else {
+        let _ = write!(
+            b,
+            "<p class=\"muted\">The stored analysis could not be read: <code>{}</code></p>",
+            esc(&v.to_string().chars().take(300).collect::<String>())
+        );
+        return;
+    };
+    let cfg = v.get("config");
+    let num = |k: &str| cfg.and_then(|c| c.get(k)).and_then(|x| x.as_u64());
+    let stat = a.prediction.as_ref().map(|p| p.static_analysis.config);
+    let (n, w, r) = match (num("n"), num("w"), num("r"), stat) {
+        (Some(n), Some(w), Some(r), _) => (n, w, r),
+        (_, _, _, Some(c)) => (u64::from(c.n), u64::from(c.w), u64::from(c.r)),
+        _ => (0, 0, 0),
+    };
+    let t = |t: Option<f64>| t.map_or("never".to_owned(), |t| format!("{t:.2} ms"));
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    if n > 0 {
+        let clock = cfg
+            .and_then(|c| c.get("clock"))
+            .and_then(|c| c.as_str())
+            .unwrap_or("?");
+        let repair = cfg.and_then(|c| c.get("read_repair")) == Some(&serde_json::Value::Bool(true));
+        rows.push((
+            "configuration",
+            format!(
+                "N={n} W={w} R={r}, {clock} clock, read repair {}",
+                if repair { "on" } else { "off" }
+            ),
+        ));
+        rows.push((
+            "read and write quorums intersect",
+            if w + r > n {
+                format!("yes (W+R = {} > N = {n})", w + r)
+            } else {
+                format!("no (W+R = {} ≤ N = {n}): a partial quorum", w + r)
+            },
+        ));
+    }
+    rows.push((
+        "stale reads",
+        format!(
+            "{} of {} ({:.2} %)",
+            a.stale,
+            a.reads,
+            a.stale_fraction * 100.0
+        ),
+    ));
+    rows.push(("max k (versions behind)", a.max_k.to_string()));
+    let predicted = a.prediction.as_ref().and_then(|p| p.t99_ms);
+    rows.push((
+        "t for 99 % fresh: measured / PBS predicted",
+        format!("{} / {}", t(a.t99_fresh_ms), t(predicted)),
+    ));
+    if let Some(d) = &a.curve_distance {
+        rows.push((
+            "measured vs predicted P(fresh | t)",
+            format!(
+                "max |difference| {:.3}, mean {:.3} over {} buckets",
+                d.max_abs, d.mean_abs, d.buckets
+            ),
+        ));
+    }
+    if let Some(p) = &a.prediction {
+        if let Some(m) = p.p_miss_k.first() {
+            rows.push((
+                "PBS: P(a read misses the last write)",
+                format!("{m:.3} (k = 1)"),
+            ));
+        }
+    }
+    rows.push((
+        "lost writes",
+        format!(
+            "{} of {} acknowledged{}",
+            a.lost_writes,
+            a.acknowledged_writes,
+            if a.keys_without_final_reads > 0 {
+                format!(
+                    " ({} keys without a final read)",
+                    a.keys_without_final_reads
+                )
+            } else {
+                String::new()
+            }
+        ),
+    ));
+    rows.push(("new-old inversions", a.new_old_inversions.to_string()));
+    rows.push((
+        "monotonic-read violations",
+        a.monotonic_read_violations.to_string(),
+    ));
+    rows.push((
+        "read-your-writes violations",
+        a.read_your_writes_violations.to_string(),
+    ));
+    rows.push(("unexplained reads", a.unexplained_reads.to_string()));
+    b.push_str("<table id=\"nwr-figures\"><tr><th>figure</th><th>value</th></tr>");
+    for (k, v) in rows {
+        let _ = write!(b, "<tr><td>{}</td><td>{}</td></tr>", esc(k), esc(&v));
+    }
+    b.push_str("</table>");
+    let worst = a.worst_examples();
+    if !worst.is_empty() {
+        b.push_str("<p>First example of each anomaly found:</p><ul id=\"nwr-examples\">");
+        for e in worst {
+            let _ = write!(
+                b,
+                "<li><b>{}</b>: {}</li>",
+                esc(e.kind.name()),
+                esc(&e.description)
+            );
+        }
+        b.push_str("</ul>");
+    }
+    if run.dir.join("nwr-staleness.png").exists() {
+        b.push_str(
+            "<a href=\"nwr-staleness.png\"><img class=\"plot\" src=\"nwr-staleness.png\" \
+             alt=\"NWR staleness: measured P(fresh | t) against the PBS prediction, k histogram\" \
+             width=\"1200\" height=\"640\"></a>",
+        );
+    }
 }
 
 #[cfg(test)]

@@ -120,18 +120,77 @@ impl Workload {
         }
     }
 
-    /// The generator for worker `worker` of `workers`, seeded from `seed`.
+    /// The generator for worker `worker` of `workers`, seeded from `seed`, with the default mix.
     pub fn generator(self, seed: u64, worker: u64, workers: u64) -> Generator {
+        self.generator_with(seed, worker, workers, Mix::default())
+    }
+
+    /// Like [`Workload::generator`], with an explicit operation mix.
+    pub fn generator_with(self, seed: u64, worker: u64, workers: u64, mix: Mix) -> Generator {
         let rng = ChaCha8Rng::seed_from_u64(seed ^ worker.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let values = UniqueValues {
             next: worker + 1,
             step: workers.max(1),
         };
         match self {
-            Workload::Register => Generator::Register(register::Register::new(rng, values)),
-            Workload::Kv => Generator::Kv(kv::Kv::new(rng, values)),
+            Workload::Register => Generator::Register(register::Register::new(rng, values, mix)),
+            Workload::Kv => Generator::Kv(kv::Kv::new(rng, values, mix)),
         }
     }
+}
+
+/// The share of each operation kind, in percent: reads take [`Mix::READ_PERCENT`], cas takes
+/// `cas_percent`, writes the rest.
+///
+/// Reads stay at half of all ops whatever the cas share, so turning cas off (for a store that
+/// offers none, like the NWR engine) makes the freed share writes: the history keeps as many
+/// reads to judge and gains versions for them to be stale against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mix {
+    /// Percent of ops that are compare-and-set, `0..=50`.
+    pub cas_percent: u32,
+}
+
+impl Mix {
+    /// Percent of ops that are reads.
+    pub const READ_PERCENT: u32 = 50;
+    /// The default cas share.
+    pub const DEFAULT_CAS_PERCENT: u32 = 20;
+
+    /// A mix with `cas_percent` cas ops; `None` when it leaves no room for writes.
+    pub fn with_cas_percent(cas_percent: u32) -> Option<Mix> {
+        (cas_percent <= 100 - Self::READ_PERCENT).then_some(Mix { cas_percent })
+    }
+
+    /// What a roll in `0..100` draws.
+    pub fn kind(self, roll: u32) -> OpKind {
+        if roll < Self::READ_PERCENT {
+            OpKind::Read
+        } else if roll < 100 - self.cas_percent {
+            OpKind::Write
+        } else {
+            OpKind::Cas
+        }
+    }
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Mix {
+            cas_percent: Self::DEFAULT_CAS_PERCENT,
+        }
+    }
+}
+
+/// The kind of operation a [`Mix`] draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    /// A read.
+    Read,
+    /// A write of a fresh unique value.
+    Write,
+    /// A compare-and-set.
+    Cas,
 }
 
 /// Hands out write values unique across all workers: worker `w` of `n` writes `w+1`,
@@ -206,6 +265,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn zero_cas_share_never_draws_cas_and_keeps_reads() {
+        let mut g = Workload::Kv.generator_with(3, 1, 4, Mix::with_cas_percent(0).unwrap());
+        let ops: Vec<Op> = (0..2000).map(|_| g.next_op()).collect();
+        assert!(!ops.iter().any(|o| matches!(o, Op::Cas { .. })));
+        let reads = ops.iter().filter(|o| matches!(o, Op::Read { .. })).count();
+        assert!((800..1200).contains(&reads), "{reads} reads");
+        assert!(Mix::with_cas_percent(51).is_none());
+        // The default mix draws the same stream as before the mix existed.
+        let a: Vec<Op> = {
+            let mut g = Workload::Register.generator(9, 2, 5);
+            (0..200).map(|_| g.next_op()).collect()
+        };
+        let mut g = Workload::Register.generator_with(9, 2, 5, Mix::default());
+        assert!(a.iter().all(|o| *o == g.next_op()));
     }
 
     #[test]

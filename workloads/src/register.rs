@@ -1,10 +1,10 @@
 //! The single-register workload: reads, writes and compare-and-sets on one register.
 //!
-//! Mix: 50% reads, 30% writes, 20% cas. Reads dominate because stale reads are the anomaly
+//! Default mix ([`crate::Mix`]): 50% reads, 30% writes, 20% cas. Reads dominate because stale reads are the anomaly
 //! most unsafe read paths produce; cas targets the last value this worker observed, so a
 //! useful share of them succeed.
 
-use crate::{Op, UniqueValues};
+use crate::{Mix, Op, OpKind, UniqueValues};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -13,15 +13,17 @@ use rand_chacha::ChaCha8Rng;
 pub struct Register {
     rng: ChaCha8Rng,
     values: UniqueValues,
+    mix: Mix,
     last_seen: Option<i64>,
 }
 
 impl Register {
-    /// A generator drawing from `rng` and writing values from `values`.
-    pub fn new(rng: ChaCha8Rng, values: UniqueValues) -> Self {
+    /// A generator drawing from `rng`, writing values from `values`, in proportions `mix`.
+    pub fn new(rng: ChaCha8Rng, values: UniqueValues, mix: Mix) -> Self {
         Register {
             rng,
             values,
+            mix,
             last_seen: None,
         }
     }
@@ -29,14 +31,14 @@ impl Register {
     /// The next operation.
     pub fn next_op(&mut self) -> Op {
         let roll: u32 = self.rng.gen_range(0..100);
-        match roll {
-            0..=49 => Op::Read { key: None },
-            50..=79 => {
+        match self.mix.kind(roll) {
+            OpKind::Read => Op::Read { key: None },
+            OpKind::Write => {
                 let value = self.values.next_value();
                 self.last_seen = Some(value);
                 Op::Write { key: None, value }
             }
-            _ => {
+            OpKind::Cas => {
                 let from = self.last_seen.unwrap_or(0);
                 let to = self.values.next_value();
                 Op::Cas {

@@ -35,8 +35,18 @@ pub fn run(flags: Args) -> Result<ExitCode> {
     )
     .context("cannot write test.json")?;
     let _ = results::link_latest(&plan.results_dir, &plan.run_dir);
+    let quorums = plan.nwr.as_ref().map_or(String::new(), |q| {
+        format!(
+            ", N={} W={} R={} {} clock{}",
+            q.n,
+            q.w,
+            q.r,
+            q.clock,
+            if q.read_repair { ", read repair" } else { "" }
+        )
+    });
     eprintln!(
-        "faultline: {} nodes, {} workload, nemesis [{}], {} s, seed {} -> {}",
+        "faultline: {} nodes{quorums}, {} workload, nemesis [{}], {} s, seed {} -> {}",
         plan.nodes.len(),
         plan.workload,
         plan.nemesis
@@ -91,10 +101,13 @@ pub async fn execute(plan: &TestPlan) -> Result<FaultCounts> {
         serde_json::to_string_pretty(&serde_json::json!({ "nodes": nodes }))?,
     )?;
     cluster.await_ready(Duration::from_secs(20)).await?;
-    if cluster
-        .await_leader(Duration::from_secs(10))
-        .await
-        .is_none()
+    // A leaderless engine serves as soon as its nodes answer; waiting for a leader that never
+    // comes would only burn the timeout.
+    if !plan.leaderless()
+        && cluster
+            .await_leader(Duration::from_secs(10))
+            .await
+            .is_none()
     {
         eprintln!("faultline: warning: no leader after 10 s; starting anyway");
     }
@@ -129,8 +142,9 @@ pub async fn execute(plan: &TestPlan) -> Result<FaultCounts> {
     };
     let ids = Arc::new(ProcessIds::new(plan.concurrency as u64));
     let ((), counts) = tokio::join!(
-        run::run_workers(
+        run::run_workers_with(
             &load,
+            plan.mix,
             client.clone(),
             rec.clone(),
             ids.clone(),
@@ -141,7 +155,12 @@ pub async fn execute(plan: &TestPlan) -> Result<FaultCounts> {
     if let Some(p) = &progress {
         p.set_message("healed; waiting for recovery");
     }
-    cluster.await_leader(Duration::from_secs(15)).await;
+    if !cluster
+        .await_recovery(plan.leaderless(), Duration::from_secs(15))
+        .await
+    {
+        eprintln!("faultline: warning: cluster not recovered after 15 s; final reads anyway");
+    }
     run::final_reads(&*client, &rec, &ids, plan.workload, plan.nodes.len()).await;
     if let Some(p) = progress {
         p.finish_and_clear();
