@@ -7,7 +7,7 @@ use checkers::analysis::{Analysis, RESULTS_FILE};
 use checkers::history::{Event, History, JsonlReader};
 use checkers::linearizable::CheckOptions;
 use checkers::model::ModelKind;
-use checkers::nwr::{Anomaly, NwrAnalysis, NwrOptions};
+use checkers::nwr::{Anomaly, AnomalyKind, NwrAnalysis, NwrOptions};
 use checkers::quorum::{PbsOptions, QuorumConfig};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -261,6 +261,41 @@ pub fn nwr_section(events: &[Event], q: &NwrRunConfig, analysis: &Analysis) -> V
         None => "not linearizable, but the staleness analysis found no stale read, new-old \
                  inversion, lost write or session violation; see the counterexample"
             .to_owned(),
+    });
+    // The anomaly tied to the counterexample is often the first of many; a lost write late in
+    // the run matters as much, so the other kinds found are named too.
+    let others: Vec<String> = [
+        (AnomalyKind::LostWrite, nwr.lost_writes, "lost writes"),
+        (
+            AnomalyKind::NewOldInversion,
+            nwr.new_old_inversions,
+            "new-old inversions",
+        ),
+        (AnomalyKind::StaleRead, nwr.stale, "stale reads"),
+        (
+            AnomalyKind::ReadYourWrites,
+            nwr.read_your_writes_violations,
+            "read-your-writes violations",
+        ),
+        (
+            AnomalyKind::MonotonicRead,
+            nwr.monotonic_read_violations,
+            "monotonic-read violations",
+        ),
+    ]
+    .iter()
+    .filter(|(_, n, _)| *n > 0)
+    .map(|(k, n, name)| {
+        let also = culprit.as_ref().is_some_and(|(a, _)| a.kind == *k);
+        format!("{n} {name}{}", if also { " in all" } else { "" })
+    })
+    .collect();
+    let explanation = explanation.map(|e| {
+        if others.is_empty() {
+            e
+        } else {
+            format!("{e}. In this run: {}.", others.join(", "))
+        }
     });
     let anomaly = culprit.map(|(a, how)| {
         let mut v = serde_json::to_value(&a).unwrap_or(Value::Null);
