@@ -34,13 +34,15 @@ pub fn find_faketime() -> Option<PathBuf> {
 /// Flags of `faultline test`, as typed.
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "NWR engine: --engine nwr [--nwr N,W,R] [--clock hybrid|wall] [--read-repair].\n\
-  Defaults: N = --nodes, W = R = a majority of N, hybrid clock, no read repair, no cas ops.\n\
-  Example (partial quorum, stale reads expected):\n\
-    faultline test --engine nwr --nwr 3,1,1 --nodes 3 --nemesis partition --workload kv\n\
-  Example (last-writer-wins on skewed wall clocks loses writes; needs libfaketime):\n\
-    faultline test --engine nwr --clock wall --nodes 3 --nemesis clock --workload kv\n\
-  results.json gets an `nwr` staleness section; an invalid verdict names its anomaly."
+    after_help = concat!(
+        "NWR engine: --engine nwr [--nwr N,W,R] [--clock hybrid|wall] [--read-repair].\n",
+        "Defaults: N = --nodes, W = R = a majority of N, hybrid clock, no read repair, no cas.\n",
+        "Partial quorum, stale reads expected:\n",
+        "  faultline test --engine nwr --nwr 3,1,1 --nodes 3 --nemesis partition --workload kv\n",
+        "Last-writer-wins on skewed wall clocks loses writes (needs libfaketime):\n",
+        "  faultline test --engine nwr --clock wall --nodes 3 --nemesis clock --workload kv\n",
+        "results.json gets an `nwr` staleness section; an invalid verdict names its anomaly."
+    )
 )]
 pub struct Flags {
     /// Replication engine of the bundled kvnode (raft, multipaxos, nwr).
