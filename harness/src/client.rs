@@ -29,6 +29,13 @@ pub enum Outcome {
         /// Node that answered, if any.
         node: Option<String>,
     },
+    /// A cas that definitely did not take effect because the register held `current`.
+    Mismatch {
+        /// The value the node reported instead of the cas's `from`.
+        current: Value,
+        /// Node that answered.
+        node: String,
+    },
     /// Unknown: may take effect at any later time.
     Info {
         /// Why.
@@ -174,9 +181,9 @@ impl Client for KvClient {
                     return Outcome::Ok { value, node: id };
                 }
                 409 => {
-                    return Outcome::Fail {
-                        error: "cas-mismatch".into(),
-                        node: Some(id),
+                    return Outcome::Mismatch {
+                        current: body.get("current").cloned().unwrap_or(Value::Null),
+                        node: id,
                     }
                 }
                 421 => {

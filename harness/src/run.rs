@@ -19,7 +19,7 @@ use crate::local::LocalCluster;
 use crate::recorder::{Entry, Recorder};
 use checkers::history::{EventType, Process};
 use nemesis::{Fault, FaultKind, Schedule, StepAction};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,19 +82,30 @@ pub async fn invoke<C: Client>(
 ) -> (bool, Option<i64>) {
     rec.record(entry(process, EventType::Invoke, op, op.invoke_value()));
     let outcome = client.invoke(process, seq, node, op).await;
+    // What this worker now knows the register (or key) holds, so its next cas can target a
+    // live value: a read's result, its own successful write or cas, or the current value a
+    // failed cas was told about. Without the last two almost every cas fails.
+    let mut observed = None;
     let (kind, value, node, error, retire) = match outcome {
-        Outcome::Ok { value, node } => (EventType::Ok, value, Some(node), None, false),
+        Outcome::Ok { value, node } => {
+            observed = match op {
+                Op::Read { .. } => value.as_i64(),
+                Op::Write { value, .. } => Some(*value),
+                Op::Cas { to, .. } => Some(*to),
+            };
+            (EventType::Ok, value, Some(node), None, false)
+        }
         Outcome::Fail { error, node } => {
             (EventType::Fail, op.invoke_value(), node, Some(error), false)
+        }
+        Outcome::Mismatch { current, node } => {
+            observed = current.as_i64();
+            let error = Some("cas-mismatch".to_string());
+            (EventType::Fail, op.invoke_value(), Some(node), error, false)
         }
         Outcome::Info { error, node } => {
             (EventType::Info, op.invoke_value(), node, Some(error), true)
         }
-    };
-    let observed = if kind == EventType::Ok && matches!(op, Op::Read { .. }) {
-        value.as_i64()
-    } else {
-        None
     };
     let mut e = entry(process, kind, op, value);
     e.node = node;
@@ -126,6 +137,10 @@ pub async fn run_workers_with<C: Client>(
     let start = Instant::now();
     let deadline = start + spec.duration;
     let issued = Arc::new(AtomicU64::new(0));
+    // The freshest value any worker learned per key. A cas compares against it rather than
+    // against what its own worker saw last: with ten workers writing, a worker's own view is
+    // usually several writes old and nearly every cas would fail, testing nothing.
+    let latest: Arc<std::sync::Mutex<HashMap<Option<String>, i64>>> = Arc::default();
     let mut tasks = tokio::task::JoinSet::new();
     let conc = spec.concurrency as u64;
     let period = if spec.rate > 0.0 {
@@ -138,6 +153,7 @@ pub async fn run_workers_with<C: Client>(
         let rec = rec.clone();
         let ids = ids.clone();
         let issued = issued.clone();
+        let latest = latest.clone();
         let mut stop = stop.clone();
         let max_ops = spec.max_ops;
         let node = (w as usize) % spec.nodes.max(1);
@@ -171,14 +187,23 @@ pub async fn run_workers_with<C: Client>(
                         return;
                     }
                 }
-                let op = gen.next_op();
+                let mut op = gen.next_op();
+                if let Op::Cas { key, from, .. } = &mut op {
+                    if let Some(v) = latest.lock().unwrap().get(key) {
+                        *from = *v;
+                    }
+                }
                 seq += 1;
                 let (retire, observed) = tokio::select! {
                     r = invoke(&rec, &*client, process, seq, node, &op) => r,
                     // On Ctrl-C the op is abandoned: it stays an open invoke (unknown).
                     _ = stop.wait_for(|s| *s) => return,
                 };
-                if observed.is_some() {
+                if let Some(v) = observed {
+                    latest
+                        .lock()
+                        .unwrap()
+                        .insert(op.key().map(str::to_string), v);
                     gen.observe(op.key(), observed);
                 }
                 if retire {

@@ -228,7 +228,8 @@ impl Generator {
         }
     }
 
-    /// Tells the generator what a read observed, so cas ops can target a live value.
+    /// Tells the generator a value the key now holds (read, written, or reported by a failed
+    /// cas), so cas ops can target a live value.
     pub fn observe(&mut self, key: Option<&str>, value: Option<i64>) {
         match self {
             Generator::Register(g) => g.observe(value),
