@@ -113,6 +113,10 @@ pub struct Flags {
     /// Skip rendering the HTML report.
     #[arg(long)]
     pub no_report: bool,
+    /// Run again exactly as the run in RUN_DIR was run (its flags and seed, from its
+    /// test.json); takes no other flags.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub repeat: Option<PathBuf>,
 }
 
 /// A fully resolved test: what `test.json` holds.
@@ -268,6 +272,9 @@ impl TestPlan {
 impl Flags {
     /// Validates the flags and builds the plan; creates the run directory last.
     pub fn resolve(&self) -> Result<TestPlan> {
+        if self.repeat.is_some() {
+            bail!("--repeat must be expanded with Flags::repeated before resolving");
+        }
         if self.nodes < 1 {
             bail!("--nodes must be at least 1 (got {})", self.nodes);
         }
@@ -443,4 +450,50 @@ fn create_run_dir(results: &Path, name: &str) -> Result<PathBuf> {
         }
     }
     bail!("could not create a run directory under {}", base.display())
+}
+
+/// Parses `faultline test` flags from a full argv (`faultline test ...`).
+#[derive(clap::Parser)]
+#[command(name = "faultline test")]
+struct TestArgv {
+    #[command(flatten)]
+    flags: Flags,
+}
+
+impl Flags {
+    /// The flags a stored run was started with (its test.json's argv), with its seed, so
+    /// the run repeats exactly: same cluster, workload, schedule and op stream.
+    pub fn repeated(run_dir: &Path) -> Result<Flags> {
+        let path = run_dir.join("test.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("--repeat: cannot read {}", path.display()))?;
+        let plan: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("--repeat: {} is not JSON", path.display()))?;
+        let argv: Vec<String> = plan
+            .get("argv")
+            .and_then(|a| serde_json::from_value(a.clone()).ok())
+            .with_context(|| format!("--repeat: {} has no \"argv\" list", path.display()))?;
+        let seed = plan
+            .get("seed")
+            .and_then(serde_json::Value::as_u64)
+            .with_context(|| format!("--repeat: {} has no \"seed\"", path.display()))?;
+        let mut args = vec!["faultline test".to_string()];
+        let mut rest = argv.into_iter().skip(2);
+        while let Some(a) = rest.next() {
+            // The stored seed is authoritative; a recorded --seed is replaced, not doubled.
+            if a == "--seed" {
+                rest.next();
+            } else if !a.starts_with("--seed=") {
+                args.push(a);
+            }
+        }
+        args.extend(["--seed".to_string(), seed.to_string()]);
+        let parsed = <TestArgv as clap::Parser>::try_parse_from(&args).map_err(|e| {
+            anyhow::anyhow!(
+                "--repeat: the flags in {} no longer parse: {e}",
+                path.display()
+            )
+        })?;
+        Ok(parsed.flags)
+    }
 }

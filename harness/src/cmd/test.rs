@@ -25,6 +25,25 @@ pub type Args = crate::plan::Flags;
 
 /// Runs the subcommand.
 pub fn run(flags: Args) -> Result<ExitCode> {
+    let flags = match &flags.repeat {
+        None => flags,
+        Some(dir) => {
+            // Anything besides `--repeat DIR` would silently lose to the stored flags.
+            let extra = std::env::args()
+                .skip(2)
+                .filter(|a| !a.starts_with("--repeat") && std::path::Path::new(a) != dir)
+                .count();
+            if extra > 0 {
+                anyhow::bail!(
+                    "--repeat takes no other flags: it reruns {} exactly",
+                    dir.display()
+                );
+            }
+            let repeated = crate::plan::Flags::repeated(dir)?;
+            eprintln!("faultline: repeating {}", dir.display());
+            repeated
+        }
+    };
     let plan = flags.resolve()?;
     for n in &plan.notes {
         eprintln!("faultline: note: {n}");
