@@ -9,9 +9,16 @@
 //! linearizability check (`linearizable` → valid, `illegal` → invalid, `unknown` → unknown).
 //! When the check could not run at all (a malformed history), the verdict is `unknown` and
 //! `checker_error` says why.
+//!
+//! Ghost writes ([`crate::ghost`]) are anomalies linearizability cannot see (an indeterminate
+//! write may legally take effect at any later time), so when the ghost check finds one the
+//! verdict is `invalid` even if linearizability said valid or unknown, and `explanation` says
+//! which check decided.
 
+use crate::ghost::{self, GhostReport};
 use crate::history::{Event, History};
 use crate::linearizable::{self, CheckOptions, CheckResult, Verdict};
+use crate::model::ModelKind;
 use crate::stats::{Availability, FaultRecord, Latency, Stats, StatsBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +49,17 @@ pub struct Analysis {
     /// NWR / quorum staleness analysis, added by the quorum analyzers when relevant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nwr: Option<serde_json::Value>,
+    /// Resurrected writes (register / kv histories with unique values); `None` when none were
+    /// found, so results.json only mentions them when there are some.
+    #[serde(default, skip_serializing_if = "no_ghosts")]
+    pub ghosts: Option<GhostReport>,
+    /// Why the verdict differs from the linearizability check's, when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
+}
+
+fn no_ghosts(g: &Option<GhostReport>) -> bool {
+    g.as_ref().is_none_or(GhostReport::is_empty)
 }
 
 impl Analysis {
@@ -54,17 +72,42 @@ impl Analysis {
         let (stats, latency, availability, faults) = builder.finish();
         let duration_ns = events.iter().map(|e| e.time).max().unwrap_or(0);
         let history = History::from_events(events.to_vec());
-        let checked = history
-            .operations()
-            .map_err(|e| e.to_string())
-            .and_then(|ops| linearizable::check(&ops, opts).map_err(|e| e.to_string()));
+        let ops = history.operations().map_err(|e| e.to_string());
+        let checked = ops
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|ops| linearizable::check(ops, opts).map_err(|e| e.to_string()));
         let (linearizability, checker_error) = match checked {
             Ok(r) => (Some(r), None),
             Err(e) => (None, Some(e)),
         };
-        let verdict = match linearizability.as_ref().map(|r| r.verdict) {
-            Some(Verdict::Linearizable) => "valid",
-            Some(Verdict::Illegal) => "invalid",
+        // Unique write values are what makes a read name its write; Porcupine's kv model
+        // (append) has neither.
+        let ghosts = match &ops {
+            Ok(ops)
+                if opts.model != Some(ModelKind::Kv) && !ops.iter().any(|o| o.f == "append") =>
+            {
+                Some(ghost::check(ops, events)).filter(|g| !g.is_empty())
+            }
+            _ => None,
+        };
+        let lin_verdict = linearizability.as_ref().map(|r| r.verdict);
+        let mut explanation = None;
+        let verdict = match (lin_verdict, ghosts.as_ref()) {
+            (Some(Verdict::Illegal), _) => "invalid",
+            (lin, Some(g)) if !g.is_empty() => {
+                let lin = match lin {
+                    Some(Verdict::Linearizable) => "linearizable",
+                    _ => "undecided",
+                };
+                explanation = Some(format!(
+                    "invalid because of ghost writes, although the history is {lin} \
+                     (an indeterminate write may take effect at any later time): {}",
+                    g.summary()
+                ));
+                "invalid"
+            }
+            (Some(Verdict::Linearizable), _) => "valid",
             _ => "unknown",
         }
         .to_string();
@@ -78,6 +121,8 @@ impl Analysis {
             faults,
             duration_ns,
             nwr: None,
+            ghosts,
+            explanation,
         }
     }
 
@@ -129,5 +174,51 @@ mod tests {
         assert_eq!(back.stats, a.stats);
         let good = Analysis::of_events(&evs[..2], &CheckOptions::default());
         assert!(good.is_valid());
+        assert!(good.ghosts.is_none());
+        let text = serde_json::to_string(&good).unwrap();
+        assert!(
+            !text.contains("ghosts"),
+            "empty ghost reports are not stored: {text}"
+        );
+    }
+
+    #[test]
+    fn ghost_makes_a_linearizable_history_invalid() {
+        use EventType::*;
+        let mut evs = vec![
+            ev(0, 5, Invoke, "write", json!(17)),
+            ev(1, 5, Info, "write", json!(17)),
+            ev(2, 2, Invoke, "write", json!(42)),
+            ev(3, 2, Ok, "write", json!(42)),
+            ev(4, 3, Invoke, "read", json!(null)),
+            ev(5, 3, Ok, "read", json!(42)),
+            ev(6, 4, Invoke, "read", json!(null)),
+            ev(7, 4, Ok, "read", json!(17)),
+        ];
+        evs[1].error = Some("timeout".into());
+        let a = Analysis::of_events(&evs, &CheckOptions::default());
+        assert_eq!(
+            a.linearizability.as_ref().map(|l| l.verdict),
+            Some(Verdict::Linearizable)
+        );
+        assert_eq!(a.verdict, "invalid");
+        let why = a.explanation.clone().unwrap();
+        assert!(
+            why.contains("ghost") && why.contains("linearizable"),
+            "{why}"
+        );
+        let back: Analysis = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(back.ghosts.map(|g| g.count), Some(1));
+    }
+
+    #[test]
+    fn old_results_without_ghosts_still_parse() {
+        let evs = vec![ev(0, 0, EventType::Invoke, "write", json!(1))];
+        let a = Analysis::of_events(&evs, &CheckOptions::default());
+        let mut v = serde_json::to_value(&a).unwrap();
+        v.as_object_mut().unwrap().remove("ghosts");
+        v.as_object_mut().unwrap().remove("explanation");
+        let back: Analysis = serde_json::from_value(v).unwrap();
+        assert!(back.ghosts.is_none() && back.explanation.is_none());
     }
 }

@@ -124,6 +124,12 @@ pub fn print_summary(a: &Analysis, run_dir: &Path, report: Option<&Path>) {
     if let Some(e) = &a.checker_error {
         println!("  checker error: {e}");
     }
+    if let Some(why) = &a.explanation {
+        println!("  {why}");
+    }
+    for g in a.ghosts.iter().flat_map(|g| g.ghosts.iter().take(5)) {
+        println!("  ghost: {}", g.explanation);
+    }
     print_nwr(a);
     println!(
         "ops: {} invoked, {} ok, {} fail, {} info",

@@ -47,6 +47,7 @@ pub fn render(run: &Run, summary: &RunSummary, artifacts: &Artifacts) -> String 
         verdict.label().to_uppercase(),
         esc(&detail)
     );
+    crate::ghost::section(&mut b, run.results.as_ref());
     let card = |b: &mut String, v: String, label: &str| {
         let _ = write!(
             b,

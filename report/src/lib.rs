@@ -20,6 +20,7 @@
 mod compare;
 mod counterexample;
 mod error;
+mod ghost;
 mod html;
 mod index;
 pub mod inspect;
