@@ -8,14 +8,15 @@
 # `ghosts` section), linearizability (illegal), or both; then valid / unknown / crashed.
 # The config is the one docs/ghost-detection.md explains: short leader isolations (so the new
 # leader writes fewer instances than the isolated one left unchosen), many clients (so the
-# isolated leader collects many doomed writes), lease reads (reads take no log instances).
+# isolated leader collects many doomed writes), lease reads (reads take no log instances), and a
+# 200-ms election timeout so that more isolations fit in a run.
 set -uo pipefail
 UNSAFE_SEEDS=${1:-20}
 SAFE_SEEDS=${2:-10}
 BIN=${3:-${CARGO_TARGET_DIR:-target}/release/faultline}
 OUT=$(mktemp -d /tmp/faultline-ghost.XXXXXX)
 BASE=(--nodes 3 --time-limit 15 --workload register --nemesis partition --partition-shapes leader
-      --nemesis-interval 0.7 --concurrency 100 --rate 200 --check-timeout 30 --no-report)
+      --nemesis-interval 0.5 --concurrency 100 --rate 200 --check-timeout 20 --no-report)
 run_variant() {
   local label=$1 seeds=$2; shift 2
   local ghost=0 lin=0 both=0 valid=0 unknown=0 crashed=0
@@ -40,7 +41,7 @@ run_variant() {
     "$label" $((ghost+lin+both)) "$seeds" "$ghost" "$lin" "$both" "$valid" "$unknown" "$crashed"
 }
 mkdir -p "$OUT"/{unsafe-multipaxos,multipaxos,raft}
-run_variant unsafe-multipaxos "$UNSAFE_SEEDS" --engine multipaxos --kvnode-args "--unsafe-no-start-working --read lease"
-run_variant multipaxos "$SAFE_SEEDS" --engine multipaxos --kvnode-args "--read lease"
-run_variant raft "$SAFE_SEEDS" --engine raft --kvnode-args "--read lease"
+run_variant unsafe-multipaxos "$UNSAFE_SEEDS" --engine multipaxos --kvnode-args "--unsafe-no-start-working --read lease --election-ticks 20"
+run_variant multipaxos "$SAFE_SEEDS" --engine multipaxos --kvnode-args "--read lease --election-ticks 20"
+run_variant raft "$SAFE_SEEDS" --engine raft --kvnode-args "--read lease --election-ticks 20"
 echo "runs kept in $OUT"
