@@ -158,6 +158,9 @@ impl<E: Engine, S: Storage> Driver<E, S> {
             for (from, m) in msgs.drain(..) {
                 self.engine.step(&from, m);
             }
+            if !reqs.is_empty() {
+                self.engine.observe_wall(wall_ms());
+            }
             for r in reqs.drain(..) {
                 let req = next_req;
                 next_req += 1;

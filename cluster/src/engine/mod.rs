@@ -260,6 +260,11 @@ pub trait Engine: Send + 'static {
     /// One logical clock tick. `wall_ms` is the node's wall clock (ms since the Unix epoch),
     /// for engines or unsafe variants that use it; everything else must use ticks only.
     fn tick(&mut self, wall_ms: u64);
+    /// The node's wall clock now (ms since the Unix epoch), given just before client requests
+    /// so engines that stamp requests with it (nwr) use the time the request arrived, not the
+    /// last tick's — two coordinators' writes a few ms apart must not share a stale reading.
+    /// Engines that only count ticks ignore it.
+    fn observe_wall(&mut self, _wall_ms: u64) {}
     /// A message from peer `from`.
     fn step(&mut self, from: &str, msg: Self::Msg);
     /// Order a command; its outcome arrives as an [`Apply`] with `req` or a reply.

@@ -72,7 +72,8 @@
 //!
 //! # Clocks
 //!
-//! `wall`: `l` = the wall-clock millisecond passed to the last [`Engine::tick`], `c` a
+//! `wall`: `l` = the wall-clock millisecond passed to the last [`Engine::tick`] or
+//! [`Engine::observe_wall`] (the driver reads the clock when client requests arrive), `c` a
 //! per-node counter that only grows (uniqueness when several writes share a millisecond).
 //! Nothing corrects skew: a coordinator whose clock runs ahead makes its writes win over
 //! later writes from others — the anomaly the harness must catch.
@@ -81,7 +82,10 @@
 //! follow Kulkarni et al.'s rules, and every [`EngineConfig::heartbeat_ticks`] each node
 //! sends its clock to its peers, so a write that starts after another was acknowledged (and
 //! after one gossip interval, or after any message exchange) gets a greater timestamp even
-//! if physical clocks disagree.
+//! if physical clocks disagree. Within one gossip interval and with no message between
+//! them, two coordinators' writes are ordered by their physical clocks read when the
+//! requests arrived, so on synchronised clocks a write that begins a millisecond after
+//! another was acknowledged still gets the greater timestamp.
 //!
 //! # Durability
 //!
@@ -735,6 +739,10 @@ impl Engine for Nwr {
                 self.send(&p, Body::Clock, false);
             }
         }
+    }
+
+    fn observe_wall(&mut self, wall_ms: u64) {
+        self.wall = wall_ms;
     }
 
     fn step(&mut self, from: &str, msg: NwrMsg) {

@@ -385,3 +385,23 @@ fn out_of_range_settings_are_rejected_naming_the_flag() {
     assert!(cfg(3, 1, 1, ClockMode::Wall).validate(3).is_ok());
     assert!(cfg(3, 3, 3, ClockMode::Wall).validate(5).is_ok());
 }
+
+/// The real-run case behind a stale read with W+R>N on the hybrid clock: n2 and n3 cannot
+/// talk (a bridge partition through n1), and between gossip rounds n3 coordinates a write,
+/// then n2 one that began 3 ms after it was acknowledged. Stamped with the last tick's
+/// clock both got the same physical part and the tie went to the older write; stamped with
+/// the clock read when each request arrived (what the node driver passes), the newer wins.
+#[test]
+fn hybrid_clock_orders_writes_by_arrival_time_between_gossip_rounds() {
+    let mut s = sim(3, cfg(3, 2, 2, ClockMode::Hybrid));
+    tick_wall(&mut s, 1_000);
+    s.cut("n2", "n3");
+    s.node("n3").observe_wall(1_003);
+    assert_eq!(write(&mut s, "n3", 1, "k", 1), Some(Reply::Ok));
+    s.node("n2").observe_wall(1_006);
+    assert_eq!(write(&mut s, "n2", 2, "k", 2), Some(Reply::Ok));
+    assert_eq!(
+        read(&mut s, "n2", 3, "k"),
+        Some(Reply::Value(Some(Value::Int(2))))
+    );
+}
