@@ -31,6 +31,13 @@ pub fn render(run: &Run, summary: &RunSummary, artifacts: &Artifacts) -> String 
         r.get("checker_error")
             .filter(|e| !e.is_null())
             .map(|e| format!("checker error: {}", value_text(e)))
+            // The run-level explanation (e.g. "linearizable, but ghost writes") says why the
+            // verdict is what it is; the linearizability one alone can contradict it.
+            .or_else(|| {
+                r.get("explanation")
+                    .filter(|e| !e.is_null())
+                    .map(value_text)
+            })
             .or_else(|| r.pointer("/linearizability/explanation").map(value_text))
     });
     let detail = match verdict {
