@@ -38,6 +38,13 @@ pub fn render(run: &Run, summary: &RunSummary, artifacts: &Artifacts) -> String 
                     .filter(|e| !e.is_null())
                     .map(value_text)
             })
+            // For quorum runs, the named anomaly (stale read, lost write, ...) beats the
+            // checker's "cannot be linearized".
+            .or_else(|| {
+                r.pointer("/nwr/explanation")
+                    .filter(|e| !e.is_null())
+                    .map(value_text)
+            })
             .or_else(|| r.pointer("/linearizability/explanation").map(value_text))
     });
     let detail = match verdict {
@@ -208,33 +215,27 @@ fn results_section(b: &mut String, results: &Value) {
     let Some(obj) = results.as_object() else {
         return;
     };
-    let extra = obj.keys().any(|k| {
-        ![
-            "linearizability",
-            "verdict",
-            "stats",
-            "latency",
-            "availability",
-            "faults",
-            "duration_ns",
-        ]
-        .contains(&k.as_str())
-    });
+    // Sections with their own place on the page (banner, cards, operations, faults, the
+    // ghost and NWR sections); anything else a newer checker adds is listed generically.
+    const SHOWN: &[&str] = &[
+        "linearizability",
+        "verdict",
+        "stats",
+        "latency",
+        "availability",
+        "faults",
+        "duration_ns",
+        "explanation",
+        "ghosts",
+        "nwr",
+        "checker_error",
+    ];
+    let extra = obj.keys().any(|k| !SHOWN.contains(&k.as_str()));
     if extra {
         b.push_str("<h2>Other checker results</h2>");
         b.push_str("<table id=\"results\"><tr><th>check</th><th>result</th></tr>");
         for (k, v) in obj {
-            // Shown elsewhere on the page (banner, cards, operations and faults tables).
-            let shown = [
-                "linearizability",
-                "verdict",
-                "stats",
-                "latency",
-                "availability",
-                "faults",
-                "duration_ns",
-            ];
-            if shown.contains(&k.as_str()) {
+            if SHOWN.contains(&k.as_str()) {
                 continue;
             }
             let text = match v {
