@@ -2,6 +2,7 @@
 //! `results.json`, rendering the report, the `results/latest` link, the printed summary and
 //! the exit code.
 
+use crate::plan::NwrSettings;
 use anyhow::{Context, Result};
 use checkers::analysis::{Analysis, RESULTS_FILE};
 use checkers::history::{Event, History, JsonlReader};
@@ -170,25 +171,10 @@ pub fn print_summary(a: &Analysis, run_dir: &Path, report: Option<&Path>) {
     }
 }
 
-/// N/W/R of an NWR run, as `test.json` records them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NwrRunConfig {
-    /// Replicas per key.
-    pub n: u32,
-    /// Write quorum.
-    pub w: u32,
-    /// Read quorum.
-    pub r: u32,
-    /// `hybrid` or `wall`.
-    pub clock: String,
-    /// Read repair on.
-    pub read_repair: bool,
-}
-
 /// The quorum settings of an NWR run directory, `None` for other engines or without
 /// `test.json`. Runs recorded before `--nwr` existed fall back to `--n/--w/--r/--clock` in
 /// their kvnode arguments, then to kvnode's defaults (N = nodes, W = R = a majority).
-pub fn nwr_run_config(run_dir: &Path) -> Option<NwrRunConfig> {
+pub fn nwr_run_config(run_dir: &Path) -> Option<NwrSettings> {
     let test: Value =
         serde_json::from_slice(&std::fs::read(run_dir.join("test.json")).ok()?).ok()?;
     if test.get("engine").and_then(Value::as_str) != Some("nwr") {
@@ -196,7 +182,7 @@ pub fn nwr_run_config(run_dir: &Path) -> Option<NwrRunConfig> {
     }
     if let Some(q) = test.get("nwr").filter(|q| q.is_object()) {
         let num = |k: &str| q.get(k).and_then(Value::as_u64).map(|v| v as u32);
-        return Some(NwrRunConfig {
+        return Some(NwrSettings {
             n: num("n")?,
             w: num("w")?,
             r: num("r")?,
@@ -228,7 +214,7 @@ pub fn nwr_run_config(run_dir: &Path) -> Option<NwrRunConfig> {
         .map_or(1, Vec::len) as u32;
     let n = flag("--n").and_then(|v| v.parse().ok()).unwrap_or(nodes);
     let q = |name: &str| flag(name).and_then(|v| v.parse().ok()).unwrap_or(n / 2 + 1);
-    Some(NwrRunConfig {
+    Some(NwrSettings {
         n,
         w: q("--w"),
         r: q("--r"),
@@ -240,7 +226,7 @@ pub fn nwr_run_config(run_dir: &Path) -> Option<NwrRunConfig> {
 /// The `nwr` section of `results.json`: [`checkers::nwr::analyze_run`] with the run's N/W/R
 /// (measured staleness plus the PBS prediction from the run's own latencies), the config,
 /// and, when linearizability failed, `explanation`: which anomaly, in words.
-pub fn nwr_section(events: &[Event], q: &NwrRunConfig, analysis: &Analysis) -> Value {
+pub fn nwr_section(events: &[Event], q: &NwrSettings, analysis: &Analysis) -> Value {
     let ops = match History::from_events(events.to_vec()).operations() {
         Ok(ops) => ops,
         Err(e) => return json!({ "error": format!("history cannot be paired: {e}") }),

@@ -31,6 +31,8 @@ use workloads::{Mix, Op, Workload};
 pub struct LoadSpec {
     /// Workload.
     pub workload: Workload,
+    /// Share of each operation kind.
+    pub mix: Mix,
     /// Workers.
     pub concurrency: usize,
     /// Total target ops/s; 0 = unlimited.
@@ -114,21 +116,9 @@ pub async fn invoke<C: Client>(
     (retire, observed)
 }
 
-/// Runs the workers until the deadline, `stop`, or `max_ops`, with the default op mix.
+/// Runs the workers until the deadline, `stop`, or `max_ops`.
 pub async fn run_workers<C: Client>(
     spec: &LoadSpec,
-    client: Arc<C>,
-    rec: Arc<Recorder>,
-    ids: Arc<ProcessIds>,
-    stop: tokio::sync::watch::Receiver<bool>,
-) {
-    run_workers_with(spec, Mix::default(), client, rec, ids, stop).await
-}
-
-/// Like [`run_workers`], drawing ops in proportions `mix`.
-pub async fn run_workers_with<C: Client>(
-    spec: &LoadSpec,
-    mix: Mix,
     client: Arc<C>,
     rec: Arc<Recorder>,
     ids: Arc<ProcessIds>,
@@ -157,7 +147,7 @@ pub async fn run_workers_with<C: Client>(
         let mut stop = stop.clone();
         let max_ops = spec.max_ops;
         let node = (w as usize) % spec.nodes.max(1);
-        let mut gen = spec.workload.generator_with(spec.seed, w, conc, mix);
+        let mut gen = spec.workload.generator_with(spec.seed, w, conc, spec.mix);
         tasks.spawn(async move {
             let mut process = w;
             let mut seq = 0u64;
@@ -204,7 +194,6 @@ pub async fn run_workers_with<C: Client>(
                         .lock()
                         .unwrap()
                         .insert(op.key().map(str::to_string), v);
-                    gen.observe(op.key(), observed);
                 }
                 if retire {
                     process = ids.fresh();

@@ -261,11 +261,15 @@ fn op_text(op: &CxOp) -> String {
     format!("{} {}", op.f, clip(&v, 18))
 }
 
-/// The link from a run's counterexample page to the run's index.html.
-const BACK_LINK: &str = "<p><a href=\"index.html\">← run overview</a></p>";
-
-/// Renders the counterexample page (a complete HTML document).
+/// Renders a run's counterexample page (a complete HTML document, linking back to the run's
+/// index.html).
 pub fn render_counterexample_html(cx: &Counterexample, title: &str) -> String {
+    counterexample_page(cx, title, true)
+}
+
+/// The counterexample page; `in_run` adds the link back to the run's index.html, which a
+/// standalone page (`faultline check --html`) does not have.
+fn counterexample_page(cx: &Counterexample, title: &str, in_run: bool) -> String {
     // Show the unplaceable ops, everything concurrent with them, and up to 40 prefix ops before.
     let mut shown: Vec<usize> = Vec::new();
     let (mut lo, mut hi) = (u64::MAX, 0u64);
@@ -517,7 +521,9 @@ pub fn render_counterexample_html(cx: &Counterexample, title: &str) -> String {
         );
     }
     b.push_str("</table>");
-    b.push_str(BACK_LINK);
+    if in_run {
+        b.push_str("<p><a href=\"index.html\">← run overview</a></p>");
+    }
     page(&format!("counterexample — {title}"), &b)
 }
 
@@ -705,8 +711,7 @@ pub fn render_check_html_with_events(
     let run = crate::run::Run::from_events(std::path::Path::new("."), events);
     counterexample_from_json(check_result, Some(&run)).map(|mut cx| {
         cx.logical_time = logical_time;
-        // A standalone page has no run overview to go back to.
-        render_counterexample_html(&cx, title).replace(BACK_LINK, "")
+        counterexample_page(&cx, title, false)
     })
 }
 

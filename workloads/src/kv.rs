@@ -56,11 +56,4 @@ impl Kv {
             }
         }
     }
-
-    /// Remembers a value read on `key`, as the `from` of the next cas there.
-    pub fn observe(&mut self, key: Option<&str>, value: Option<i64>) {
-        if let (Some(k), Some(v)) = (key, value) {
-            self.last_seen.insert(k.to_string(), v);
-        }
-    }
 }

@@ -227,15 +227,6 @@ impl Generator {
             Generator::Kv(g) => g.next_op(),
         }
     }
-
-    /// Tells the generator a value the key now holds (read, written, or reported by a failed
-    /// cas), so cas ops can target a live value.
-    pub fn observe(&mut self, key: Option<&str>, value: Option<i64>) {
-        match self {
-            Generator::Register(g) => g.observe(value),
-            Generator::Kv(g) => g.observe(key, value),
-        }
-    }
 }
 
 #[cfg(test)]

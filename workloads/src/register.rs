@@ -1,8 +1,8 @@
 //! The single-register workload: reads, writes and compare-and-sets on one register.
 //!
 //! Default mix ([`crate::Mix`]): 50% reads, 30% writes, 20% cas. Reads dominate because stale reads are the anomaly
-//! most unsafe read paths produce; cas targets the last value this worker observed, so a
-//! useful share of them succeed.
+//! most unsafe read paths produce; cas targets the last value this worker wrote (the harness
+//! replaces that by the freshest value any worker learned, when it knows one).
 
 use crate::{Mix, Op, OpKind, UniqueValues};
 use rand::Rng;
@@ -47,13 +47,6 @@ impl Register {
                     to,
                 }
             }
-        }
-    }
-
-    /// Remembers a value read, as the `from` of the next cas.
-    pub fn observe(&mut self, value: Option<i64>) {
-        if value.is_some() {
-            self.last_seen = value;
         }
     }
 }

@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use workloads::Workload;
+use workloads::{Mix, Workload};
 
 /// Flags of `faultline bench`.
 #[derive(clap::Args)]
@@ -66,6 +66,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let n = chunk.min(args.ops - done);
             let load = LoadSpec {
                 workload: Workload::Register,
+                mix: Mix::default(),
                 concurrency: args.concurrency,
                 rate: 0.0,
                 seed: done,

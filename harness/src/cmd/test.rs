@@ -152,6 +152,7 @@ pub async fn execute(plan: &TestPlan) -> Result<FaultCounts> {
     });
     let load = LoadSpec {
         workload: plan.workload,
+        mix: plan.mix,
         concurrency: plan.concurrency,
         rate: plan.rate,
         seed: plan.seed,
@@ -161,9 +162,8 @@ pub async fn execute(plan: &TestPlan) -> Result<FaultCounts> {
     };
     let ids = Arc::new(ProcessIds::new(plan.concurrency as u64));
     let ((), counts) = tokio::join!(
-        run::run_workers_with(
+        run::run_workers(
             &load,
-            plan.mix,
             client.clone(),
             rec.clone(),
             ids.clone(),
