@@ -194,22 +194,6 @@ fn out_of_range_quorums_are_rejected_naming_the_flag() {
     }
 }
 
-/// libfaketime as the harness finds it (`FAULTLINE_FAKETIME_LIB` overrides).
-fn faketime_lib() -> Option<std::path::PathBuf> {
-    if let Ok(p) = std::env::var("FAULTLINE_FAKETIME_LIB") {
-        return Some(p.into());
-    }
-    [
-        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
-        "/usr/lib/faketime/libfaketime.so.1",
-        "/usr/local/lib/faketime/libfaketime.so.1",
-    ]
-    .iter()
-    .map(std::path::PathBuf::from)
-    .find(|p| p.exists())
-}
-
 /// Restarts node `i` with its wall clock `secs` ahead through libfaketime, the way the
 /// harness injects clock faults (monotonic clock untouched, so ticks run at real speed).
 fn respawn_skewed(c: &mut Cluster, i: usize, lib: &std::path::Path, secs: i64) {
@@ -240,14 +224,7 @@ fn respawn_skewed(c: &mut Cluster, i: usize, lib: &std::path::Path, secs: i64) {
 /// both are acknowledged. With `--clock wall` last-writer-wins keeps 1 (the acknowledged
 /// later write is lost); with `--clock hybrid` the HLC orders 2 after 1.
 async fn skewed_writer(clock: &str) -> Option<Value> {
-    let Some(lib) = faketime_lib() else {
-        assert!(
-            std::env::var("FAULTLINE_REQUIRE_ALL").as_deref() != Ok("1"),
-            "libfaketime missing and FAULTLINE_REQUIRE_ALL=1 (apt-get install -y faketime)"
-        );
-        eprintln!("SKIPPED: libfaketime not found (apt-get install -y faketime)");
-        return None;
-    };
+    let lib = testkit::require(testkit::Need::Faketime)?;
     let mut c = Cluster::start(3, &["--engine", "nwr", "--clock", clock]).await;
     respawn_skewed(&mut c, 0, &lib, 10);
     warm_up(&c).await;
@@ -258,6 +235,10 @@ async fn skewed_writer(clock: &str) -> Option<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_faketime,
+    ignore = "needs libfaketime: apt-get install -y faketime"
+)]
 async fn wall_clock_skew_loses_an_acknowledged_write() {
     if let Some(v) = skewed_writer("wall").await {
         assert_eq!(
@@ -269,6 +250,10 @@ async fn wall_clock_skew_loses_an_acknowledged_write() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_faketime,
+    ignore = "needs libfaketime: apt-get install -y faketime"
+)]
 async fn hybrid_clock_orders_writes_despite_skew() {
     if let Some(v) = skewed_writer("hybrid").await {
         assert_eq!(v, json!(2));

@@ -5,6 +5,7 @@
 //! # Layout
 //! - `cmd`: one module per subcommand (`Args` + `run`), exit codes decided there.
 //! - [`plan`]: two-stage parsing of `faultline test` flags: raw flags → resolved [`plan::TestPlan`].
+//! - [`numeric`]: parsers that bound every numeric flag (no nan, inf or absurd values).
 //! - [`proxy`]: the userspace TCP proxy that sits on every directed peer link.
 //! - [`local`]: the local environment (kvnode processes on loopback) and its fault injector,
 //!   with the teardown guard.
@@ -16,6 +17,7 @@
 pub mod client;
 pub mod cmd;
 pub mod local;
+pub mod numeric;
 pub mod plan;
 pub mod proxy;
 pub mod recorder;

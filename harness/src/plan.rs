@@ -6,6 +6,7 @@
 //! input never leaves a process or a half-made run behind. The plan is stored as `test.json`,
 //! which is enough to repeat a run exactly.
 
+use crate::numeric;
 use anyhow::{bail, Context, Result};
 use nemesis::{FaultKind, PartitionShape};
 use serde::{Deserialize, Serialize};
@@ -66,13 +67,13 @@ pub struct Flags {
     pub read_repair: bool,
     /// Percent of ops that are compare-and-set, 0..=50 (reads stay 50%, writes take the rest).
     /// Default: 20, or 0 for --engine nwr (which offers no cas).
-    #[arg(long, value_name = "PERCENT")]
+    #[arg(long, value_name = "PERCENT", value_parser = numeric::count::<u32>(0, 50))]
     pub cas_percent: Option<u32>,
     /// The kvnode binary (default: this executable, run as `faultline kvnode`).
     #[arg(long)]
     pub kvnode: Option<PathBuf>,
     /// Number of nodes.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = numeric::count::<usize>(1, 64))]
     pub nodes: usize,
     /// Workload: register (one key) or kv (many keys).
     #[arg(long, default_value = "register")]
@@ -81,19 +82,21 @@ pub struct Flags {
     #[arg(long, default_value = "all")]
     pub nemesis: String,
     /// Mean seconds between fault changes (each kind waits ~this long, then holds ~this long).
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, value_name = "SECS",
+          value_parser = numeric::secs(0.01, numeric::MAX_INTERVAL_S))]
     pub nemesis_interval: f64,
     /// Partition shapes to draw from: halves, one, ring, bridge, leader; or all.
     #[arg(long, default_value = "all")]
     pub partition_shapes: String,
     /// Seconds of workload + faults (the main phase).
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, value_name = "SECS",
+          value_parser = numeric::secs(0.1, numeric::MAX_TIME_LIMIT_S))]
     pub time_limit: f64,
     /// Concurrent client workers.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = numeric::count::<usize>(1, numeric::MAX_CONCURRENCY))]
     pub concurrency: usize,
     /// Target total ops/s across all workers (0 = as fast as possible).
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 100.0, value_name = "OPS_PER_S", value_parser = numeric::rate)]
     pub rate: f64,
     /// Seed for workload and schedule (default: random, recorded in test.json).
     #[arg(long)]
@@ -105,10 +108,12 @@ pub struct Flags {
     #[arg(long)]
     pub name: Option<String>,
     /// Client-side deadline of one op, milliseconds (past it the op is `info`).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_name = "MS",
+          value_parser = numeric::count::<u64>(numeric::MIN_OP_TIMEOUT_MS, numeric::MAX_OP_TIMEOUT_MS))]
     pub op_timeout_ms: u64,
     /// Time budget of the linearizability check, seconds (past it the verdict is unknown).
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, value_name = "SECS",
+          value_parser = numeric::secs(0.001, numeric::MAX_BUDGET_S))]
     pub check_timeout: f64,
     /// Skip rendering the HTML report.
     #[arg(long)]
@@ -117,6 +122,10 @@ pub struct Flags {
     /// test.json); takes no other flags.
     #[arg(long, value_name = "RUN_DIR")]
     pub repeat: Option<PathBuf>,
+    /// Resolve the flags and print the plan (what test.json would hold) without starting
+    /// anything or creating a run directory.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// A fully resolved test: what `test.json` holds.
@@ -272,6 +281,14 @@ impl TestPlan {
 impl Flags {
     /// Validates the flags and builds the plan; creates the run directory last.
     pub fn resolve(&self) -> Result<TestPlan> {
+        let mut plan = self.resolve_dry()?;
+        plan.run_dir = create_run_dir(&self.results, &plan.name)?;
+        Ok(plan)
+    }
+
+    /// Validates the flags and builds the plan without touching the disk; `run_dir` is where
+    /// the run would go.
+    pub fn resolve_dry(&self) -> Result<TestPlan> {
         if self.repeat.is_some() {
             bail!("--repeat must be expanded with Flags::repeated before resolving");
         }
@@ -396,7 +413,11 @@ impl Flags {
             bail!("--name {name:?} is not a usable directory name");
         }
         let seed = self.seed.unwrap_or_else(rand::random);
-        let run_dir = create_run_dir(&self.results, &name)?;
+        ensure_fd_limit(self.nodes, self.concurrency)?;
+        let run_dir = self
+            .results
+            .join(&name)
+            .join(crate::results::timestamp(std::time::SystemTime::now()));
         Ok(TestPlan {
             name,
             system: "kvnode".into(),
@@ -425,6 +446,36 @@ impl Flags {
             argv: std::env::args().collect(),
         })
     }
+}
+
+/// Open files the harness needs for `nodes` nodes and `concurrency` workers: every directed
+/// peer link runs through a proxy (its listener, and two sockets per connection, with a spare
+/// connection during reconnects), each worker holds a keep-alive connection or two, plus the
+/// history, logs and the runtime's own.
+pub fn fds_needed(nodes: usize, concurrency: usize) -> u64 {
+    let links = (nodes * nodes.saturating_sub(1)) as u64;
+    links * 5 + concurrency as u64 * 2 + nodes as u64 * 4 + 128
+}
+
+/// Makes sure the open-file limit covers [`fds_needed`]: raises the soft limit up to the
+/// hard limit when that is enough, otherwise says how many are needed and what to raise.
+fn ensure_fd_limit(nodes: usize, concurrency: usize) -> Result<()> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let need = fds_needed(nodes, concurrency);
+    let (soft, hard) =
+        getrlimit(Resource::RLIMIT_NOFILE).context("cannot read the open-file limit")?;
+    if soft >= need {
+        return Ok(());
+    }
+    if hard >= need && setrlimit(Resource::RLIMIT_NOFILE, need, hard).is_ok() {
+        return Ok(());
+    }
+    bail!(
+        "--nodes {nodes} with --concurrency {concurrency} needs about {need} open files \
+         ({} directed peer links, each through a proxy of the harness), but the limit is {soft} \
+         (hard limit {hard}): raise it (`ulimit -n {need}`, as root or via limits.conf) or use fewer nodes",
+        nodes * nodes.saturating_sub(1)
+    )
 }
 
 /// Creates `results/<name>/<timestamp>/` (with a numeric suffix if it exists already).

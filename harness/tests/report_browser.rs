@@ -3,31 +3,17 @@
 //! plots must have loaded (naturalWidth > 0, recorded in the DOM by the page's own script) and
 //! the counterexample must be present.
 //!
-//! Needs the Debian package `chromium` (or `CHROMIUM=/path`). Without it the test is skipped
-//! with a message, unless `FAULTLINE_REQUIRE_ALL=1`, when it fails.
+//! Needs the Debian package `chromium` (or `FAULTLINE_CHROMIUM=/path`). Without it the test shows as
+//! ignored with the reason, unless `FAULTLINE_REQUIRE_ALL=1`, when it fails.
 
 mod report_support;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use report_support::{sample_results, Server};
-
-fn chromium() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("CHROMIUM") {
-        return Some(PathBuf::from(p));
-    }
-    [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file())
-}
 
 /// Runs headless Chromium with the flags that keep it offline and quiet, plus `extra`.
 fn run_chromium(bin: &Path, profile: &Path, extra: &[String], url: &str) -> std::process::Output {
@@ -106,16 +92,12 @@ fn dump_dom(bin: &Path, profile: &Path, url: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    missing_chromium,
+    ignore = "needs chromium: apt-get install -y chromium"
+)]
 fn chromium_sees_plots_listing_and_counterexample() {
-    let Some(bin) = chromium() else {
-        if std::env::var("FAULTLINE_REQUIRE_ALL").as_deref() == Ok("1") {
-            panic!(
-                "chromium is not installed and FAULTLINE_REQUIRE_ALL=1 (apt-get install chromium)"
-            );
-        }
-        eprintln!(
-            "SKIPPED report_browser: chromium not found (apt-get install chromium to run it)"
-        );
+    let Some(bin) = testkit::require(testkit::Need::Chromium) else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

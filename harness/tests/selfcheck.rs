@@ -84,8 +84,12 @@ fn unsafe_local_reads_are_caught_in_at_least_4_of_5_seeds() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_faketime,
+    ignore = "needs libfaketime: apt-get install -y faketime"
+)]
 fn unsafe_wallclock_lease_is_caught_under_clock_faults() {
-    if !common::have_faketime("unsafe_wallclock_lease_is_caught_under_clock_faults") {
+    if testkit::require(testkit::Need::Faketime).is_none() {
         return;
     }
     let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());

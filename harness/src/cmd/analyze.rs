@@ -12,7 +12,8 @@ pub struct Args {
     /// A run directory holding history.jsonl (e.g. results/latest).
     pub run_dir: PathBuf,
     /// Time budget of the linearizability check, seconds.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, value_name = "SECS",
+          value_parser = crate::numeric::secs(0.001, crate::numeric::MAX_BUDGET_S))]
     pub check_timeout: f64,
     /// Skip re-rendering the HTML report.
     #[arg(long)]

@@ -21,10 +21,10 @@ pub struct Args {
     #[arg(default_value = "harness")]
     pub what: String,
     /// Concurrent workers.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = crate::numeric::count::<usize>(1, crate::numeric::MAX_CONCURRENCY))]
     pub concurrency: usize,
     /// Total ops.
-    #[arg(long, default_value_t = 500_000)]
+    #[arg(long, default_value_t = 500_000, value_parser = crate::numeric::count::<u64>(1, 1_000_000_000))]
     pub ops: u64,
     /// Where to write the history (default: a temporary file, deleted afterwards).
     #[arg(long)]

@@ -24,7 +24,8 @@ pub struct Args {
     #[arg(long)]
     pub format: Option<Format>,
     /// Time budget in seconds; when it runs out the verdict is `unknown`.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, value_name = "SECS",
+          value_parser = crate::numeric::secs(0.001, crate::numeric::MAX_BUDGET_S))]
     pub timeout: f64,
     /// Initial value of every register/key, as JSON (bare words are strings). Default nil.
     #[arg(long)]

@@ -29,16 +29,16 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 pub struct Args {
     /// Replicas per key (N).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::numeric::count::<u32>(1, 1000))]
     pub n: u32,
     /// Acknowledgements a write waits for (W).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::numeric::count::<u32>(1, 1000))]
     pub w: u32,
     /// Replies a read waits for (R).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::numeric::count::<u32>(1, 1000))]
     pub r: u32,
     /// Replicas currently down (affects availability only).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::numeric::count::<u32>(0, 1000))]
     pub failed: u32,
     /// WARS latencies as JSON, ms: {"w":[0.4,0.6],"a":[..],"r":[..],"s":[..]}; a leg may instead be
     /// {"exponential_mean_ms":1.5} or {"constant_ms":2}. Default: every leg exponential, mean 1 ms.
@@ -48,7 +48,7 @@ pub struct Args {
     #[arg(long)]
     pub history: Option<PathBuf>,
     /// Monte-Carlo trials for t-visibility.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_parser = crate::numeric::count::<usize>(1, 100_000_000))]
     pub trials: usize,
     /// Monte-Carlo seed.
     #[arg(long, default_value_t = 0x5eed)]

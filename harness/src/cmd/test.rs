@@ -44,6 +44,11 @@ pub fn run(flags: Args) -> Result<ExitCode> {
             repeated
         }
     };
+    if flags.dry_run {
+        let plan = flags.resolve_dry()?;
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let plan = flags.resolve()?;
     for n in &plan.notes {
         eprintln!("faultline: note: {n}");
@@ -86,8 +91,8 @@ pub fn run(flags: Args) -> Result<ExitCode> {
         let mut term = signal(SignalKind::terminate())?;
         tokio::select! {
             r = execute(&plan) => r,
-            _ = int.recv() => Err(anyhow!("interrupted by SIGINT: nodes stopped; partial history in {}", plan.run_dir.display())),
-            _ = term.recv() => Err(anyhow!("terminated by SIGTERM: nodes stopped; partial history in {}", plan.run_dir.display())),
+            _ = int.recv() => Err(anyhow!("interrupted by SIGINT: {}", stopped_note(&plan))),
+            _ = term.recv() => Err(anyhow!("terminated by SIGTERM: {}", stopped_note(&plan))),
         }
     });
     rt.shutdown_timeout(Duration::from_secs(2));
@@ -102,6 +107,24 @@ pub fn run(flags: Args) -> Result<ExitCode> {
     };
     results::print_summary(&analysis, &plan.run_dir, report.as_deref());
     Ok(results::exit_code(&analysis))
+}
+
+/// What a signal left behind: the partial history when one was written, else only the run
+/// directory (the cluster had not started serving yet).
+fn stopped_note(plan: &TestPlan) -> String {
+    let history = plan.run_dir.join("history.jsonl");
+    if history.is_file() {
+        format!(
+            "nodes stopped; partial history in {} (check it with `faultline analyze {}`)",
+            history.display(),
+            plan.run_dir.display()
+        )
+    } else {
+        format!(
+            "nodes stopped before any operation was recorded; run directory {}",
+            plan.run_dir.display()
+        )
+    }
 }
 
 /// Brings the cluster up, runs every phase, tears down. Returns the faults applied.

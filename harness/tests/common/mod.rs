@@ -77,15 +77,3 @@ pub fn bound_ports(run: &Path) -> Vec<String> {
     }
     busy
 }
-
-/// Fails (or skips, returning false) when libfaketime is missing.
-pub fn have_faketime(test: &str) -> bool {
-    if harness::plan::find_faketime().is_some() {
-        return true;
-    }
-    if std::env::var("FAULTLINE_REQUIRE_ALL").as_deref() == Ok("1") {
-        panic!("{test}: libfaketime is required (FAULTLINE_REQUIRE_ALL=1): apt-get install -y faketime");
-    }
-    eprintln!("SKIPPED {test}: libfaketime not installed (apt-get install -y faketime)");
-    false
-}
