@@ -3,7 +3,10 @@
 //! `/` lists every run, newest first (rendered by [`report::render_listing`]); every other
 //! path is a file under the results directory, served read-only. A run whose `index.html` is
 //! missing (e.g. rendered by an older version, or a crashed harness) is rendered on first
-//! request. Paths are resolved strictly inside the results directory: `..` is refused.
+//! request. Paths are resolved strictly inside the results directory: `..` is refused, and
+//! every file is served only if its canonical path (symlinks resolved) lies inside the
+//! canonical results root — `results/latest` works, a link to `/etc/passwd` gets 403.
+//! Results hold cluster logs, so binding to anything but loopback is warned about.
 
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
@@ -52,6 +55,13 @@ pub async fn serve(
         .await
         .with_context(|| format!("could not listen on {bind}"))?;
     let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "faultline: warning: serving on {addr}, reachable from other machines; the \
+             results contain cluster logs and configuration (use --bind 127.0.0.1:PORT to keep \
+             them local)"
+        );
+    }
     let root = Arc::new(std::fs::canonicalize(&dir).unwrap_or(dir));
     println!(
         "faultline: serving {} at http://{addr}/ (Ctrl-C to stop)",
@@ -133,6 +143,25 @@ async fn file(State(root): State<Arc<PathBuf>>, uri: Uri) -> Response {
             }
         }
     }
+    // The last word: whatever the path looked like, the file it names (after symlinks) must
+    // live under the root.
+    let path = match tokio::fs::canonicalize(&path).await {
+        Ok(p) if p.starts_with(root.as_path()) => p,
+        Ok(p) => {
+            eprintln!(
+                "faultline: refused {}: it resolves to {}, outside {}",
+                uri.path(),
+                p.display(),
+                root.display()
+            );
+            return (
+                StatusCode::FORBIDDEN,
+                "that path resolves outside the results directory",
+            )
+                .into_response();
+        }
+        Err(_) => return (StatusCode::NOT_FOUND, "not found").into_response(),
+    };
     match tokio::fs::read(&path).await {
         Ok(bytes) => ([(header::CONTENT_TYPE, content_type(&path))], bytes).into_response(),
         Err(_) => (StatusCode::NOT_FOUND, "not found").into_response(),
