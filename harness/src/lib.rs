@@ -6,9 +6,11 @@
 //! - `cmd`: one module per subcommand (`Args` + `run`), exit codes decided there.
 //! - [`plan`]: two-stage parsing of `faultline test` flags: raw flags → resolved [`plan::TestPlan`].
 //! - [`numeric`]: parsers that bound every numeric flag (no nan, inf or absurd values).
-//! - [`proxy`]: the userspace TCP proxy that sits on every directed peer link.
-//! - [`local`]: the local environment (kvnode processes on loopback) and its fault injector,
-//!   with the teardown guard.
+//! - [`env`]: environments (local processes, network namespaces, SSH hosts): hosts, commands,
+//!   daemons, cleanup.
+//! - [`inject`]: fault injectors per environment (proxies, iptables, netem, clocks).
+//! - [`db`]: DB adapters (kvnode): install, daemon, who leads, client.
+//! - [`testbed`]: a system on an environment with its injectors; applies faults; teardown guard.
 //! - [`client`]: the [`client::Client`] seam; the kvnode HTTP client and the no-op client.
 //! - [`recorder`]: appends history events to `history.jsonl` as they happen.
 //! - [`run`]: the run loop (workers, nemesis, phases).
@@ -16,10 +18,12 @@
 
 pub mod client;
 pub mod cmd;
-pub mod local;
+pub mod db;
+pub mod env;
+pub mod inject;
 pub mod numeric;
 pub mod plan;
-pub mod proxy;
 pub mod recorder;
 pub mod results;
 pub mod run;
+pub mod testbed;

@@ -12,11 +12,15 @@
 //!    until every node answers (bounded).
 //! 4. final reads: one read of every key on every node, under fresh process ids.
 //!
+//! Alongside the main phase a poller records `cluster-status` events (what each node says
+//! about its role, term and leader) whenever they change.
+//!
 //! Workers and the nemesis stop at the deadline or when `stop` fires (Ctrl-C).
 
 use crate::client::{Client, Outcome};
-use crate::local::LocalCluster;
+use crate::db::Db;
 use crate::recorder::{Entry, Recorder};
+use crate::testbed::Testbed;
 use checkers::history::{EventType, Process};
 use nemesis::{Fault, FaultKind, Schedule, StepAction};
 use std::collections::{BTreeMap, HashMap};
@@ -222,8 +226,8 @@ fn nemesis_entry(f: String, value: serde_json::Value, error: Option<String>) -> 
 
 /// Walks the schedule until `duration` has passed or `stop` fires; then stops every active
 /// fault (the heal phase). Returns how many faults of each kind were applied.
-pub async fn run_nemesis(
-    cluster: &LocalCluster,
+pub async fn run_nemesis<D: Db>(
+    cluster: &Testbed<D>,
     mut schedule: Schedule,
     duration: Duration,
     rec: &Recorder,
@@ -265,7 +269,7 @@ pub async fn run_nemesis(
             }
             StepAction::Stop(kind) => {
                 if let Some(f) = active.remove(&kind) {
-                    let r = cluster.undo(&f).await;
+                    let r = cluster.undo_fault(&f).await;
                     let v = serde_json::to_value(&f).unwrap_or_default();
                     rec.record(nemesis_entry(
                         kind.stop_f(),
@@ -278,7 +282,7 @@ pub async fn run_nemesis(
     }
     // Heal phase: stop whatever is still active, then make sure everything is healed.
     for (kind, f) in std::mem::take(&mut active) {
-        let r = cluster.undo(&f).await;
+        let r = cluster.undo_fault(&f).await;
         let v = serde_json::to_value(&f).unwrap_or_default();
         rec.record(nemesis_entry(
             kind.stop_f(),
@@ -286,7 +290,7 @@ pub async fn run_nemesis(
             r.err().map(|e| format!("{e:#}")),
         ));
     }
-    if let Err(e) = cluster.heal_all() {
+    if let Err(e) = cluster.heal_all().await {
         rec.record(nemesis_entry(
             "heal-failed".into(),
             serde_json::Value::Null,
@@ -294,6 +298,41 @@ pub async fn run_nemesis(
         ));
     }
     counts
+}
+
+/// Polls every node's status while the main phase runs and records a `cluster-status`
+/// nemesis event whenever what the nodes say changes (who is up, roles, terms, leaders), so
+/// the report can draw the cluster's state and leader over time. Bounded: one poll round
+/// every 200 ms until the deadline or `stop`.
+pub async fn poll_status<D: Db>(
+    testbed: &Testbed<D>,
+    rec: &Recorder,
+    duration: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let start = Instant::now();
+    let mut last = None;
+    while start.elapsed() < duration && !*stop.borrow() {
+        let st = testbed.statuses().await;
+        if last.as_ref() != Some(&st) {
+            let nodes: serde_json::Map<String, serde_json::Value> = testbed
+                .ids()
+                .iter()
+                .zip(&st)
+                .map(|(id, s)| (id.clone(), serde_json::to_value(s).unwrap_or_default()))
+                .collect();
+            rec.record(nemesis_entry(
+                "cluster-status".into(),
+                serde_json::json!({ "nodes": nodes }),
+                None,
+            ));
+            last = Some(st);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.changed() => {}
+        }
+    }
 }
 
 /// Final phase: one read of each key on every node, under fresh process ids.

@@ -26,7 +26,8 @@ fn refused(args: &[&str], expect: &str) {
 #[test]
 fn bad_input_is_refused_before_anything_starts() {
     refused(&["--frobnicate"], "--frobnicate");
-    refused(&["--nodes", "0"], "--nodes must be at least 1");
+    refused(&["--nodes", "0"], "--nodes");
+    refused(&["--nodes", "100"], "must be between 1 and 64");
     refused(&["--nemesis", "flood"], "unknown nemesis \"flood\"");
     refused(&["--workload", "bank"], "unknown workload");
     refused(&["--partition-shapes", "star"], "unknown partition shape");

@@ -3,15 +3,17 @@
 //! Flags are resolved into a [`TestPlan`] before anything starts (bad input exits 255 with a
 //! message and leaves nothing behind). The run itself happens inside a tokio runtime, raced
 //! against SIGINT/SIGTERM: on a signal the run future is dropped, which drops the
-//! [`LocalCluster`] guard, which kills every node we started. The history on disk stays
+//! [`Testbed`] guard, which heals the network, resets clocks and kills every node we started. The history on disk stays
 //! checkable either way. Exit codes: 0 valid, 1 invalid, 2 unknown, 255 harness error.
 
-use crate::client::KvClient;
-use crate::local::{ClusterSpec, LocalCluster};
+use crate::db::kvnode::{Kvnode, KvnodeSpec};
+use crate::db::Db;
+use crate::env;
 use crate::plan::TestPlan;
 use crate::recorder::Recorder;
 use crate::results;
 use crate::run::{self, FaultCounts, LoadSpec, ProcessIds};
+use crate::testbed::Testbed;
 use anyhow::{anyhow, Context, Result};
 use nemesis::schedule::ScheduleOptions;
 use nemesis::Schedule;
@@ -129,24 +131,40 @@ fn stopped_note(plan: &TestPlan) -> String {
 
 /// Brings the cluster up, runs every phase, tears down. Returns the faults applied.
 pub async fn execute(plan: &TestPlan) -> Result<FaultCounts> {
-    let cluster = LocalCluster::start(ClusterSpec::from_plan(plan)).await?;
-    let nodes: Vec<serde_json::Value> = cluster
-        .nodes()
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            serde_json::json!({"id": n.id, "peer": n.peer_addr, "client": n.client_addr, "pid": cluster.pid(i)})
-        })
-        .collect();
+    let environment = env::local::build(&plan.nodes, &plan.run_dir, plan.faketime.clone()).await?;
+    let db = Kvnode::new(kvnode_spec(plan), &*environment.env)?;
+    let testbed = Testbed::start(environment, db).await?;
+    run_phases(plan, &testbed).await
+}
+
+/// How the plan runs kvnode.
+pub fn kvnode_spec(plan: &TestPlan) -> KvnodeSpec {
+    KvnodeSpec {
+        binary: plan.kvnode.clone(),
+        subcommand: plan.kvnode_subcommand,
+        engine: plan.engine.clone(),
+        extra_args: plan
+            .kvnode_args
+            .iter()
+            .cloned()
+            .chain(plan.nwr.iter().flat_map(|n| n.kvnode_args()))
+            .collect(),
+        seed: plan.seed,
+    }
+}
+
+/// Every phase of a run on a started testbed: wait until it serves, workers + nemesis +
+/// status poller, heal, recovery, final reads; then collect logs and tear down.
+pub async fn run_phases<D: Db>(plan: &TestPlan, testbed: &Testbed<D>) -> Result<FaultCounts> {
     std::fs::write(
         plan.run_dir.join("cluster.json"),
-        serde_json::to_string_pretty(&serde_json::json!({ "nodes": nodes }))?,
+        serde_json::to_string_pretty(&testbed.describe())?,
     )?;
-    cluster.await_ready(Duration::from_secs(20)).await?;
+    testbed.await_ready(Duration::from_secs(20)).await?;
     // A leaderless engine serves as soon as its nodes answer; waiting for a leader that never
     // comes would only burn the timeout.
-    if !plan.leaderless()
-        && cluster
+    if !testbed.db().leaderless()
+        && testbed
             .await_leader(Duration::from_secs(10))
             .await
             .is_none()
@@ -158,13 +176,13 @@ pub async fn execute(plan: &TestPlan) -> Result<FaultCounts> {
         &plan.run_dir.join("history.jsonl"),
         start.into_std(),
     )?);
-    let client = Arc::new(KvClient::new(
-        cluster.ids(),
-        cluster.urls(),
-        Duration::from_millis(plan.op_timeout_ms),
-    )?);
+    let client = Arc::new(
+        testbed
+            .db()
+            .client(Duration::from_millis(plan.op_timeout_ms))?,
+    );
     let duration = Duration::from_secs_f64(plan.time_limit);
-    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let progress = progress(rec.clone(), duration);
     let schedule = Schedule::new(ScheduleOptions {
         kinds: plan.nemesis.clone(),
@@ -184,7 +202,7 @@ pub async fn execute(plan: &TestPlan) -> Result<FaultCounts> {
         max_ops: None,
     };
     let ids = Arc::new(ProcessIds::new(plan.concurrency as u64));
-    let ((), counts) = tokio::join!(
+    let ((), counts, ()) = tokio::join!(
         run::run_workers(
             &load,
             client.clone(),
@@ -192,22 +210,29 @@ pub async fn execute(plan: &TestPlan) -> Result<FaultCounts> {
             ids.clone(),
             stop_rx.clone()
         ),
-        run::run_nemesis(&cluster, schedule, duration, &rec, stop_rx, plan.seed),
+        run::run_nemesis(
+            testbed,
+            schedule,
+            duration,
+            &rec,
+            stop_rx.clone(),
+            plan.seed
+        ),
+        run::poll_status(testbed, &rec, duration, stop_rx),
     );
     if let Some(p) = &progress {
         p.set_message("healed; waiting for recovery");
     }
-    if !cluster
-        .await_recovery(plan.leaderless(), Duration::from_secs(15))
-        .await
-    {
+    if !testbed.await_recovery(Duration::from_secs(15)).await {
         eprintln!("faultline: warning: cluster not recovered after 15 s; final reads anyway");
     }
     run::final_reads(&*client, &rec, &ids, plan.workload, plan.nodes.len()).await;
     if let Some(p) = progress {
         p.finish_and_clear();
     }
-    cluster.teardown();
+    let _ = stop_tx.send(true);
+    testbed.collect();
+    testbed.teardown();
     Ok(counts)
 }
 

@@ -1,0 +1,45 @@
+//! DB adapters: everything the harness knows about one system under test — how to install
+//! it on a host, the daemon each node runs, how to ask a node who leads, and the client the
+//! workers use. The run loop, environments and injectors never name a system; adding one is
+//! implementing [`Db`] and a [`crate::client::Client`] (docs/adding-a-system.md).
+
+pub mod kvnode;
+
+use crate::client::Client;
+use crate::env::{DaemonSpec, Env};
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::time::Duration;
+
+/// What one node says about itself; recorded in the history as `cluster-status` events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// `leader`, `follower`, `candidate`, ... as the node reports it.
+    pub role: String,
+    /// Its term / epoch / ballot round.
+    pub term: u64,
+    /// Who it believes leads.
+    #[serde(default)]
+    pub leader: Option<String>,
+}
+
+/// A system under test.
+pub trait Db: Send + Sync + 'static {
+    /// The client its workers use.
+    type Client: Client;
+    /// `kvnode`, `etcd`, ...
+    fn name(&self) -> &'static str;
+    /// What to record as its version in test.json and results.json.
+    fn version(&self) -> String;
+    /// True when there is no leader to wait for (every node serves).
+    fn leaderless(&self) -> bool;
+    /// Makes the system's binaries available on every host (checks they exist, uploads).
+    fn install(&mut self, env: &dyn Env) -> Result<()>;
+    /// The daemon node `i` runs (clock-fault environment variables are added by the caller).
+    fn daemon(&self, env: &dyn Env, i: usize) -> Result<DaemonSpec>;
+    /// Asks node `i` about itself; `None` when it does not answer.
+    fn status(&self, i: usize) -> impl Future<Output = Option<NodeStatus>> + Send;
+    /// A client for the workers, every op bounded by `op_timeout`.
+    fn client(&self, op_timeout: Duration) -> Result<Self::Client>;
+}

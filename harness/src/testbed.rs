@@ -1,0 +1,454 @@
+//! The testbed: a system under test running on an environment, with its fault injectors —
+//! everything the run loop touches, behind one type. It starts the nodes, says who leads,
+//! applies and undoes [`nemesis::Fault`]s, heals everything, and tears down.
+//!
+//! How each fault is made real: partitions and packet faults by the environment's
+//! [`NetFaults`], clock offsets by its [`ClockFaults`] (a strobe is a timer flipping the
+//! offset), kill and pause by signals through the [`Env`], restarts by starting the DB
+//! adapter's daemon again on the same data.
+//!
+//! Teardown is a guard: dropping the testbed (normal end, error, panic unwind, the run future
+//! dropped on Ctrl-C) resets clocks, heals the network, removes every rule and qdisc, resumes
+//! and kills every node, and removes what the environment created. It runs once.
+
+use crate::db::{Db, NodeStatus};
+use crate::env::{Env, Environment};
+use crate::inject::{ClockFaults, NetFaults};
+use anyhow::{anyhow, bail, Context, Result};
+use nemesis::{ClockOp, Fault, FaultKind, NodeId};
+use nix::sys::signal::Signal;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Fault state the testbed must undo.
+#[derive(Default)]
+struct Undo {
+    killed: BTreeSet<usize>,
+    paused: BTreeSet<usize>,
+    /// Hosts whose clock offset is not 0.
+    skewed: BTreeSet<usize>,
+    strobes: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// A running system under test; see the module documentation.
+pub struct Testbed<D: Db> {
+    env: Arc<dyn Env>,
+    net: Arc<dyn NetFaults>,
+    clock: Arc<dyn ClockFaults>,
+    db: D,
+    ids: Vec<NodeId>,
+    undo: Mutex<Undo>,
+    torn_down: AtomicBool,
+}
+
+impl<D: Db> Testbed<D> {
+    /// Installs the system on every host and starts every node (does not wait for them to
+    /// serve; see [`Self::await_ready`]).
+    pub async fn start(environment: Environment, mut db: D) -> Result<Testbed<D>> {
+        let Environment { env, net, clock } = environment;
+        let env2 = env.clone();
+        let db = tokio::task::spawn_blocking(move || db.install(&*env2).map(|()| db))
+            .await
+            .map_err(|e| anyhow!("install task failed: {e}"))??;
+        let tb = Testbed {
+            ids: env.hosts().iter().map(|h| h.node.clone()).collect(),
+            env,
+            net: Arc::from(net),
+            clock: Arc::from(clock),
+            db,
+            undo: Mutex::new(Undo::default()),
+            torn_down: AtomicBool::new(false),
+        };
+        for i in 0..tb.ids.len() {
+            tb.start_node(i)?;
+        }
+        Ok(tb)
+    }
+
+    fn start_node(&self, i: usize) -> Result<()> {
+        let mut spec = self.db.daemon(&*self.env, i)?;
+        spec.env.extend(self.clock.daemon_env(i));
+        self.env
+            .start(i, &spec)
+            .with_context(|| format!("cannot start {}", self.ids[i]))
+    }
+
+    /// The environment.
+    pub fn env(&self) -> &dyn Env {
+        &*self.env
+    }
+
+    /// The system under test.
+    pub fn db(&self) -> &D {
+        &self.db
+    }
+
+    /// Node ids.
+    pub fn ids(&self) -> &[NodeId] {
+        &self.ids
+    }
+
+    /// The network injector (tests inspect it).
+    pub fn net(&self) -> &dyn NetFaults {
+        &*self.net
+    }
+
+    fn index(&self, id: &str) -> Option<usize> {
+        self.ids.iter().position(|n| n == id)
+    }
+
+    /// Every node's answer to a status request, in parallel.
+    pub async fn statuses(&self) -> Vec<Option<NodeStatus>> {
+        futures::future::join_all((0..self.ids.len()).map(|i| self.db.status(i))).await
+    }
+
+    /// Waits until every node answers, or fails after `timeout` naming the nodes that did
+    /// not, with the tail of the log of a node that exited.
+    pub async fn await_ready(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let st = self.statuses().await;
+            let missing: Vec<&str> = st
+                .iter()
+                .zip(&self.ids)
+                .filter(|(s, _)| s.is_none())
+                .map(|(_, id)| id.as_str())
+                .collect();
+            if missing.is_empty() {
+                return Ok(());
+            }
+            for i in 0..self.ids.len() {
+                if self.env.exited(i) {
+                    let _ = self.env.collect(i);
+                    let log = self.env.hosts()[i].local_dir.join("node.log");
+                    let text = std::fs::read_to_string(&log).unwrap_or_default();
+                    let tail: Vec<&str> = text.lines().rev().take(5).collect();
+                    bail!(
+                        "node {} exited at startup; last log lines:\n{}",
+                        self.ids[i],
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    );
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "nodes {} did not start serving within {timeout:?}",
+                    missing.join(", ")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The node that claims leadership with the highest term, among those that answer.
+    pub async fn leader(&self) -> Option<NodeId> {
+        let st = self.statuses().await;
+        st.into_iter()
+            .zip(&self.ids)
+            .filter_map(|(s, id)| s.filter(|s| s.role == "leader").map(|s| (s.term, id)))
+            .max_by_key(|(t, _)| *t)
+            .map(|(_, id)| id.clone())
+    }
+
+    /// Waits until a leader exists that every node names, up to `timeout`; then falls back
+    /// to whoever claims leadership.
+    pub async fn await_leader(&self, timeout: Duration) -> Option<NodeId> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let st = self.statuses().await;
+            let named: HashSet<Option<&str>> = st
+                .iter()
+                .map(|s| s.as_ref().and_then(|s| s.leader.as_deref()))
+                .collect();
+            if named.len() == 1 {
+                if let Some(Some(l)) = named.into_iter().next() {
+                    return Some(l.to_string());
+                }
+            }
+            if Instant::now() > deadline {
+                return self.leader().await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the system can serve again after faults: an agreed leader, or for a
+    /// leaderless system every node answering. False on timeout.
+    pub async fn await_recovery(&self, timeout: Duration) -> bool {
+        if self.db.leaderless() {
+            self.await_ready(timeout).await.is_ok()
+        } else {
+            self.await_leader(timeout).await.is_some()
+        }
+    }
+
+    /// Runs a blocking injector call off the async workers.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Arc<dyn Env>, Arc<dyn NetFaults>, Arc<dyn ClockFaults>) -> Result<T>
+            + Send
+            + 'static,
+    ) -> Result<T> {
+        let (env, net, clock) = (self.env.clone(), self.net.clone(), self.clock.clone());
+        tokio::task::spawn_blocking(move || f(env, net, clock))
+            .await
+            .map_err(|e| anyhow!("injector task failed: {e}"))?
+    }
+
+    fn nodes_of(&self, f: &Fault) -> Vec<usize> {
+        f.nodes().iter().filter_map(|n| self.index(n)).collect()
+    }
+
+    /// Applies a fault, resolving symbolic targets (the leader) first; returns the resolved
+    /// fault, which is what the history records. `fallback` picks a node when none leads.
+    pub async fn apply(&self, fault: &Fault, fallback: usize) -> Result<Fault> {
+        let leader = if needs_leader(fault) {
+            self.leader().await
+        } else {
+            None
+        };
+        let fault = fault.resolve(
+            &self.ids,
+            leader.as_deref(),
+            &self.ids[fallback % self.ids.len()],
+        );
+        let nodes = self.nodes_of(&fault);
+        match &fault {
+            Fault::Partition { grudge, .. } => {
+                let g = grudge.clone();
+                self.blocking(move |_, net, _| net.partition(&g)).await?;
+            }
+            Fault::Kill { .. } => {
+                for &i in &nodes {
+                    self.kill_node(i).await?;
+                }
+            }
+            Fault::Pause { .. } => {
+                for &i in &nodes {
+                    self.env.signal(i, Signal::SIGSTOP)?;
+                    self.undo().paused.insert(i);
+                }
+            }
+            Fault::Clock { op, .. } => {
+                if let Some(why) = self.clock.unavailable() {
+                    bail!("{why}");
+                }
+                for &i in &nodes {
+                    self.undo().skewed.insert(i);
+                    match *op {
+                        ClockOp::Bump { delta_ms } => {
+                            self.blocking(move |_, _, c| c.set_offset(i, delta_ms))
+                                .await?;
+                        }
+                        ClockOp::Strobe {
+                            delta_ms,
+                            period_ms,
+                        } => {
+                            let clock = self.clock.clone();
+                            let h = tokio::spawn(async move {
+                                let mut on = false;
+                                loop {
+                                    on = !on;
+                                    let c = clock.clone();
+                                    let ms = if on { delta_ms } else { 0 };
+                                    let _ =
+                                        tokio::task::spawn_blocking(move || c.set_offset(i, ms))
+                                            .await;
+                                    tokio::time::sleep(Duration::from_millis(period_ms.max(10)))
+                                        .await;
+                                }
+                            });
+                            self.undo().strobes.push(h);
+                        }
+                    }
+                }
+            }
+            Fault::Packet { delay_ms, loss, .. } => {
+                let (d, l, ns) = (*delay_ms, *loss, nodes.clone());
+                self.blocking(move |_, net, _| net.packet(&ns, d, l))
+                    .await?;
+            }
+        }
+        Ok(fault)
+    }
+
+    /// Undoes the active fault `fault` (what [`Self::apply`] returned).
+    pub async fn undo_fault(&self, fault: &Fault) -> Result<()> {
+        match fault.kind() {
+            FaultKind::Partition => self.blocking(|_, net, _| net.heal()).await,
+            FaultKind::Kill => {
+                for i in self.nodes_of(fault) {
+                    self.restart_node(i)?;
+                }
+                Ok(())
+            }
+            FaultKind::Pause => {
+                for i in self.nodes_of(fault) {
+                    self.resume(i)?;
+                }
+                Ok(())
+            }
+            FaultKind::Clock => self.reset_clocks().await,
+            FaultKind::Packet => self.blocking(|_, net, _| net.clear_packet()).await,
+        }
+    }
+
+    fn undo(&self) -> std::sync::MutexGuard<'_, Undo> {
+        self.undo.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// SIGKILLs node `i` (it stays down until [`Self::restart_node`]).
+    pub async fn kill_node(&self, i: usize) -> Result<()> {
+        let env = self.env.clone();
+        tokio::task::spawn_blocking(move || env.kill(i))
+            .await
+            .map_err(|e| anyhow!("kill task failed: {e}"))??;
+        let mut u = self.undo();
+        u.paused.remove(&i);
+        u.killed.insert(i);
+        Ok(())
+    }
+
+    /// Restarts a killed node on the same data.
+    pub fn restart_node(&self, i: usize) -> Result<()> {
+        if !self.undo().killed.remove(&i) {
+            return Ok(());
+        }
+        self.start_node(i)
+    }
+
+    fn resume(&self, i: usize) -> Result<()> {
+        if self.undo().paused.remove(&i) {
+            self.env.signal(i, Signal::SIGCONT)?;
+        }
+        Ok(())
+    }
+
+    async fn reset_clocks(&self) -> Result<()> {
+        let skewed: Vec<usize> = {
+            let mut u = self.undo();
+            for h in u.strobes.drain(..) {
+                h.abort();
+            }
+            std::mem::take(&mut u.skewed).into_iter().collect()
+        };
+        self.blocking(move |_, _, clock| {
+            for i in skewed {
+                clock.set_offset(i, 0)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Stops every fault: heals links, removes packet faults, resets clocks, resumes paused
+    /// nodes, restarts killed ones.
+    pub async fn heal_all(&self) -> Result<()> {
+        self.blocking(|_, net, _| net.heal().and(net.clear_packet()))
+            .await?;
+        self.reset_clocks().await?;
+        let (paused, killed): (Vec<usize>, Vec<usize>) = {
+            let u = self.undo();
+            (
+                u.paused.iter().copied().collect(),
+                u.killed.iter().copied().collect(),
+            )
+        };
+        for i in paused {
+            self.resume(i)?;
+        }
+        for i in killed {
+            self.restart_node(i)?;
+        }
+        Ok(())
+    }
+
+    /// Node facts for `cluster.json`.
+    pub fn describe(&self) -> serde_json::Value {
+        let nodes: Vec<serde_json::Value> = self
+            .env
+            .hosts()
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                serde_json::json!({
+                    "id": h.node,
+                    "host": h.describe,
+                    "peer": h.peer_listen,
+                    "client": h.client_addr,
+                    "pid": self.env.pid(i),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "env": self.env.kind().name(),
+            "system": self.db.name(),
+            "version": self.db.version(),
+            "nodes": nodes,
+        })
+    }
+
+    /// Copies every node's log (and data size) into the run directory.
+    pub fn collect(&self) {
+        let _ = crate::env::for_each_host(&*self.env, |i| {
+            if let Err(e) = self.env.collect(i) {
+                eprintln!("faultline: could not collect {}'s log: {e:#}", self.ids[i]);
+            }
+            Ok(())
+        });
+    }
+
+    /// Tears everything down now (also done on drop; runs once).
+    pub fn teardown(&self) {
+        if self.torn_down.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let skewed: Vec<usize> = {
+            let mut u = self.undo();
+            for h in u.strobes.drain(..) {
+                h.abort();
+            }
+            u.paused.clear();
+            u.killed.clear();
+            std::mem::take(&mut u.skewed).into_iter().collect()
+        };
+        // Clocks first: on VMs a jumped system clock outlives every process.
+        for i in skewed {
+            if let Err(e) = self.clock.set_offset(i, 0) {
+                eprintln!(
+                    "faultline: teardown: cannot reset {}'s clock: {e:#}",
+                    self.ids[i]
+                );
+            }
+        }
+        self.net.teardown();
+        self.env.teardown();
+    }
+
+    /// Pids of the nodes running now (tests check nothing survives teardown).
+    pub fn pids(&self) -> BTreeMap<NodeId, u32> {
+        (0..self.ids.len())
+            .filter_map(|i| Some((self.ids[i].clone(), self.env.pid(i)?)))
+            .collect()
+    }
+}
+
+/// True when the fault names the leader symbolically (resolved right before it applies).
+fn needs_leader(fault: &Fault) -> bool {
+    use nemesis::{PartitionShape, Target};
+    match fault {
+        Fault::Partition { shape, .. } => *shape == PartitionShape::IsolateLeader,
+        Fault::Kill { target }
+        | Fault::Pause { target }
+        | Fault::Clock { target, .. }
+        | Fault::Packet { target, .. } => *target == Target::Leader,
+    }
+}
+
+impl<D: Db> Drop for Testbed<D> {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}
