@@ -13,5 +13,6 @@ fn main() {
         Need::Sshd,
         Need::Etcd,
         Need::Qemu,
+        Need::Vagrant,
     ]);
 }

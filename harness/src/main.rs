@@ -36,6 +36,13 @@ enum Command {
     Quorum(cmd::quorum::Args),
     /// Run a benchmark (checker, cluster, harness overhead).
     Bench(cmd::bench::Args),
+    /// Remove what runs killed with SIGKILL left behind (namespaces, remote daemons, rules).
+    Env(cmd::env::Args),
+    /// Move this machine's system clock (root; what clock faults run on VMs).
+    Clock(cmd::clock::Args),
+    /// Delay packets of a netfilter queue (packet faults on kernels without tc netem).
+    #[command(hide = true)]
+    Netdelay(cmd::netdelay::Args),
     /// Run the bundled kvnode server (the same binary as `kvnode`; used by the local environment).
     #[command(hide = true, disable_help_flag = true)]
     Kvnode {
@@ -64,6 +71,9 @@ fn main() -> ExitCode {
         Command::Compare(a) => cmd::compare::run(a),
         Command::Quorum(a) => cmd::quorum::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Env(a) => cmd::env::run(a),
+        Command::Clock(a) => cmd::clock::run(a),
+        Command::Netdelay(a) => cmd::netdelay::run(a),
         Command::Kvnode { args } => cmd::kvnode::run(args),
     };
     match result {

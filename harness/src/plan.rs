@@ -46,6 +46,13 @@ pub fn find_faketime() -> Option<PathBuf> {
     )
 )]
 pub struct Flags {
+    /// Where the nodes run: `local` (processes on 127.0.0.1 behind userspace link proxies; no
+    /// root), `netns` (one network namespace per node on a bridge; root; partitions with
+    /// iptables, packet faults with tc netem, clock faults with libfaketime because the
+    /// namespaces share this machine's kernel clock) or `ssh` (hosts from --hosts or
+    /// --vagrant).
+    #[arg(long = "env", default_value = "local", value_name = "local|netns|ssh")]
+    pub env: crate::env::EnvKind,
     /// Replication engine of the bundled kvnode (raft, multipaxos, nwr).
     #[arg(long, default_value = "raft")]
     pub engine: String,
@@ -72,9 +79,19 @@ pub struct Flags {
     /// The kvnode binary (default: this executable, run as `faultline kvnode`).
     #[arg(long)]
     pub kvnode: Option<PathBuf>,
-    /// Number of nodes.
-    #[arg(long, default_value_t = 5, value_parser = numeric::count::<usize>(1, 64))]
-    pub nodes: usize,
+    /// Number of nodes (default 5; with --env ssh, the number of hosts).
+    #[arg(long, value_parser = numeric::count::<usize>(1, 64))]
+    pub nodes: Option<usize>,
+    /// --env ssh: the hosts file (addresses, login, sudo, clock mode; see docs/ssh.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "vagrant")]
+    pub hosts: Option<PathBuf>,
+    /// --env ssh: the machines of the Vagrantfile in DIR (default: this directory), from
+    /// `vagrant ssh-config`.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = ".")]
+    pub vagrant: Option<PathBuf>,
+    /// --env ssh: add unknown host keys to known_hosts instead of refusing to connect.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
     /// Workload: register (one key) or kv (many keys).
     #[arg(long, default_value = "register")]
     pub workload: String,
@@ -133,6 +150,12 @@ pub struct Flags {
 pub struct TestPlan {
     /// Test name (the results subdirectory).
     pub name: String,
+    /// Where the nodes run.
+    #[serde(default = "local_env")]
+    pub env: crate::env::EnvKind,
+    /// The SSH hosts (--env ssh), resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<crate::env::hosts::Hosts>,
     /// System under test (always `kvnode` for now).
     pub system: String,
     /// kvnode engine.
@@ -271,6 +294,10 @@ impl NwrSettings {
     }
 }
 
+fn local_env() -> crate::env::EnvKind {
+    crate::env::EnvKind::Local
+}
+
 impl TestPlan {
     /// True when the engine has no leader to wait for (NWR: every node coordinates).
     pub fn leaderless(&self) -> bool {
@@ -292,9 +319,29 @@ impl Flags {
         if self.repeat.is_some() {
             bail!("--repeat must be expanded with Flags::repeated before resolving");
         }
-        if self.nodes < 1 {
-            bail!("--nodes must be at least 1 (got {})", self.nodes);
-        }
+        use crate::env::EnvKind;
+        let ssh = match (self.env, &self.hosts, &self.vagrant) {
+            (EnvKind::Ssh, Some(f), _) => Some(crate::env::hosts::Hosts::load(
+                f,
+                self.accept_new_host_keys,
+            )?),
+            (EnvKind::Ssh, None, Some(d)) => Some(crate::env::hosts::Hosts::vagrant(d)?),
+            (EnvKind::Ssh, None, None) => bail!("--env ssh needs --hosts FILE or --vagrant [DIR]"),
+            (_, None, None) if !self.accept_new_host_keys => None,
+            _ => bail!("--hosts, --vagrant and --accept-new-host-keys only apply to --env ssh"),
+        };
+        let nodes = match (&ssh, self.nodes) {
+            (Some(h), Some(n)) if n != h.hosts.len() => bail!(
+                "--nodes {n} but the hosts file lists {} hosts (leave --nodes out with --env ssh)",
+                h.hosts.len()
+            ),
+            (Some(h), _) => h.hosts.len(),
+            (None, n) => n.unwrap_or(5),
+        };
+        let node_ids: Vec<String> = match &ssh {
+            Some(h) => h.hosts.iter().map(|h| h.name.clone()).collect(),
+            None => (1..=nodes).map(|i| format!("n{i}")).collect(),
+        };
         if self.concurrency < 1 {
             bail!(
                 "--concurrency must be at least 1 (got {})",
@@ -344,7 +391,7 @@ impl Flags {
                 self.nwr.as_deref(),
                 self.clock.as_deref(),
                 self.read_repair,
-                self.nodes,
+                nodes,
             )?)
         } else {
             if self.nwr.is_some() || self.clock.is_some() || self.read_repair {
@@ -373,7 +420,9 @@ impl Flags {
         }
         let mut notes = Vec::new();
         let mut faketime = None;
-        if kinds.contains(&FaultKind::Clock) {
+        // On SSH hosts the clock mechanism is the hosts' (their own clocks, or their
+        // libfaketime): nothing to find on this machine.
+        if kinds.contains(&FaultKind::Clock) && self.env != crate::env::EnvKind::Ssh {
             match find_faketime() {
                 Some(p) => faketime = Some(p),
                 None => {
@@ -413,16 +462,21 @@ impl Flags {
             bail!("--name {name:?} is not a usable directory name");
         }
         let seed = self.seed.unwrap_or_else(rand::random);
-        ensure_fd_limit(self.nodes, self.concurrency)?;
+        ensure_fd_limit(nodes, self.concurrency)?;
         let run_dir = self
             .results
             .join(&name)
             .join(crate::results::timestamp(std::time::SystemTime::now()));
+        if self.env == crate::env::EnvKind::Netns && !crate::env::netns::is_root() {
+            bail!("--env netns needs root (network namespaces, iptables, tc netem); run as root or use --env local");
+        }
         Ok(TestPlan {
+            env: self.env,
             name,
             system: "kvnode".into(),
             engine: self.engine.clone(),
-            nodes: (1..=self.nodes).map(|i| format!("n{i}")).collect(),
+            nodes: node_ids,
+            ssh,
             workload,
             mix,
             nwr,

@@ -384,6 +384,7 @@ impl<D: Db> Testbed<D> {
             .collect();
         serde_json::json!({
             "env": self.env.kind().name(),
+            "faults": self.net.describe(),
             "system": self.db.name(),
             "version": self.db.version(),
             "nodes": nodes,

@@ -38,11 +38,13 @@ pub enum Need {
     Etcd,
     /// qemu-system-x86_64 and debootstrap, for the VM tests.
     Qemu,
+    /// Vagrant, to validate the Vagrantfile.
+    Vagrant,
 }
 
 impl Need {
     /// Every need, in the order the build scripts report them.
-    pub const ALL: [Need; 9] = [
+    pub const ALL: [Need; 10] = [
         Need::Corpus,
         Need::Faketime,
         Need::Chromium,
@@ -52,6 +54,7 @@ impl Need {
         Need::Sshd,
         Need::Etcd,
         Need::Qemu,
+        Need::Vagrant,
     ];
 
     /// The name used in `cfg(missing_<name>)`.
@@ -66,6 +69,7 @@ impl Need {
             Need::Sshd => "sshd",
             Need::Etcd => "etcd",
             Need::Qemu => "qemu",
+            Need::Vagrant => "vagrant",
         }
     }
 
@@ -84,6 +88,7 @@ impl Need {
             Need::Sshd => "sshd: apt-get install -y openssh-server",
             Need::Etcd => "etcd: apt-get install -y etcd-server",
             Need::Qemu => "qemu and debootstrap: apt-get install -y qemu-system-x86 debootstrap",
+            Need::Vagrant => "vagrant: apt-get install -y vagrant",
         }
     }
 
@@ -107,6 +112,7 @@ impl Need {
             Need::Sshd => which("sshd").or_else(|| first_file(&["/usr/sbin/sshd"])),
             Need::Etcd => env_path("FAULTLINE_ETCD").or_else(|| which("etcd")),
             Need::Qemu => which("qemu-system-x86_64").filter(|_| which("debootstrap").is_some()),
+            Need::Vagrant => which("vagrant"),
         }
     }
 

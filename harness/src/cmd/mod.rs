@@ -3,8 +3,11 @@
 pub mod analyze;
 pub mod bench;
 pub mod check;
+pub mod clock;
 pub mod compare;
+pub mod env;
 pub mod kvnode;
+pub mod netdelay;
 pub mod quorum;
 pub mod report;
 pub mod serve;

@@ -8,7 +8,7 @@
 
 use crate::db::kvnode::{Kvnode, KvnodeSpec};
 use crate::db::Db;
-use crate::env;
+use crate::env::{self, EnvKind};
 use crate::plan::TestPlan;
 use crate::recorder::Recorder;
 use crate::results;
@@ -131,7 +131,26 @@ fn stopped_note(plan: &TestPlan) -> String {
 
 /// Brings the cluster up, runs every phase, tears down. Returns the faults applied.
 pub async fn execute(plan: &TestPlan) -> Result<FaultCounts> {
-    let environment = env::local::build(&plan.nodes, &plan.run_dir, plan.faketime.clone()).await?;
+    let environment = match plan.env {
+        EnvKind::Local => {
+            env::local::build(&plan.nodes, &plan.run_dir, plan.faketime.clone()).await?
+        }
+        EnvKind::Netns => {
+            let (ids, dir, ft) = (
+                plan.nodes.clone(),
+                plan.run_dir.clone(),
+                plan.faketime.clone(),
+            );
+            let exe = std::env::current_exe().context("cannot locate the faultline executable")?;
+            tokio::task::spawn_blocking(move || env::netns::build(&ids, &dir, ft, &exe)).await??
+        }
+        EnvKind::Ssh => {
+            let hosts = plan.ssh.clone().context("--env ssh without hosts")?;
+            let dir = plan.run_dir.clone();
+            let exe = std::env::current_exe().context("cannot locate the faultline executable")?;
+            tokio::task::spawn_blocking(move || env::ssh::build(hosts, &dir, &exe)).await??
+        }
+    };
     let db = Kvnode::new(kvnode_spec(plan), &*environment.env)?;
     let testbed = Testbed::start(environment, db).await?;
     run_phases(plan, &testbed).await

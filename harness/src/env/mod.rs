@@ -12,8 +12,12 @@
 //! Every method is blocking; async callers go through `spawn_blocking` or run hosts in
 //! parallel threads ([`for_each_host`]). Each host runs exactly one daemon: the node.
 
+pub mod hosts;
 pub mod local;
+pub mod netns;
 pub mod procs;
+pub mod registry;
+pub mod ssh;
 
 use anyhow::{bail, Result};
 use nix::sys::signal::Signal;

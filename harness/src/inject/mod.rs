@@ -7,8 +7,8 @@
 //! | environment | partitions | packet faults | clocks |
 //! |---|---|---|---|
 //! | local | userspace link proxies ([`proxies`]) | proxies (delay, TCP-style stall on loss) | libfaketime ([`clock`]) |
-//! | netns | iptables in the namespaces ([`iptables`]) | tc netem ([`netem`]) | libfaketime (one kernel clock) |
-//! | ssh   | iptables on each host ([`iptables`]) | tc netem ([`netem`]) | the host's system clock, or libfaketime |
+//! | netns | iptables in the namespaces ([`iptables`]) | tc netem ([`netem`]), or iptables loss + NFQUEUE delay ([`nfqueue`]) without netem | libfaketime (one kernel clock) |
+//! | ssh   | iptables on each host ([`iptables`]) | as netns | the host's system clock, or libfaketime |
 //!
 //! Every injector undoes exactly what it did: heal restores every link, reset every clock;
 //! the testbed calls them on every exit path.
@@ -17,6 +17,7 @@ pub mod clock;
 pub mod iptables;
 pub mod kernel;
 pub mod netem;
+pub mod nfqueue;
 pub mod proxies;
 pub mod proxy;
 
@@ -35,6 +36,8 @@ pub trait NetFaults: Send + Sync {
     fn packet(&self, nodes: &[usize], delay_ms: u64, loss: f64) -> Result<()>;
     /// Removes every delay and loss.
     fn clear_packet(&self) -> Result<()>;
+    /// How faults are injected, for cluster.json and messages.
+    fn describe(&self) -> String;
     /// Undoes everything this injector ever set up on the hosts (teardown; never fails,
     /// problems are printed).
     fn teardown(&self) {

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 /// The interface host `i` uses to reach `peer`.
 pub fn interface(env: &dyn Env, i: usize, peer: IpAddr) -> Result<String> {
     let out = env
-        .exec(i, &["ip", "-o", "route", "get", &peer.to_string()], false)?
+        .exec(i, &["ip", "-o", "route", "get", &peer.to_string()], true)?
         .ok(&env.hosts()[i].describe, "ip route get")?;
     let words: Vec<&str> = out.stdout.split_whitespace().collect();
     words
@@ -29,6 +29,15 @@ pub fn interface(env: &dyn Env, i: usize, peer: IpAddr) -> Result<String> {
                 out.stdout.trim()
             )
         })
+}
+
+/// Succeeds when host `i`'s kernel has tc netem (tries a zero delay and removes it).
+pub fn probe(env: &dyn Env, i: usize, dev: &str) -> Result<()> {
+    let script =
+        format!("tc qdisc replace dev {dev} root netem delay 0ms && tc qdisc del dev {dev} root");
+    env.exec(i, &["sh", "-c", &script], true)?
+        .ok(&env.hosts()[i].describe, "tc netem")?;
+    Ok(())
 }
 
 /// Sets netem on the hosts in `nodes` and removes it from the others.

@@ -89,6 +89,10 @@ impl NetFaults for ProxyNet {
         }
         Ok(())
     }
+
+    fn describe(&self) -> String {
+        "userspace link proxies (partitions, delay, TCP-style stalls for loss)".into()
+    }
 }
 
 #[cfg(test)]
