@@ -19,8 +19,8 @@
 //!   send a request into a connection the server is closing.
 //!
 //! The service wrapper marks busy and idle around each request, the I/O wrapper marks the
-//! first byte read while idle, and a watchdog per connection sleeps until the current
-//! phase's deadline, woken on every phase change.
+//! first byte read while idle, and the connection task checks the current phase's
+//! deadline after every poll of hyper's connection (see [`Connection::run`]).
 //!
 //! The cap is a semaphore, like mini-redis's `MAX_CONNECTIONS`. At the cap a new
 //! connection makes room by closing the one that has waited longest without a request in
@@ -52,7 +52,7 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// Largest request head (request line and headers) hyper buffers; beyond it: 431.
@@ -124,8 +124,6 @@ enum Phase {
 struct Conn {
     /// Phase and when it began.
     clock: Mutex<(Phase, Instant)>,
-    /// Wakes the watchdog when the phase changes (its deadline moves).
-    changed: Notify,
     /// Cancelled to close the connection to make room at the cap.
     evict: CancellationToken,
 }
@@ -134,7 +132,6 @@ impl Conn {
     fn new() -> Conn {
         Conn {
             clock: Mutex::new((Phase::Head, Instant::now())),
-            changed: Notify::new(),
             evict: CancellationToken::new(),
         }
     }
@@ -145,7 +142,6 @@ impl Conn {
 
     fn enter(&self, phase: Phase) {
         *lock(&self.clock) = (phase, Instant::now());
-        self.changed.notify_one();
     }
 
     /// Bytes arrived: on an idle connection that starts the next request's head clock.
@@ -153,8 +149,16 @@ impl Conn {
         let mut clock = lock(&self.clock);
         if clock.0 == Phase::Idle {
             *clock = (Phase::Head, Instant::now());
-            drop(clock);
-            self.changed.notify_one();
+        }
+    }
+
+    /// When the current phase runs out, and which phase that is (None: busy, no clock).
+    fn deadline(&self, limits: &HttpLimits) -> Option<(Instant, Phase)> {
+        let (phase, since) = self.phase();
+        match phase {
+            Phase::Head => Some((since + limits.header_timeout, phase)),
+            Phase::Idle => Some((since + limits.idle_timeout, phase)),
+            Phase::Busy => None,
         }
     }
 }
@@ -370,8 +374,26 @@ struct Connection {
     shutdown: CancellationToken,
 }
 
+/// How a connection task ends.
+enum End {
+    /// hyper finished (client closed, graceful shutdown, or a protocol error).
+    Served(Result<(), hyper::Error>),
+    /// The phase's clock ran out.
+    TimedOut(Phase),
+    /// Closed to make room at the cap.
+    Evicted,
+}
+
 impl Connection {
-    /// Serves one connection and watches its phase deadlines.
+    /// Serves one connection and enforces its phase deadlines.
+    ///
+    /// The phase changes only while hyper's connection future is polled (the service
+    /// wrapper and the I/O wrapper run inside that poll), so checking the deadline right
+    /// after each poll sees every change without any wake-up of its own. The timer is
+    /// re-armed lazily: only when the deadline moves earlier than the armed instant; when
+    /// it moves later the timer fires early, the check finds time left and re-arms. A
+    /// connection serving one request after another thus touches the timer about once
+    /// per header timeout, not on every request.
     async fn run(self, stream: TcpStream, http: http1::Builder, router: Router) {
         let conn = &self.conn;
         let io = TokioIo::new(Watched {
@@ -387,40 +409,50 @@ impl Connection {
         };
         let served = http.serve_connection(io, service);
         tokio::pin!(served);
+        let timer = tokio::time::sleep_until(Instant::now().into());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
+        let evicted = conn.evict.cancelled();
+        tokio::pin!(evicted);
+        let stop = self.shutdown.cancelled();
+        tokio::pin!(stop);
         let mut stopping = false;
-        loop {
-            let (phase, since) = conn.phase();
-            let deadline = match phase {
-                Phase::Head => Some(since + self.limits.header_timeout),
-                Phase::Idle => Some(since + self.limits.idle_timeout),
-                Phase::Busy => None,
-            };
-            let expiry = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
-                    None => std::future::pending().await,
+        let end = std::future::poll_fn(|cx| {
+            if !stopping && stop.as_mut().poll(cx).is_ready() {
+                stopping = true;
+                served.as_mut().graceful_shutdown();
+            }
+            if let Poll::Ready(r) = served.as_mut().poll(cx) {
+                return Poll::Ready(End::Served(r));
+            }
+            if evicted.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(End::Evicted);
+            }
+            // Busy has no clock: the loop ends, and a timer still armed fires early and is
+            // re-checked like any other.
+            while let Some((due, phase)) = conn.deadline(&self.limits) {
+                if due <= Instant::now() {
+                    return Poll::Ready(End::TimedOut(phase));
                 }
-            };
-            tokio::select! {
-                r = served.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "HTTP connection ended with an error");
-                    }
+                if !matches!(armed, Some(a) if a <= due) {
+                    timer.as_mut().reset(due.into());
+                    armed = Some(due);
+                }
+                if timer.as_mut().poll(cx).is_pending() {
                     break;
                 }
-                _ = conn.changed.notified() => {}
-                _ = expiry => {
-                    if conn.phase() == (phase, since) {
-                        self.logs.timed_out(phase, &self.limits);
-                        break;
-                    }
-                }
-                _ = conn.evict.cancelled() => break,
-                _ = self.shutdown.cancelled(), if !stopping => {
-                    stopping = true;
-                    served.as_mut().graceful_shutdown();
-                }
+                // Fired before the (later) deadline: re-arm for the current one.
+                armed = None;
             }
+            Poll::Pending
+        })
+        .await;
+        match end {
+            End::Served(Err(e)) => {
+                tracing::debug!(error = %e, "HTTP connection ended with an error")
+            }
+            End::TimedOut(phase) => self.logs.timed_out(phase, &self.limits),
+            End::Served(Ok(())) | End::Evicted => {}
         }
     }
 }
