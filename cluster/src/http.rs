@@ -69,7 +69,7 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// The `error` slug of an error status (one word per status, as the harness reads them).
-pub fn error_slug(status: StatusCode) -> &'static str {
+fn error_slug(status: StatusCode) -> &'static str {
     match status.as_u16() {
         400 => "bad-request",
         404 => "not-found",
@@ -85,22 +85,23 @@ pub fn error_slug(status: StatusCode) -> &'static str {
     }
 }
 
-/// The JSON error body `{"error": slug, "message": message}`.
-pub fn error_json(status: StatusCode, message: &str) -> String {
+/// The JSON error body `{"error": slug, "message": message}`: the one error shape.
+fn error_json(status: StatusCode, message: &str) -> String {
     json!({"error": error_slug(status), "message": message}).to_string()
 }
 
 /// An error answer with the JSON error shape.
 fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
-    let body = json!({"error": error_slug(status), "message": message.into()});
-    (status, Json(body)).into_response()
+    let json = HeaderValue::from_static("application/json");
+    let body = error_json(status, &message.into());
+    (status, [(header::CONTENT_TYPE, json)], body).into_response()
 }
 
 /// Turns every error answer that is not JSON (axum's 404 and 405, which are empty, and its
 /// plain-text extractor rejections such as a `%FF` key) into the JSON error shape, keeping
 /// the status and headers like `allow`.
 async fn json_errors(req: Request, next: Next) -> Response {
-    let what = format!("{} {}", req.method(), req.uri().path());
+    let (method, uri) = (req.method().clone(), req.uri().clone());
     let resp = next.run(req).await;
     let status = resp.status();
     let is_json = resp
@@ -110,6 +111,7 @@ async fn json_errors(req: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return resp;
     }
+    let what = format!("{method} {}", uri.path());
     let (mut parts, body) = resp.into_parts();
     let text = axum::body::to_bytes(body, MAX_BODY)
         .await
