@@ -320,6 +320,15 @@ pub async fn serve(
         };
         let stream = match accepted {
             Ok((stream, _)) => stream,
+            // The client gave up before we accepted: nothing to wait for.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                continue
+            }
             Err(e) => {
                 if let Some(n) = logs.accept_error.due() {
                     tracing::warn!(
