@@ -5,7 +5,7 @@ use crate::engine::multipaxos::MultiPaxos;
 use crate::engine::nwr::{ClockMode, Nwr, NwrConfig};
 use crate::engine::raft::Raft;
 use crate::engine::{EngineConfig, ReadMode};
-use crate::http::{router, ApiState};
+use crate::http::{router, ApiState, HttpLimits};
 use crate::msg::NodeId;
 use crate::node::{DriverConfig, NodeStatus, StatusHandle};
 use crate::storage::{FileStorage, Storage};
@@ -35,10 +35,15 @@ HTTP API on --client-listen (JSON):
   POST /kv/{key}/cas  {\"from\":a, \"to\":b, \"client_id\"?, \"seq\"?} -> 200 {\"ok\":true}
   GET  /status  -> {\"id\",\"engine\",\"role\",\"term\",\"leader\",\"commit_index\",\"applied_index\"}
 
-Status codes (what the outcome of a request is):
+Status codes (what the outcome of a request is; every error body is JSON with an
+\"error\" slug, most with a \"message\"):
   200  done
-  400  bad request: malformed JSON, value not an integer/string, body > 64 KiB (not done)
+  400  bad request: malformed JSON or HTTP, value not an integer/string, body > 64 KiB,
+       key not valid percent-encoded UTF-8 or > 1 KiB (not done)
+  404, 405  no such route / method (not done)
+  408  the body did not arrive within --http-body-timeout-ms; connection closed (not done)
   409  cas-mismatch, body carries \"current\" (definitely not done)
+  414, 431  request URI / head too large (head > 16 KiB or > 100 header fields) (not done)
   421  not-leader, body carries \"leader\" (id or null): not proposed, retry there
   501  unsupported by this engine (not done)
   503  unavailable: definitely not proposed (overloaded, stopping)
@@ -62,8 +67,17 @@ newest of R replies by timestamp, last-writer-wins (else 503); CAS answers 501. 
 says role \"leader\" (accepts writes), leader null, term 0 on every node. --clock wall stamps
 with the coordinator's wall clock (skew loses writes); hybrid uses a hybrid logical clock.
 
+Connections: a request head must arrive within --http-header-timeout-ms (from accept, or
+from the first byte after an idle gap), a body within --http-body-timeout-ms, and a
+kept-alive connection is closed after --http-idle-timeout-ms without a request. At
+--max-connections a new connection closes the one that waited longest without a request
+in progress (never one serving a request). Closures and the cap are logged (at most one
+line per kind every 5 s).
+
 Durability: a write is acknowledged only after a majority has fsynced it. No snapshots or
-log compaction: the log grows for the lifetime of the data dir (fine for test runs).";
+log compaction: the log grows for the lifetime of the data dir (fine for test runs).
+At startup a damaged record with a valid record after it stops the node (exit 1, naming
+the file and byte offset); a damaged or zero-filled tail is a torn write and truncated.";
 
 /// Replication engine to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -177,6 +191,63 @@ pub struct Args {
     /// NWR: timestamp source for last-writer-wins.
     #[arg(long, value_enum, default_value = "hybrid")]
     pub clock: ClockFlag,
+    /// HTTP: time for a complete request head, from accept or from the first byte after an
+    /// idle gap; then the connection is closed (slow or silent clients).
+    #[arg(long, default_value_t = HttpLimits::DEFAULT_HEADER_TIMEOUT_MS, value_parser = http_ms)]
+    pub http_header_timeout_ms: u64,
+    /// HTTP: time for a request body once its head has arrived; then 408 and close.
+    #[arg(long, default_value_t = HttpLimits::DEFAULT_BODY_TIMEOUT_MS, value_parser = http_ms)]
+    pub http_body_timeout_ms: u64,
+    /// HTTP: time a kept-alive connection may wait for its next request; then it is closed.
+    /// Keep it above your clients' pool idle timeout (reqwest: 90 s).
+    #[arg(long, default_value_t = HttpLimits::DEFAULT_IDLE_TIMEOUT_MS, value_parser = http_ms)]
+    pub http_idle_timeout_ms: u64,
+    /// HTTP: most client connections open at once; at the cap a new connection closes the
+    /// one that waited longest without a request in progress. Default: half the open-file
+    /// limit, between 16 and 1024.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=HttpLimits::MAX_CONNECTIONS_LIMIT as u64))]
+    pub max_connections: Option<u64>,
+}
+
+/// Largest HTTP timeout flag (one day): beyond it a deadline is meaningless.
+const MAX_HTTP_MS: u64 = 86_400_000;
+
+/// Parses an HTTP timeout flag: whole milliseconds in 1..=[`MAX_HTTP_MS`].
+fn http_ms(s: &str) -> Result<u64, String> {
+    let ms: u64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number of milliseconds"))?;
+    if !(1..=MAX_HTTP_MS).contains(&ms) {
+        return Err(format!(
+            "{ms} is out of range: it must be between 1 and {MAX_HTTP_MS} (one day)"
+        ));
+    }
+    Ok(ms)
+}
+
+/// Resolves the HTTP flags, defaulting the connection cap from the open-file limit.
+fn http_limits(args: &Args) -> HttpLimits {
+    let fd_limit = crate::http::open_file_limit();
+    let max_connections = match args.max_connections {
+        Some(n) => {
+            if fd_limit.is_some_and(|l| n >= l) {
+                tracing::warn!(
+                    max_connections = n,
+                    open_file_limit = fd_limit,
+                    "--max-connections is not below the open-file limit: the node can run out \
+                     of file descriptors before the cap applies"
+                );
+            }
+            n as usize
+        }
+        None => HttpLimits::default_max_connections(fd_limit),
+    };
+    HttpLimits {
+        header_timeout: Duration::from_millis(args.http_header_timeout_ms),
+        body_timeout: Duration::from_millis(args.http_body_timeout_ms),
+        idle_timeout: Duration::from_millis(args.http_idle_timeout_ms),
+        max_connections,
+    }
 }
 
 fn parse_peers(s: &str) -> anyhow::Result<Vec<(NodeId, String)>> {
@@ -341,17 +412,19 @@ async fn serve<E: engine::Engine, S: Storage + 'static>(
         applied_index: 0,
     }));
     let (client_tx, client_rx) = mpsc::channel(16 * 1024);
+    let limits = http_limits(&args);
     let api = router(ApiState {
         tx: client_tx,
         status: status.clone(),
         request_timeout: Duration::from_millis(args.request_timeout_ms),
+        body_timeout: limits.body_timeout,
     });
-    let http_shutdown = shutdown.clone();
-    let http = tokio::spawn(async move {
-        axum::serve(client_listener, api)
-            .with_graceful_shutdown(http_shutdown.cancelled_owned())
-            .await
-    });
+    let http = tokio::spawn(crate::http::serve(
+        client_listener,
+        api,
+        limits,
+        shutdown.clone(),
+    ));
     tracing::info!(
         id = %args.id,
         engine = engine.name(),
@@ -359,6 +432,10 @@ async fn serve<E: engine::Engine, S: Storage + 'static>(
         client_listen = %args.client_listen,
         peers = ?peers,
         read = ?args.read,
+        http_header_timeout_ms = args.http_header_timeout_ms,
+        http_body_timeout_ms = args.http_body_timeout_ms,
+        http_idle_timeout_ms = args.http_idle_timeout_ms,
+        max_connections = limits.max_connections,
         "kvnode started"
     );
     let driver = node::Driver {

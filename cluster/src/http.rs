@@ -5,18 +5,32 @@
 //! | status | body | meaning |
 //! |---|---|---|
 //! | 200 | `{"ok":true}` / `{"value":v}` | done |
-//! | 400 | `{"error":"bad-request","message":..}` | malformed JSON, wrong value type, oversized body (definite, nothing done) |
+//! | 400 | `{"error":"bad-request","message":..}` | malformed request or JSON, wrong value type, bad key (not valid percent-encoded UTF-8, too long), oversized body (definite, nothing done) |
+//! | 404, 405 | `{"error":"not-found"\|"method-not-allowed","message":..}` | no such route / method (definite) |
+//! | 408 | `{"error":"request-timeout","message":..}` | the body did not arrive within the body timeout (definite, nothing done) |
 //! | 409 | `{"error":"cas-mismatch","current":v}` | CAS compared unequal (definite) |
+//! | 414, 431 | `{"error":"uri-too-long"\|"header-too-large","message":..}` | request head over the limits (definite) |
 //! | 421 | `{"error":"not-leader","leader":id\|null}` | not proposed; retry at `leader` (definite) |
 //! | 501 | `{"error":"unsupported"}` | the engine does not offer this operation (definite) |
 //! | 503 | `{"error":"unavailable","message":..}` | definitely not proposed (e.g. node overloaded) |
 //! | 504 | `{"error":"timeout"}` | UNKNOWN outcome: may still take effect later |
+//!
+//! Every error answer is JSON with an `error` slug: the handlers build theirs, a middleware
+//! turns axum's own plain-text or empty rejections (404, 405, path decoding) into that
+//! shape, and [`server`] does the same for the answers hyper writes by itself (400 for an
+//! unparsable request, 414, 431). [`server`] is the connection layer: timeouts for idle
+//! and half-sent connections and the connection cap.
+
+mod server;
+
+pub use server::{open_file_limit, serve, HttpLimits, MAX_HEADERS, MAX_HEAD_BYTES};
 
 use crate::msg::{Command, Op, Reply, Value};
 use crate::node::{ClientOp, ClientRequest, StatusHandle};
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -39,6 +53,9 @@ pub struct ApiState {
     pub status: StatusHandle,
     /// Server-side deadline of a request; past it the answer is 504 (unknown).
     pub request_timeout: Duration,
+    /// How long a request body may take to arrive once its head has; past it the answer is
+    /// 408 and the connection is closed (a slow body must not hold a connection forever).
+    pub body_timeout: Duration,
 }
 
 /// Builds the router.
@@ -48,6 +65,77 @@ pub fn router(state: ApiState) -> Router {
         .route("/kv/{key}/cas", post(cas_key))
         .route("/status", get(status))
         .with_state(state)
+        .layer(middleware::from_fn(json_errors))
+}
+
+/// The `error` slug of an error status (one word per status, as the harness reads them).
+fn error_slug(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad-request",
+        404 => "not-found",
+        405 => "method-not-allowed",
+        408 => "request-timeout",
+        413 => "payload-too-large",
+        414 => "uri-too-long",
+        431 => "header-too-large",
+        503 => "unavailable",
+        504 => "timeout",
+        s if s >= 500 => "server-error",
+        _ => "client-error",
+    }
+}
+
+/// The JSON error body `{"error": slug, "message": message}`: the one error shape.
+fn error_json(status: StatusCode, message: &str) -> String {
+    json!({"error": error_slug(status), "message": message}).to_string()
+}
+
+/// An error answer with the JSON error shape.
+fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
+    let json = HeaderValue::from_static("application/json");
+    let body = error_json(status, &message.into());
+    (status, [(header::CONTENT_TYPE, json)], body).into_response()
+}
+
+/// Turns every error answer that is not JSON (axum's 404 and 405, which are empty, and its
+/// plain-text extractor rejections such as a `%FF` key) into the JSON error shape, keeping
+/// the status and headers like `allow`.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let what = format!("{method} {}", uri.path());
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = match status {
+        StatusCode::NOT_FOUND => format!("no route for {what}"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allow = parts
+                .headers
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            format!("{what}: method not allowed (allowed: {allow})")
+        }
+        _ if !text.is_empty() => format!("{what}: {text}"),
+        _ => format!("{what}: {}", status.canonical_reason().unwrap_or("error")),
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(error_json(status, &message)))
 }
 
 #[derive(Deserialize)]
@@ -66,11 +154,7 @@ struct CasBody {
 }
 
 fn bad_request(message: impl Into<String>) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"error": "bad-request", "message": message.into()})),
-    )
-        .into_response()
+    error_response(StatusCode::BAD_REQUEST, message)
 }
 
 fn check_key(key: &str) -> Result<(), Box<Response>> {
@@ -82,10 +166,31 @@ fn check_key(key: &str) -> Result<(), Box<Response>> {
     Ok(())
 }
 
-async fn parse_body<T: for<'de> Deserialize<'de>>(body: Body) -> Result<T, Response> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| bad_request(format!("body unreadable or larger than {MAX_BODY} bytes")))?;
+async fn parse_body<T: for<'de> Deserialize<'de>>(
+    body: Body,
+    timeout: Duration,
+) -> Result<T, Response> {
+    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            return Err(bad_request(format!(
+                "body unreadable or larger than {MAX_BODY} bytes"
+            )))
+        }
+        Err(_) => {
+            let mut r = error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "request body not received within {} ms; nothing was done",
+                    timeout.as_millis()
+                ),
+            );
+            // The rest of the body may still trickle in: do not wait for it.
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Err(r);
+        }
+    };
     serde_json::from_slice(&bytes).map_err(|e| {
         bad_request(format!(
             "invalid JSON body (values must be integers or strings): {e}"
@@ -108,11 +213,7 @@ pub fn reply_response(reply: Reply) -> Response {
             Json(json!({"error": "not-leader", "leader": leader})),
         )
             .into_response(),
-        Reply::Unavailable(m) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"error": "unavailable", "message": m})),
-        )
-            .into_response(),
+        Reply::Unavailable(m) => error_response(StatusCode::SERVICE_UNAVAILABLE, m),
         Reply::Unknown => timeout_response(),
         Reply::Unsupported => (
             StatusCode::NOT_IMPLEMENTED,
@@ -153,7 +254,7 @@ async fn put_key(State(state): State<ApiState>, Path(key): Path<String>, body: B
     if let Err(r) = check_key(&key) {
         return *r;
     }
-    let b: PutBody = match parse_body(body).await {
+    let b: PutBody = match parse_body(body, state.body_timeout).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -172,7 +273,7 @@ async fn cas_key(State(state): State<ApiState>, Path(key): Path<String>, body: B
     if let Err(r) = check_key(&key) {
         return *r;
     }
-    let b: CasBody = match parse_body(body).await {
+    let b: CasBody = match parse_body(body, state.body_timeout).await {
         Ok(b) => b,
         Err(r) => return r,
     };

@@ -10,11 +10,33 @@
 //! A sequence of records `[len: u32 LE][crc32(body): u32 LE][body: len bytes of JSON]`,
 //! where body is a [`Record`]. Replay applies them in order: `Entry` stores/replaces the
 //! entry at its index, `Truncate { from }` drops entries with index >= from, `HardState`
-//! replaces the hard state. A record that runs past the end of the file, or whose checksum
-//! fails and which is the last record in the file, is a torn write from a crash before
-//! fsync: it is dropped and the file truncated there (it was never acknowledged). Any other
-//! damage is [`StorageError::Corrupt`], naming the file and the byte offset, and the node
-//! refuses to start.
+//! replaces the hard state. This one file is everything kvnode makes durable (the hard
+//! state is a record in it), so the rule below covers all of its durable state.
+//!
+//! # Torn tail or corruption
+//!
+//! A record is *damaged* when its header is cut short, its length is 0 or implausible or
+//! runs past the end of the file, or its checksum fails. At the first damaged record replay
+//! scans forward, byte by byte, for any record whose header and checksum verify and whose
+//! body decodes. If one exists, the damage is in the middle of the log:
+//! [`StorageError::Corrupt`] names the file, the offset of the damage and of the valid
+//! record after it, and the node refuses to start, leaving the file untouched (the bytes
+//! after the damage may hold acknowledged writes). If none exists, the damage is a torn
+//! tail — the last `write` before a crash, never fsynced and so never acknowledged: partly
+//! written, or (on filesystems that extend the file before writing its data block)
+//! zero-filled. It is dropped and the file truncated at the damaged record.
+//!
+//! Why the scan cannot be fooled by record contents: a verified header needs a length of at
+//! most [`MAX_RECORD`], so its fourth byte is below 0x20; JSON bodies never contain a raw
+//! byte below 0x20 (serde_json escapes control characters), so no header can be read out of
+//! the middle of a body, whatever strings clients store. Zero-filled space would verify as a
+//! record of length 0 with checksum 0 (crc32 of nothing), which is why length 0 is damage.
+//!
+//! What this cannot tell apart: bit rot inside the *final* record looks like a torn write
+//! and is dropped (with a warning); and a crash in the middle of a multi-page write on a
+//! filesystem that writes pages out of order can leave a hole followed by valid records of
+//! that same unacknowledged write, which is refused like mid-file corruption (safe: an
+//! operator decides, with the offsets in the error).
 //!
 //! # Failure contract
 //!
@@ -160,13 +182,18 @@ impl FileStorage {
             .map_err(io(&path))?;
         let mut data = Vec::new();
         file.read_to_end(&mut data).map_err(io(&path))?;
-        let (recovered, valid_len) = replay(&path, &data)?;
-        if valid_len < data.len() as u64 {
+        let Replayed {
+            recovered,
+            valid_len,
+            torn,
+        } = replay(&path, &data)?;
+        if let Some(damage) = torn {
             tracing::warn!(
                 file = %path.display(),
                 offset = valid_len,
                 dropped_bytes = data.len() as u64 - valid_len,
-                "dropping torn record at log tail"
+                damage = %damage,
+                "dropping torn record at log tail (no valid record follows it)"
             );
             file.set_len(valid_len).map_err(io(&path))?;
             file.sync_all().map_err(io(&path))?;
@@ -202,8 +229,93 @@ fn encode(buf: &mut Vec<u8>, rec: &Record) {
     buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Replays `data`, returning the state and the length of the valid prefix.
-fn replay(path: &Path, data: &[u8]) -> Result<(Recovered, u64), StorageError> {
+/// Why a record is damaged (cheap to produce: the forward scan tries every offset).
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    /// Fewer than 8 bytes left.
+    ShortHeader(usize),
+    /// Length 0: never written by us, typical of zero-filled space.
+    ZeroLength,
+    /// Length above [`MAX_RECORD`].
+    Implausible(u32),
+    /// Length beyond the end of the file (file length attached).
+    PastEnd(u32, usize),
+    /// Body does not match its checksum.
+    Checksum,
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Damage::ShortHeader(n) => write!(f, "record header cut short ({n} of 8 bytes)"),
+            Damage::ZeroLength => write!(f, "record length 0 (zero-filled space)"),
+            Damage::Implausible(len) => {
+                write!(
+                    f,
+                    "record length {len} is implausible (at most {MAX_RECORD})"
+                )
+            }
+            Damage::PastEnd(len, file) => write!(
+                f,
+                "record length {len} runs past the end of the file ({file} bytes)"
+            ),
+            Damage::Checksum => write!(f, "checksum mismatch"),
+        }
+    }
+}
+
+/// The body length of the record at `off` if its header and checksum hold.
+fn check_record(data: &[u8], off: usize) -> Result<usize, Damage> {
+    let rest = data.len() - off;
+    if rest < 8 {
+        return Err(Damage::ShortHeader(rest));
+    }
+    let len = u32::from_le_bytes(data[off..off + 4].try_into().expect("4 bytes"));
+    let crc = u32::from_le_bytes(data[off + 4..off + 8].try_into().expect("4 bytes"));
+    if len == 0 {
+        return Err(Damage::ZeroLength);
+    }
+    if len > MAX_RECORD {
+        return Err(Damage::Implausible(len));
+    }
+    if len as usize > rest - 8 {
+        return Err(Damage::PastEnd(len, data.len()));
+    }
+    let body = &data[off + 8..off + 8 + len as usize];
+    if crc32fast::hash(body) != crc {
+        return Err(Damage::Checksum);
+    }
+    Ok(len as usize)
+}
+
+/// Offset of the first record at or after `from` whose header and checksum verify and whose
+/// body decodes: proof that damage before it is not a torn tail.
+///
+/// Linear in practice: before paying for a checksum over `len` bytes, the candidate body
+/// must look like a serialized [`Record`] (a JSON object: `{"` ... `}`), which random or
+/// shifted bytes almost never do; without that, a large garbage tail would cost a
+/// checksum of up to [`MAX_RECORD`] bytes at a few percent of its offsets.
+fn next_valid_record(data: &[u8], from: usize) -> Option<usize> {
+    (from..data.len().saturating_sub(8)).find(|&off| {
+        let len = u32::from_le_bytes(data[off..off + 4].try_into().expect("4 bytes")) as usize;
+        let body = match data.get(off + 8..off + 8 + len) {
+            Some(b) if b.starts_with(b"{\"") && b.ends_with(b"}") => b,
+            _ => return false,
+        };
+        check_record(data, off).is_ok() && serde_json::from_slice::<Record>(body).is_ok()
+    })
+}
+
+/// Result of replaying a log: the state, where the valid prefix ends, and, when a torn
+/// tail follows it, why its first record is damaged.
+struct Replayed {
+    recovered: Recovered,
+    valid_len: u64,
+    torn: Option<Damage>,
+}
+
+/// Replays `data` under the rule in the module doc.
+fn replay(path: &Path, data: &[u8]) -> Result<Replayed, StorageError> {
     let mut rec = Recovered::default();
     let mut off = 0usize;
     let corrupt = |offset: usize, reason: String| StorageError::Corrupt {
@@ -212,29 +324,32 @@ fn replay(path: &Path, data: &[u8]) -> Result<(Recovered, u64), StorageError> {
         reason,
     };
     while off < data.len() {
-        if data.len() - off < 8 {
-            break; // torn header
-        }
-        let len = u32::from_le_bytes(data[off..off + 4].try_into().unwrap());
-        let crc = u32::from_le_bytes(data[off + 4..off + 8].try_into().unwrap());
-        let end = off + 8 + len as usize;
-        if len > MAX_RECORD {
-            if end >= data.len() {
-                break;
+        let len = match check_record(data, off) {
+            Ok(len) => len,
+            Err(damage) => {
+                if let Some(next) = next_valid_record(data, off + 1) {
+                    return Err(corrupt(
+                        off,
+                        format!(
+                            "{damage}, and a valid record follows at byte offset {next}, so \
+                             this is damage inside the log, not a torn final write; refusing \
+                             to start rather than drop the {} bytes after it (they may hold \
+                             acknowledged writes): restore the data dir (e.g. from a replica)",
+                            data.len() - off
+                        ),
+                    ));
+                }
+                return Ok(Replayed {
+                    recovered: rec,
+                    valid_len: off as u64,
+                    torn: Some(damage),
+                });
             }
-            return Err(corrupt(off, format!("record length {len} is implausible")));
-        }
-        if end > data.len() {
-            break; // torn body
-        }
-        let body = &data[off + 8..end];
-        if crc32fast::hash(body) != crc {
-            if end == data.len() {
-                break; // torn final record
-            }
-            return Err(corrupt(off, "checksum mismatch".into()));
-        }
-        let r: Record = serde_json::from_slice(body)
+        };
+        let end = off + 8 + len;
+        // The checksum holds, so these are the bytes we wrote: not damage but a format we
+        // cannot read (e.g. a newer kvnode's log), wherever it sits.
+        let r: Record = serde_json::from_slice(&data[off + 8..end])
             .map_err(|e| corrupt(off, format!("undecodable record: {e}")))?;
         match r {
             Record::Entry(e) => {
@@ -245,7 +360,11 @@ fn replay(path: &Path, data: &[u8]) -> Result<(Recovered, u64), StorageError> {
         }
         off = end;
     }
-    Ok((rec, off as u64))
+    Ok(Replayed {
+        recovered: rec,
+        valid_len: off as u64,
+        torn: None,
+    })
 }
 
 impl Storage for FileStorage {

@@ -200,6 +200,11 @@ impl Cluster {
 
     /// (Re)starts node `i` with its original arguments and data dir.
     pub fn spawn(&mut self, i: usize) {
+        self.spawn_with(i, |_| {});
+    }
+
+    /// Like [`Cluster::spawn`], letting the caller adjust the command first (e.g. limits).
+    pub fn spawn_with(&mut self, i: usize, configure: impl FnOnce(&mut Command)) {
         self.restarts += 1;
         let n = &mut self.nodes[i];
         let log = std::fs::OpenOptions::new()
@@ -207,13 +212,13 @@ impl Cluster {
             .append(true)
             .open(&n.log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_kvnode"))
-            .args(&n.args)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvnode"));
+        cmd.args(&n.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn kvnode");
+            .stderr(log);
+        configure(&mut cmd);
+        let child = cmd.spawn().expect("spawn kvnode");
         n.child = Some(child);
     }
 
