@@ -176,6 +176,21 @@ fn discover_address(sess: &Session, who: &str) -> Result<IpAddr> {
     bail!("{who}: cannot tell the node's private-network address from `ip addr`; list the hosts in a --hosts file instead")
 }
 
+/// A shell test that is true once `pid` has exited. A killed process stays a zombie until
+/// its new parent (init, after the starting shell is gone) reaps it — on some hosts seconds
+/// later — and `kill -0` succeeds on zombies, so the process state is read instead.
+fn is_dead(pid: &str) -> String {
+    format!("! grep -qv '^[^)]*) Z' /proc/{pid}/stat 2>/dev/null")
+}
+
+/// A bounded (10 s) shell loop that waits until `pid` has exited.
+fn wait_dead(pid: &str) -> String {
+    format!(
+        "n=0; while ! {{ {dead}; }} && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done",
+        dead = is_dead(pid)
+    )
+}
+
 /// Nodes on SSH hosts.
 pub struct SshEnv {
     tag: String,
@@ -317,8 +332,8 @@ impl SshEnv {
         let wd = &self.hosts[i].workdir;
         let script = format!(
             "if [ -f {pf} ]; then pid=$(cat {pf}); kill -CONT $pid 2>/dev/null; kill -9 $pid 2>/dev/null; \
-             n=0; while kill -0 $pid 2>/dev/null && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done; fi; \
-             rm -rf {wd}",
+             {wait}; fi; rm -rf {wd}",
+            wait = wait_dead("$pid"),
             pf = quote(&self.pid_file(i)),
             wd = quote(wd)
         );
@@ -458,9 +473,9 @@ impl Env for SshEnv {
             return Ok(());
         };
         let script = format!(
-            "kill -CONT {pid} 2>/dev/null; kill -9 {pid} 2>/dev/null; n=0; \
-             while kill -0 {pid} 2>/dev/null && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done; \
-             rm -f {pf}; ! kill -0 {pid} 2>/dev/null",
+            "kill -CONT {pid} 2>/dev/null; kill -9 {pid} 2>/dev/null; {wait}; rm -f {pf}; {gone}",
+            wait = wait_dead(&pid.to_string()),
+            gone = is_dead(&pid.to_string()),
             pf = quote(&self.pid_file(i))
         );
         self.sh(i, &script)?
@@ -476,8 +491,8 @@ impl Env for SshEnv {
         let Some(pid) = self.pid(i) else {
             return false;
         };
-        self.sh(i, &format!("kill -0 {pid}"))
-            .is_ok_and(|o| o.status != 0)
+        self.sh(i, &is_dead(&pid.to_string()))
+            .is_ok_and(|o| o.status == 0)
     }
 
     fn collect(&self, i: usize) -> Result<()> {
