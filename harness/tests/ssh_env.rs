@@ -109,20 +109,6 @@ fn assert_hosts_clean(hosts: &SshHosts) {
     }
 }
 
-fn fault_kinds(run: &Path) -> Vec<String> {
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap()).unwrap();
-    let mut kinds: Vec<String> = v["faults"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|f| f["kind"].as_str().map(String::from))
-        .collect();
-    kinds.sort();
-    kinds.dedup();
-    kinds
-}
-
 #[test]
 #[cfg_attr(
     any(
@@ -158,7 +144,7 @@ fn safe_raft_and_multipaxos_over_ssh_pass_with_every_fault_kind() {
         );
         assert_eq!(code, 0, "safe {engine} over ssh must be valid:\n{text}");
         assert_eq!(
-            fault_kinds(&run),
+            common::fault_kinds(&run),
             ["clock", "kill", "packet", "partition", "pause"],
             "every fault kind applied ({engine})"
         );
@@ -199,31 +185,9 @@ fn unsafe_local_reads_are_caught_over_ssh() {
     let mut codes = Vec::new();
     for seed in 1..=3 {
         let seed = seed.to_string();
-        let (code, text, _run, _dir) = ssh_run(
-            &hosts,
-            &[
-                "--time-limit",
-                "10",
-                "--workload",
-                "kv",
-                "--nemesis",
-                "partition",
-                "--partition-shapes",
-                "leader",
-                "--nemesis-interval",
-                "1",
-                "--rate",
-                "800",
-                "--concurrency",
-                "40",
-                "--op-timeout-ms",
-                "300",
-                "--kvnode-args",
-                "--read unsafe-local",
-                "--seed",
-                &seed,
-            ],
-        );
+        let mut args = common::STALE_READ_SCENARIO.to_vec();
+        args.extend(["--seed", &seed]);
+        let (code, text, _run, _dir) = ssh_run(&hosts, &args);
         assert!((0..=2).contains(&code), "harness failed:\n{text}");
         assert_hosts_clean(&hosts);
         codes.push(code);
