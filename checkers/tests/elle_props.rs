@@ -6,7 +6,7 @@
 
 use checkers::elle::synth::{self, Inject, SynthSpec};
 use checkers::elle::{check, AnomalyClass, CheckOptions, ConsistencyModel, ElleResult, Relation};
-use checkers::history::{Event, EventType, History, Process};
+use checkers::history::{Event, EventType, History};
 use checkers::txn::{self, Mop, ReadValue, Txn, TxnStatus, Validity};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -363,16 +363,12 @@ fn tiny(seed: u64) -> Vec<Event> {
                 })
                 .collect(),
         );
-        let ev = |time, kind, value| Event {
-            index: 0,
-            time,
-            process: Process::Client(t as u64),
-            kind,
-            f: "txn".into(),
-            key: None,
-            value,
-            node: None,
-            error: None,
+        // Through the history.jsonl shape, as the harness writes it.
+        let ev = |time: u64, kind: EventType, value| -> Event {
+            serde_json::from_value(serde_json::json!({
+                "index": 0, "time": time, "process": t, "type": kind, "f": "txn", "value": value
+            }))
+            .expect("a well-formed event")
         };
         let done_value = if status[t] == EventType::Ok {
             serde_json::Value::Array(done[t].iter().map(Mop::to_json).collect())
