@@ -8,6 +8,8 @@
 //! isolation anomalies (Elle), and [`bank`], [`set`], [`counter`] check those workloads.
 
 pub mod analysis;
+pub mod bank;
+pub mod counter;
 
 pub mod elle;
 pub mod ghost;
@@ -18,6 +20,7 @@ pub mod model;
 pub mod models;
 pub mod nwr;
 pub mod quorum;
+pub mod set;
 
 pub mod stats;
 pub mod synth;

@@ -174,6 +174,18 @@ pub enum Validity {
 }
 
 impl Validity {
+    /// `Invalid` if something prohibited was found, else `Unknown` if the check could not be
+    /// completed (or had nothing to judge), else `Valid`.
+    pub fn of(violated: bool, incomplete: bool) -> Validity {
+        if violated {
+            Validity::Invalid
+        } else if incomplete {
+            Validity::Unknown
+        } else {
+            Validity::Valid
+        }
+    }
+
     /// Lower-case name (`valid`, `invalid`, `unknown`).
     pub fn name(self) -> &'static str {
         match self {
@@ -215,12 +227,9 @@ pub fn parse(history: &History) -> Result<Vec<Txn>, HistoryError> {
             check_same_txn(&mops, &done, line, inv_line)?;
             mops = done;
         }
-        let Process::Client(process) = inv.process else {
-            unreachable!("pair_calls skips the nemesis")
-        };
         txns.push(Txn {
             id: txns.len(),
-            process,
+            process: c.process,
             status,
             mops,
             invoke_index: inv.index,
@@ -390,10 +399,20 @@ pub fn edn_value(v: &crate::import::edn::Edn) -> Result<Value, String> {
 /// One call of the selected functions, as positions in `History::events`, keeping `fail`s.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Call {
+    /// The client process.
+    pub process: u64,
     /// Position of the invoke event.
     pub invoke: usize,
     /// Position of the completion event (`ok`, `fail` or `info`), if any.
     pub completion: Option<usize>,
+}
+
+/// What the bank, set and counter checkers say when no read completed.
+pub(crate) const NO_READS: &str = "no read completed, so nothing could be checked";
+
+/// A syntax error naming the source line of `events[pos]`.
+pub(crate) fn syntax_at(h: &History, pos: usize, message: String) -> HistoryError {
+    syntax(line_at(h, pos), message)
 }
 
 /// 1-based source line of `events[pos]`.
@@ -428,6 +447,7 @@ pub(crate) fn pair_calls(
             }
             pending.insert(p, calls.len());
             calls.push(Call {
+                process: p,
                 invoke: pos,
                 completion: None,
             });

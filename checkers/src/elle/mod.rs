@@ -299,13 +299,7 @@ pub fn check(txns: &[Txn], opts: &CheckOptions) -> ElleResult {
         .copied()
         .filter(|&c| opts.model.prohibits(c))
         .collect();
-    let verdict = if !violations.is_empty() {
-        Validity::Invalid
-    } else if !unknown.is_empty() {
-        Validity::Unknown
-    } else {
-        Validity::Valid
-    };
+    let verdict = Validity::of(!violations.is_empty(), !unknown.is_empty());
     let explanation = summarize(verdict, opts.model, &counts, &f, &violations, &unknown);
     ElleResult {
         verdict,
