@@ -17,7 +17,7 @@
 //! validated and counted. The expected total is an option, else the first `ok` read's.
 
 use crate::history::{EventType, History, HistoryError};
-use crate::txn::{json_int, json_key, line_at, pair_calls, syntax_at, Validity, NO_READS};
+use crate::txn::{first, json_int, json_key, line_at, pair_calls, syntax_at, Validity, NO_READS};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -137,7 +137,7 @@ pub fn check(h: &History, opts: &BankOptions) -> Result<BankResult, HistoryError
     let (expected, source) = match (opts.total, reads.first()) {
         (Some(t), _) => (Some(t), "given".to_string()),
         (None, Some((p, _, b))) => (
-            Some(b.values().sum()),
+            Some(sum(b)),
             format!("the first read (index {})", h.events[*p].index),
         ),
         (None, None) => (None, "no read completed".to_string()),
@@ -156,10 +156,10 @@ pub fn check(h: &History, opts: &BankOptions) -> Result<BankResult, HistoryError
     let verdict = Validity::of(bad > 0, reads.is_empty());
     let explanation = match verdict {
         Validity::Invalid => format!(
-            "{bad} of {} reads broke the bank's invariant (total {}, from {source}); first: {}",
+            "{bad} of {} reads broke the bank's invariant (total {}, from {source}){}",
             reads.len(),
             expected.unwrap_or(0),
-            examples[0].explanation
+            first(examples.first().map(|e| &e.explanation))
         ),
         Validity::Unknown => NO_READS.to_string(),
         Validity::Valid => format!(
@@ -183,6 +183,11 @@ pub fn check(h: &History, opts: &BankOptions) -> Result<BankResult, HistoryError
         examples,
         explanation,
     })
+}
+
+/// The sum of the balances, saturating (absurd balances must not crash the checker).
+fn sum(b: &BTreeMap<String, i64>) -> i64 {
+    b.values().fold(0i64, |a, &x| a.saturating_add(x))
 }
 
 fn transfer_shape(v: &Value) -> Result<(), String> {
@@ -224,7 +229,7 @@ fn judge(
     expected: i64,
     opts: &BankOptions,
 ) -> Option<BadRead> {
-    let total: i64 = b.values().sum();
+    let total = sum(b);
     let negative: BTreeMap<String, i64> = if opts.negative_balances {
         BTreeMap::new()
     } else {

@@ -20,7 +20,7 @@
 //! Real-time order is history order; `fail`ed adds never count.
 
 use crate::history::{EventType, History, HistoryError};
-use crate::txn::{json_int, pair_calls, syntax_at, Validity, NO_READS};
+use crate::txn::{first, json_int, pair_calls, syntax_at, Validity, NO_READS};
 use serde::{Deserialize, Serialize};
 
 /// What to check.
@@ -179,9 +179,9 @@ pub fn check(h: &History, opts: &CounterOptions) -> Result<CounterResult, Histor
     let verdict = Validity::of(violations > 0, reads.is_empty());
     let explanation = match verdict {
         Validity::Invalid => format!(
-            "{violations} of {} reads out of bounds; first: {}",
+            "{violations} of {} reads out of bounds{}",
             reads.len(),
-            examples[0].explanation
+            first(examples.first().map(|e| &e.explanation))
         ),
         Validity::Unknown => NO_READS.to_string(),
         Validity::Valid => format!(

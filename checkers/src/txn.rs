@@ -410,6 +410,11 @@ pub(crate) struct Call {
 /// What the bank, set and counter checkers say when no read completed.
 pub(crate) const NO_READS: &str = "no read completed, so nothing could be checked";
 
+/// `; first: <sentence>` when there is a first example (there is none with `max_examples` 0).
+pub(crate) fn first(example: Option<&String>) -> String {
+    example.map_or(String::new(), |e| format!("; first: {e}"))
+}
+
 /// A syntax error naming the source line of `events[pos]`.
 pub(crate) fn syntax_at(h: &History, pos: usize, message: String) -> HistoryError {
     syntax(line_at(h, pos), message)

@@ -594,3 +594,23 @@ fn the_result_round_trips_through_json() {
     let direct = check(&txn::parse(&hist).unwrap(), &CheckOptions::default());
     assert_eq!(direct.counts, r.counts);
 }
+
+#[test]
+fn hand_built_transactions_with_odd_ids_or_no_completion_do_not_crash() {
+    let mut txns = txn::parse(&g1c_history()).unwrap();
+    let want = check(&txns, &CheckOptions::default()).counts;
+    for t in txns.iter_mut() {
+        t.id = 7; // not dense
+    }
+    assert_eq!(check(&txns, &CheckOptions::default()).counts, want);
+    txns[0].complete_index = None; // "ok" without a completion: never ordered in real time
+    let r = check(&txns, &CheckOptions::default());
+    assert_eq!(r.verdict, Validity::Invalid, "{}", r.explanation);
+    let none = CheckOptions {
+        max_examples: 0,
+        ..CheckOptions::default()
+    };
+    let r = check(&txns, &none);
+    assert_eq!((r.verdict, r.counts[&G1c]), (Validity::Invalid, 1));
+    assert!(r.anomalies.values().all(Vec::is_empty));
+}

@@ -390,3 +390,36 @@ fn counter_without_reads_is_unknown_and_bad_values_name_the_line() {
         "{e}"
     );
 }
+
+#[test]
+fn no_examples_and_absurd_numbers_do_not_crash() {
+    let hist = bank_history(json!({"a": i64::MAX, "b": i64::MAX}));
+    let o = BankOptions {
+        max_examples: 0,
+        ..BankOptions::default()
+    };
+    let r = bank::check(&hist, &o).unwrap();
+    assert_eq!(
+        (r.verdict, r.bad_reads, r.examples.len()),
+        (Validity::Invalid, 1, 0)
+    );
+    assert_eq!(
+        r.explanation,
+        "1 of 2 reads broke the bank's invariant (total 100, from the first read (index 1))"
+    );
+    let hist = h(&[
+        ("invoke", 0, "add", json!(i64::MAX)),
+        ("ok", 0, "add", json!(i64::MAX)),
+        ("invoke", 0, "add", json!(i64::MAX)),
+        ("ok", 0, "add", json!(i64::MAX)),
+        ("invoke", 1, "read", Value::Null),
+        ("ok", 1, "read", json!(-1)),
+    ]);
+    let o = CounterOptions {
+        max_examples: 0,
+        ..CounterOptions::default()
+    };
+    let r = counter::check(&hist, &o).unwrap();
+    assert_eq!((r.verdict, r.violations), (Validity::Invalid, 1));
+    assert_eq!(r.explanation, "1 of 1 reads out of bounds");
+}

@@ -242,8 +242,7 @@ pub(crate) fn realtime_edges(txns: &[Txn], out: &mut Vec<(u32, u32, u8)>) {
             continue;
         }
         evs.push((t.invoke_index, 1, t.id as u32));
-        if t.status == TxnStatus::Ok {
-            let done = t.complete_index.expect("ok txn has a completion");
+        if let (TxnStatus::Ok, Some(done)) = (t.status, t.complete_index) {
             evs.push((done, 0, t.id as u32));
         }
     }

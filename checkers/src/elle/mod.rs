@@ -232,8 +232,21 @@ pub fn check_history(h: &History, opts: &CheckOptions) -> Result<ElleResult, His
 
 /// Checks transactions against `opts.model`. Never panics on any input; input it cannot
 /// analyse (duplicate appends, integer reads of lists, rw-register) gives `unknown` with the
-/// reason.
+/// reason. Transactions are named by their history indices; `id`s need not be dense.
 pub fn check(txns: &[Txn], opts: &CheckOptions) -> ElleResult {
+    // Everything below indexes transactions by `id`; callers building `Txn`s by hand may not
+    // have numbered them densely.
+    let renumbered: Vec<Txn>;
+    let txns = if txns.iter().enumerate().all(|(i, t)| t.id == i) {
+        txns
+    } else {
+        renumbered = txns
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Txn { id: i, ..t.clone() })
+            .collect();
+        &renumbered
+    };
     let started = Instant::now();
     let deadline = opts.timeout.map(|t| started + t);
     let mut counts = TxnCounts::default();
