@@ -274,9 +274,14 @@ pub(crate) fn data_edges(idx: &Index, out: &mut Vec<(u32, u32, u8)>) {
         for m in idx.mops(me) {
             match *m {
                 IMop::Append(k, v) => {
-                    let prev = idx.prev(k, v);
-                    if let Some(p) = prev {
-                        if let Some(e) = idx.elem(k, p) {
+                    // Position of the previous element (None = the empty list), found once.
+                    let order = &idx.order[k as usize];
+                    let prev_pos = match idx.elem(k, v) {
+                        Some(e) if e.pos != NONE => e.pos.checked_sub(1),
+                        _ => (order.len() as u32).checked_sub(1),
+                    };
+                    if let Some(pp) = prev_pos {
+                        if let Some(e) = idx.elem(k, order[pp as usize]) {
                             if e.writer != NONE
                                 && e.writer != me
                                 && idx.status(e.writer) != TxnStatus::Fail
@@ -285,14 +290,13 @@ pub(crate) fn data_edges(idx: &Index, out: &mut Vec<(u32, u32, u8)>) {
                             }
                         }
                     }
-                    if let Some(s) = idx.state(k, prev) {
-                        out.extend(
-                            idx.readers_of(s)
-                                .iter()
-                                .filter(|&&r| r != me)
-                                .map(|&r| (r, me, RW)),
-                        );
-                    }
+                    let s = idx.state_base[k as usize] + prev_pos.map_or(0, |pp| pp + 1);
+                    out.extend(
+                        idx.readers_of(s)
+                            .iter()
+                            .filter(|&&r| r != me)
+                            .map(|&r| (r, me, RW)),
+                    );
                 }
                 IMop::Read(k, Some(l)) if t.status == TxnStatus::Ok => {
                     if let Some(&last) = l.last() {

@@ -285,7 +285,8 @@ pub fn check(txns: &[Txn], opts: &CheckOptions) -> ElleResult {
             Err(list_append::Unusable(why)) => unknown.push(why),
             Ok(idx) => {
                 list_append::non_cycle_anomalies(&idx, &mut f);
-                let mut edges = Vec::new();
+                // About three data edges per transaction, plus ~concurrency real-time ones.
+                let mut edges = Vec::with_capacity(txns.len() * 8);
                 list_append::data_edges(&idx, &mut edges);
                 match opts.model.variant() {
                     1 => graph::process_edges(txns, &mut edges),
