@@ -395,16 +395,26 @@ fn integer_and_string_keys_are_the_same_key() {
 #[test]
 fn input_the_checker_cannot_use_gives_unknown_with_the_reason() {
     let cases = [
-        (serial(&[("ok", 0, json!([["w", "x", 1]]))]), "rw-register"),
+        (
+            serial(&[("ok", 0, json!([["w", "x", 1]])), ("ok", 1, json!([["r", "x", [1]]]))]),
+            "mixes list operations (appends, list reads; line 4) and register operations (writes, integer reads; line 2)",
+        ),
+        (
+            serial(&[("ok", 0, json!([["w", "x", 1]])), ("ok", 1, json!([["w", "x", 1]]))]),
+            "values must be unique per key, but the history writes 1 to key x by T1 and T3",
+        ),
         (
             serial(&[("ok", 0, json!([["w", "x", 1], ["append", "y", 1]]))]),
-            "mixes appends and writes",
+            "mixes list operations (appends, list reads; line 2) and register operations (writes, integer reads; line 2)",
         ),
         (
             serial(&[("ok", 0, json!([["append", "x", 1]])), ("ok", 1, json!([["append", "x", 1]]))]),
-            "appended values must be unique per key, but the history appends 1 to key x by T1 and T3",
+            "values must be unique per key, but the history appends 1 to key x by T1 and T3",
         ),
-        (serial(&[("ok", 0, json!([["r", "x", 3]]))]), "line 2: the read of key x returned the integer 3"),
+        (
+            serial(&[("ok", 0, json!([["append", "x", 3]])), ("ok", 0, json!([["r", "x", 3]]))]),
+            "mixes list operations",
+        ),
         (serial(&[("fail", 0, json!([["append", "x", 1]]))]), "no transaction committed"),
         (History::default(), "no transaction committed"),
     ];
@@ -613,4 +623,110 @@ fn hand_built_transactions_with_odd_ids_or_no_completion_do_not_crash() {
     let r = check(&txns, &none);
     assert_eq!((r.verdict, r.counts[&G1c]), (Validity::Invalid, 1));
     assert!(r.anomalies.values().all(Vec::is_empty));
+}
+
+fn run_wfr(history: &History, model: ConsistencyModel, wfr_keys: bool) -> ElleResult {
+    check_history(
+        history,
+        &CheckOptions {
+            model,
+            wfr_keys,
+            ..CheckOptions::default()
+        },
+    )
+    .expect("parses")
+}
+
+#[test]
+fn rw_register_read_skew_from_the_initial_state() {
+    let hist = h(&[
+        ("invoke", 0, json!([["w", "x", 1], ["w", "y", 1]])),
+        ("invoke", 1, json!([["r", "x", null], ["r", "y", null]])),
+        ("ok", 0, json!([["w", "x", 1], ["w", "y", 1]])),
+        ("ok", 1, json!([["r", "x", null], ["r", "y", 1]])),
+    ]);
+    let r = run(&hist, Serializable);
+    assert_eq!(r.workload, "rw-register");
+    assert_eq!(classes(&r), vec![GSingle], "{}", r.explanation);
+    let a = only(&r, GSingle);
+    says(
+        &a.explanation,
+        "T3 read x as null, its initial state, so it came before T2's write of 1",
+    );
+    says(&a.explanation, "T3 read y = 1, which T2 wrote");
+    assert_eq!(run(&hist, ReadCommitted).verdict, Validity::Valid);
+}
+
+#[test]
+fn rw_register_g1c_g1a_g1b_garbage_internal_and_lost_update() {
+    let g1c = h(&[
+        ("invoke", 0, json!([["w", "x", 1], ["r", "y", null]])),
+        ("invoke", 1, json!([["w", "y", 1], ["r", "x", null]])),
+        ("ok", 0, json!([["w", "x", 1], ["r", "y", 1]])),
+        ("ok", 1, json!([["w", "y", 1], ["r", "x", 1]])),
+    ]);
+    assert_eq!(classes(&run(&g1c, ReadCommitted)), vec![G1c]);
+    let hist = serial(&[
+        ("fail", 0, json!([["w", "x", 1]])),
+        ("ok", 1, json!([["r", "x", 1]])),
+        ("ok", 2, json!([["w", "y", 1], ["w", "y", 2]])),
+        ("ok", 3, json!([["r", "y", 1]])),
+        ("ok", 4, json!([["r", "z", 9]])),
+        ("ok", 5, json!([["w", "v", 3], ["r", "v", 4]])),
+        ("ok", 6, json!([["r", "u", null], ["w", "u", 1]])),
+        ("ok", 7, json!([["r", "u", null], ["w", "u", 2]])),
+    ]);
+    let r = run(&hist, Serializable);
+    has_all(&r, &[G1a, G1b, GarbageRead, Internal, LostUpdate]);
+    explained(
+        &r,
+        G1a,
+        "T3 read x = 1, written by T1, a transaction that failed (aborted)",
+    );
+    explained(
+        &r,
+        G1b,
+        "T7 read y = 1, but T5 wrote 1 and 2 to y in that order, so T7 saw its intermediate state",
+    );
+    explained(&r, LostUpdate, "T13 and T15 all read u = null and then wrote it, so at most one of them can have seen the value the others wrote");
+    assert_eq!(
+        r.anomalies[&Internal][0].explanation,
+        "T11 read v = 4, but its own earlier reads and writes of v mean it should have read 3"
+    );
+}
+
+#[test]
+fn rw_register_writes_follow_reads_yields_ww_edges_and_g0() {
+    // T2 reads x = 1 (T1's) then writes 2; T1 reads y = 2 (T2's) then writes y = 1 ... which
+    // T2 read first: each overwrote a version the other wrote.
+    let hist = h(&[
+        (
+            "invoke",
+            0,
+            json!([["w", "x", 1], ["r", "y", null], ["w", "y", 1]]),
+        ),
+        (
+            "invoke",
+            1,
+            json!([["r", "x", null], ["w", "x", 2], ["w", "y", 2]]),
+        ),
+        (
+            "ok",
+            0,
+            json!([["w", "x", 1], ["r", "y", 2], ["w", "y", 1]]),
+        ),
+        (
+            "ok",
+            1,
+            json!([["r", "x", 1], ["w", "x", 2], ["w", "y", 2]]),
+        ),
+    ]);
+    let without = run_wfr(&hist, Serializable, false);
+    assert_eq!(classes(&without), vec![G1c], "{}", without.explanation);
+    let with = run_wfr(&hist, Serializable, true);
+    assert_eq!(classes(&with), vec![G0], "{}", with.explanation);
+    says(
+        &only(&with, G0).explanation,
+        "T3 read x = 1, which T2 wrote, and then overwrote it with 2, so 2 follows 1",
+    );
 }

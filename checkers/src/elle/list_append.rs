@@ -11,7 +11,8 @@
 
 use super::findings::Findings;
 use super::graph::{RW, WR, WW};
-use super::{AnomalyClass, Fx};
+use super::keys::{note_writes, reject_dups, Keys};
+use super::{AnomalyClass, Fx, Unusable};
 use crate::txn::{show_list, Mop, ReadValue, Txn, TxnStatus};
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -39,14 +40,10 @@ struct Elem {
     intermediate: bool,
 }
 
-/// Why a history cannot be analysed as list-append.
-#[derive(Debug, Clone)]
-pub(crate) struct Unusable(pub String);
-
 /// The indices every later step uses.
 pub(crate) struct Index<'a> {
     pub txns: &'a [Txn],
-    keys: Vec<&'a str>,
+    keys: Keys<'a>,
     mop_start: Vec<u32>,
     mops: Vec<IMop<'a>>,
     elems: FxMap<(u32, i64), Elem>,
@@ -68,7 +65,7 @@ impl<'a> Index<'a> {
     }
 
     pub(crate) fn key(&self, k: u32) -> &'a str {
-        self.keys[k as usize]
+        self.keys.name(k)
     }
 
     fn status(&self, t: u32) -> TxnStatus {
@@ -117,8 +114,7 @@ impl<'a> Index<'a> {
 /// Builds the indices. Fails (the check is then `unknown`) when an element is appended twice
 /// to one key, or a read of a key returns an integer instead of a list.
 pub(crate) fn index(txns: &[Txn]) -> Result<Index<'_>, Unusable> {
-    let mut key_ids: FxMap<&str, u32> = FxMap::default();
-    let mut keys: Vec<&str> = Vec::new();
+    let mut keys = Keys::default();
     let mut mop_start = Vec::with_capacity(txns.len() + 1);
     let mut mops = Vec::with_capacity(txns.len() * 4);
     let mut elems: FxMap<(u32, i64), Elem> = FxMap::default();
@@ -127,10 +123,7 @@ pub(crate) fn index(txns: &[Txn]) -> Result<Index<'_>, Unusable> {
     for t in txns {
         let first = mops.len();
         for m in &t.mops {
-            let k = *key_ids.entry(m.key()).or_insert_with(|| {
-                keys.push(m.key());
-                keys.len() as u32 - 1
-            });
+            let k = keys.id(m.key());
             let im = match m {
                 Mop::Append { value, .. } => IMop::Append(k, *value),
                 Mop::Read { value, .. } => IMop::Read(
@@ -157,36 +150,27 @@ pub(crate) fn index(txns: &[Txn]) -> Result<Index<'_>, Unusable> {
             };
             mops.push(im);
         }
-        for i in first..mops.len() {
-            if let IMop::Append(k, v) = mops[i] {
-                let intermediate = mops[i + 1..]
-                    .iter()
-                    .any(|m| matches!(m, IMop::Append(k2, _) if *k2 == k));
+        note_writes(
+            t,
+            &mops[first..],
+            |m| match *m {
+                IMop::Append(k, v) => Some((k, v)),
+                IMop::Read(..) => None,
+            },
+            |k, v, intermediate| {
                 let e = Elem {
                     writer: t.id as u32,
                     pos: NONE,
                     intermediate,
                 };
-                if let Some(old) = elems.insert((k, v), e) {
-                    if dup_appends.len() < 5 {
-                        dup_appends.push(format!(
-                            "{v} to key {} by {} and {}",
-                            keys[k as usize],
-                            super::txn_name(&txns[old.writer as usize]),
-                            super::txn_name(t)
-                        ));
-                    }
-                }
-            }
-        }
+                elems.insert((k, v), e).map(|old| old.writer)
+            },
+            (txns, &keys),
+            &mut dup_appends,
+        );
         mop_start.push(mops.len() as u32);
     }
-    if !dup_appends.is_empty() {
-        return Err(Unusable(format!(
-            "appended values must be unique per key, but the history appends {}",
-            dup_appends.join("; ")
-        )));
-    }
+    reject_dups(&dup_appends, "appends")?;
     let nk = keys.len();
     let mut longest: Vec<Option<(u32, &[i64])>> = vec![None; nk];
     for t in txns.iter().filter(|t| t.status == TxnStatus::Ok) {
@@ -267,55 +251,6 @@ pub(crate) fn index(txns: &[Txn]) -> Result<Index<'_>, Unusable> {
     Ok(idx)
 }
 
-/// Emits ww, wr and rw edges between transactions that may have committed (ok and info).
-pub(crate) fn data_edges(idx: &Index, out: &mut Vec<(u32, u32, u8)>) {
-    for t in idx.txns.iter().filter(|t| t.status != TxnStatus::Fail) {
-        let me = t.id as u32;
-        for m in idx.mops(me) {
-            match *m {
-                IMop::Append(k, v) => {
-                    // Position of the previous element (None = the empty list), found once.
-                    let order = &idx.order[k as usize];
-                    let prev_pos = match idx.elem(k, v) {
-                        Some(e) if e.pos != NONE => e.pos.checked_sub(1),
-                        _ => (order.len() as u32).checked_sub(1),
-                    };
-                    if let Some(pp) = prev_pos {
-                        if let Some(e) = idx.elem(k, order[pp as usize]) {
-                            if e.writer != NONE
-                                && e.writer != me
-                                && idx.status(e.writer) != TxnStatus::Fail
-                            {
-                                out.push((e.writer, me, WW));
-                            }
-                        }
-                    }
-                    let s = idx.state_base[k as usize] + prev_pos.map_or(0, |pp| pp + 1);
-                    out.extend(
-                        idx.readers_of(s)
-                            .iter()
-                            .filter(|&&r| r != me)
-                            .map(|&r| (r, me, RW)),
-                    );
-                }
-                IMop::Read(k, Some(l)) if t.status == TxnStatus::Ok => {
-                    if let Some(&last) = l.last() {
-                        if let Some(e) = idx.elem(k, last) {
-                            if e.writer != NONE
-                                && e.writer != me
-                                && idx.status(e.writer) != TxnStatus::Fail
-                            {
-                                out.push((e.writer, me, WR));
-                            }
-                        }
-                    }
-                }
-                IMop::Read(..) => {}
-            }
-        }
-    }
-}
-
 /// A few elements of `order` around positions `a..=b`, e.g. `[… 3 4 5 …]`.
 fn window(order: &[i64], a: usize, b: usize) -> String {
     let lo = a.saturating_sub(2);
@@ -342,7 +277,7 @@ impl Index<'_> {
     }
 
     /// The key and a sentence saying why `a -> b` carries relation `rel` (ww, wr or rw).
-    pub(crate) fn explain(&self, a: u32, b: u32, rel: u8) -> Option<(String, String)> {
+    fn explain_edge(&self, a: u32, b: u32, rel: u8) -> Option<(String, String)> {
         let (an, bn) = (self.name(a), self.name(b));
         for m in self.mops(b) {
             match (*m, rel) {
@@ -428,14 +363,6 @@ impl Index<'_> {
             })
             .unwrap_or_else(|| "[]".into())
     }
-}
-
-/// Every anomaly that needs no cycle search.
-pub(crate) fn non_cycle_anomalies(idx: &Index, f: &mut Findings) {
-    reads(idx, f);
-    internal(idx, f);
-    dirty_updates(idx, f);
-    lost_updates(idx, f);
 }
 
 /// Per committed read: incompatible order, duplicates, garbage and aborted elements (G1a),
@@ -710,5 +637,69 @@ fn lost_updates(idx: &Index, f: &mut Findings) {
                 join_and(&names), idx.key(k)
             ))
         });
+    }
+}
+
+impl super::Inference for Index<'_> {
+    /// Every anomaly that needs no cycle search.
+    fn non_cycle_anomalies(&self, f: &mut Findings) {
+        reads(self, f);
+        internal(self, f);
+        dirty_updates(self, f);
+        lost_updates(self, f);
+    }
+
+    /// Emits ww, wr and rw edges between transactions that may have committed (ok and info).
+    fn data_edges(&self, out: &mut Vec<(u32, u32, u8)>) {
+        let idx = self;
+        for t in idx.txns.iter().filter(|t| t.status != TxnStatus::Fail) {
+            let me = t.id as u32;
+            for m in idx.mops(me) {
+                match *m {
+                    IMop::Append(k, v) => {
+                        // Position of the previous element (None = the empty list), found once.
+                        let order = &idx.order[k as usize];
+                        let prev_pos = match idx.elem(k, v) {
+                            Some(e) if e.pos != NONE => e.pos.checked_sub(1),
+                            _ => (order.len() as u32).checked_sub(1),
+                        };
+                        if let Some(pp) = prev_pos {
+                            if let Some(e) = idx.elem(k, order[pp as usize]) {
+                                if e.writer != NONE
+                                    && e.writer != me
+                                    && idx.status(e.writer) != TxnStatus::Fail
+                                {
+                                    out.push((e.writer, me, WW));
+                                }
+                            }
+                        }
+                        let s = idx.state_base[k as usize] + prev_pos.map_or(0, |pp| pp + 1);
+                        out.extend(
+                            idx.readers_of(s)
+                                .iter()
+                                .filter(|&&r| r != me)
+                                .map(|&r| (r, me, RW)),
+                        );
+                    }
+                    IMop::Read(k, Some(l)) if t.status == TxnStatus::Ok => {
+                        if let Some(&last) = l.last() {
+                            if let Some(e) = idx.elem(k, last) {
+                                if e.writer != NONE
+                                    && e.writer != me
+                                    && idx.status(e.writer) != TxnStatus::Fail
+                                {
+                                    out.push((e.writer, me, WR));
+                                }
+                            }
+                        }
+                    }
+                    IMop::Read(..) => {}
+                }
+            }
+        }
+    }
+
+    fn explain(&self, a: u32, b: u32, rel: u8) -> Option<(String, String)> {
+        self.explain_edge(a, b, rel)
     }
 }

@@ -30,20 +30,24 @@
 //! Which models prohibit what: see [`model`]. A time budget bounds the cycle search; when it
 //! runs out the verdict is `unknown` unless something prohibited was already found.
 //!
-//! Histories with `w` micro-ops (rw-register) are recognised but not analysed: the result is
-//! `unknown`, saying so.
+//! Histories of `w` and `r` micro-ops (rw-register) go through [`rw_register`] instead:
+//! reads name their writers, but version orders are only partly inferable (initial state,
+//! optionally writes-follow-reads), so it finds fewer anomalies than list-append, never false
+//! ones. A history mixing appends and writes is `unknown`.
 
 mod cycles;
 mod findings;
 mod graph;
+mod keys;
 pub mod list_append;
 pub mod model;
+pub mod rw_register;
 pub mod synth;
 
 pub use model::{AnomalyClass, ConsistencyModel};
 
 use crate::history::{History, HistoryError};
-use crate::txn::{self, Mop, Txn, TxnStatus, Validity};
+use crate::txn::{self, Mop, ReadValue, Txn, TxnStatus, Validity};
 use findings::Findings;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -58,6 +62,9 @@ pub struct CheckOptions {
     pub timeout: Option<Duration>,
     /// Examples kept per anomaly class (all are counted).
     pub max_examples: usize,
+    /// rw-register only: assume a transaction that reads a key and then writes it installed
+    /// its write after the version it read (Elle's `:wfr-keys?`), which yields ww edges.
+    pub wfr_keys: bool,
 }
 
 impl Default for CheckOptions {
@@ -66,6 +73,7 @@ impl Default for CheckOptions {
             model: ConsistencyModel::StrictSerializable,
             timeout: Some(Duration::from_secs(60)),
             max_examples: 16,
+            wfr_keys: false,
         }
     }
 }
@@ -257,12 +265,31 @@ pub fn check(txns: &[Txn], opts: &CheckOptions) -> ElleResult {
             TxnStatus::Info => counts.info += 1,
         }
     }
-    let has_writes = txns
-        .iter()
-        .any(|t| t.mops.iter().any(|m| matches!(m, Mop::Write { .. })));
-    let has_appends = txns
-        .iter()
-        .any(|t| t.mops.iter().any(|m| matches!(m, Mop::Append { .. })));
+    // The workload shows in the micro-ops and in what reads returned: registers are written
+    // and read as integers, lists appended to and read as lists.
+    let line_of =
+        |p: &dyn Fn(&Mop) -> bool| txns.iter().find(|t| t.mops.iter().any(p)).map(Txn::line);
+    let register_line = line_of(&|m| {
+        matches!(
+            m,
+            Mop::Write { .. }
+                | Mop::Read {
+                    value: Some(ReadValue::Int(_)),
+                    ..
+                }
+        )
+    });
+    let list_line = line_of(&|m| {
+        matches!(
+            m,
+            Mop::Append { .. }
+                | Mop::Read {
+                    value: Some(ReadValue::List(_)),
+                    ..
+                }
+        )
+    });
+    let (has_writes, has_appends) = (register_line.is_some(), list_line.is_some());
     let mut f = Findings::new(opts.max_examples);
     let mut unknown = Vec::new();
     let mut graph = GraphStats::default();
@@ -272,40 +299,19 @@ pub fn check(txns: &[Txn], opts: &CheckOptions) -> ElleResult {
         "list-append"
     };
     if has_writes && has_appends {
-        unknown.push("the history mixes appends and writes (\"w\"); it is neither list-append nor rw-register".to_string());
-    } else if has_writes {
-        unknown.push(
-            "rw-register histories (\"w\" micro-ops) are not analysed yet; only list-append is"
-                .to_string(),
-        );
+        unknown.push(format!(
+            "the history mixes list operations (appends, list reads; line {}) and register operations (writes, integer reads; line {}); it is neither list-append nor rw-register",
+            list_line.unwrap_or(0),
+            register_line.unwrap_or(0)
+        ));
     } else if counts.ok == 0 {
         unknown.push("no transaction committed, so there is nothing to check".to_string());
+    } else if has_writes {
+        let idx = rw_register::index(txns, opts.wfr_keys);
+        graph = analyse(idx, txns, opts, deadline, &counts, &mut f, &mut unknown);
     } else {
-        match list_append::index(txns) {
-            Err(list_append::Unusable(why)) => unknown.push(why),
-            Ok(idx) => {
-                list_append::non_cycle_anomalies(&idx, &mut f);
-                // About three data edges per transaction, plus ~concurrency real-time ones.
-                let mut edges = Vec::with_capacity(txns.len() * 8);
-                list_append::data_edges(&idx, &mut edges);
-                match opts.model.variant() {
-                    1 => graph::process_edges(txns, &mut edges),
-                    2 => graph::realtime_edges(txns, &mut edges),
-                    _ => {}
-                }
-                let g = graph::Graph::from_edges(txns.len(), &edges);
-                drop(edges);
-                let explain = |a: u32, b: u32, l: u8| idx.explain(a, b, l);
-                let out = cycles::search(&g, txns, opts.model, deadline, &explain, &mut f);
-                graph = GraphStats {
-                    vertices: counts.ok + counts.info,
-                    edges: g.edge_count(),
-                    cyclic_components: out.components,
-                    largest_component: out.largest,
-                };
-                unknown.extend(out.incomplete);
-            }
-        }
+        let idx = list_append::index(txns);
+        graph = analyse(idx, txns, opts, deadline, &counts, &mut f, &mut unknown);
     }
     let violations: Vec<AnomalyClass> = f
         .counts
@@ -327,6 +333,61 @@ pub fn check(txns: &[Txn], opts: &CheckOptions) -> ElleResult {
         graph,
         elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         explanation,
+    }
+}
+
+/// Why a history cannot be analysed as the workload it looks like (the verdict is then
+/// `unknown`, with this reason).
+#[derive(Debug, Clone)]
+pub(crate) struct Unusable(pub String);
+
+/// One workload's inference from its indices: the anomalies that need no cycle, the data
+/// edges, and a sentence for any data edge it emitted (list-append and rw-register).
+pub(crate) trait Inference {
+    /// Counts (and explains) every anomaly found without a cycle search.
+    fn non_cycle_anomalies(&self, f: &mut Findings);
+    /// Appends the ww / wr / rw edges.
+    fn data_edges(&self, out: &mut Vec<(u32, u32, u8)>);
+    /// The key and a sentence saying why `a -> b` carries relation `rel`.
+    fn explain(&self, a: u32, b: u32, rel: u8) -> Option<(String, String)>;
+}
+
+/// Runs one inference: its own anomalies, then the model's graph and cycle search.
+fn analyse(
+    idx: Result<impl Inference, Unusable>,
+    txns: &[Txn],
+    opts: &CheckOptions,
+    deadline: Option<Instant>,
+    counts: &TxnCounts,
+    f: &mut Findings,
+    unknown: &mut Vec<String>,
+) -> GraphStats {
+    let idx = match idx {
+        Ok(idx) => idx,
+        Err(Unusable(why)) => {
+            unknown.push(why);
+            return GraphStats::default();
+        }
+    };
+    idx.non_cycle_anomalies(f);
+    // About three data edges per transaction, plus ~concurrency real-time ones.
+    let mut edges = Vec::with_capacity(txns.len() * 8);
+    idx.data_edges(&mut edges);
+    match opts.model.variant() {
+        1 => graph::process_edges(txns, &mut edges),
+        2 => graph::realtime_edges(txns, &mut edges),
+        _ => {}
+    }
+    let g = graph::Graph::from_edges(txns.len(), &edges);
+    drop(edges);
+    let explain = |a: u32, b: u32, l: u8| idx.explain(a, b, l);
+    let out = cycles::search(&g, txns, opts.model, deadline, &explain, f);
+    unknown.extend(out.incomplete);
+    GraphStats {
+        vertices: counts.ok + counts.info,
+        edges: g.edge_count(),
+        cyclic_components: out.components,
+        largest_component: out.largest,
     }
 }
 
