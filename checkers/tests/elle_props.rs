@@ -423,6 +423,7 @@ fn synth_spec() -> impl Strategy<Value = SynthSpec> {
                     max_mops: 4,
                     info_rate,
                     fail_rate,
+                    empty_reads: 0.0,
                     seed,
                     inject: Vec::new(),
                 }

@@ -9,8 +9,8 @@
 
 use super::findings::Findings;
 use super::graph::{
-    any_cycle, find_cycle, nontrivial, scc, simple_cycles, Cycle as Walk, CycleSpec, Graph,
-    OutOfTime, RwRule, Scratch, DATA, PROCESS, REALTIME, RW, WR, WW,
+    find_any, find_cycle, merge_hubs, nontrivial, scc, simple_cycles, Cycle as Walk, CycleSpec,
+    Graph, OutOfTime, RwRule, Scratch, DATA, PROCESS, REALTIME, RW, WR, WW,
 };
 use super::model::Cycle;
 use super::{Anomaly, ConsistencyModel, CycleStep, Relation, TxnRef};
@@ -84,6 +84,28 @@ pub(crate) fn classify(walk: &Walk) -> Cycle {
     Cycle { base, variant }
 }
 
+/// True when every class less severe in rw count (or lacking `c`'s extra order) is known
+/// absent from this component, so that any cycle over `c`'s relations is of class `c`: e.g.
+/// with no G0 and no G1c and no G-single, every data cycle has two or more rw edges. Not for
+/// G-single classes, whose exact search is cheap anyway.
+fn any_will_do(c: Cycle, absent: &[Cycle]) -> bool {
+    if c.base == 2 {
+        return false;
+    }
+    let variants: &[u8] = if c.variant == 0 {
+        &[0]
+    } else {
+        &[0, c.variant]
+    };
+    let lesser =
+        (0..c.base).flat_map(|base| variants.iter().map(move |&variant| Cycle { base, variant }));
+    let same_base = (c.variant != 0).then_some(Cycle {
+        base: c.base,
+        variant: 0,
+    });
+    lesser.chain(same_base).all(|d| absent.contains(&d))
+}
+
 /// Searches every cyclic component of `g` for the cycle classes `model` prohibits.
 pub(crate) fn search(
     g: &Graph,
@@ -110,17 +132,24 @@ pub(crate) fn search(
     for (ci, vs) in comps.iter().enumerate() {
         let lg = g.induced(vs, mask, &mut local);
         let mut found: Vec<Cycle> = Vec::new();
+        let mut absent: Vec<Cycle> = Vec::new();
         if !out_of_time {
             for &c in &order {
                 if found.iter().any(|x| x.implies(c)) {
                     continue;
                 }
-                match find_cycle(&lg, spec(c), &mut scratch, deadline) {
+                let sp = spec(c);
+                let result = if any_will_do(c, &absent) {
+                    Ok(find_any(&lg, sp.mask(), &mut scratch))
+                } else {
+                    find_cycle(&lg, sp, &mut scratch, deadline)
+                };
+                match result {
                     Ok(Some(walk)) => {
                         let got = record(&walk, vs, Some(c), model, txns, explain, f);
                         found.push(got);
                     }
-                    Ok(None) => {}
+                    Ok(None) => absent.push(c),
                     Err(OutOfTime) => {
                         out_of_time = true;
                         cut_at = ci;
@@ -130,20 +159,24 @@ pub(crate) fn search(
             }
         }
         if out_of_time && found.is_empty() {
-            if let Some(walk) = any_cycle(&lg, mask) {
+            if let Some(walk) = find_any(&lg, mask, &mut scratch) {
                 record(&walk, vs, None, model, txns, explain, f);
             }
         }
     }
     Outcome {
         components: comps.len(),
-        largest: comps.last().map_or(0, Vec::len),
+        largest: comps
+            .iter()
+            .map(|c| c.iter().filter(|&&v| (v as usize) < txns.len()).count())
+            .max()
+            .unwrap_or(0),
         incomplete: out_of_time.then(|| {
             format!(
                 "the time budget ran out while classifying cycles in component {} of {} ({} transactions); components from there on were reported with one cycle each, found by a plain search, so more severe classes may exist there",
                 cut_at + 1,
                 comps.len(),
-                comps[cut_at].len()
+                comps[cut_at].iter().filter(|&&v| (v as usize) < txns.len()).count()
             )
         }),
     }
@@ -160,18 +193,18 @@ fn record(
     explain: &Explainer,
     f: &mut Findings,
 ) -> Cycle {
-    let parts = simple_cycles(walk);
+    let global: Walk = walk
+        .iter()
+        .map(|&(a, b, l)| (vs[a as usize], vs[b as usize], l))
+        .collect();
+    let parts = simple_cycles(&merge_hubs(&global, txns.len() as u32));
     let pick = parts
         .iter()
         .find(|p| Some(classify(p)) == want)
         .or_else(|| parts.iter().find(|p| model.prohibits(classify(p).class())))
         .unwrap_or(&parts[0]);
     let class = classify(pick);
-    let global: Walk = pick
-        .iter()
-        .map(|&(a, b, l)| (vs[a as usize], vs[b as usize], l))
-        .collect();
-    f.push(class.class(), || describe(&global, class, txns, explain));
+    f.push(class.class(), || describe(pick, class, txns, explain));
     class
 }
 

@@ -19,13 +19,15 @@ pub(crate) const RW: u8 = 4;
 pub(crate) const PROCESS: u8 = 8;
 /// `a` completed before `b` was invoked.
 pub(crate) const REALTIME: u8 = 16;
+/// Leaves a hub vertex: continues the rw edge that entered it (see [`Edges::fan`]).
+pub(crate) const VIA: u8 = 32;
 /// Every data relation.
-pub(crate) const DATA: u8 = WW | WR | RW;
+pub(crate) const DATA: u8 = WW | WR | RW | VIA;
 
 /// Label order used when one edge carries several relations and nothing else decides: data
 /// before session/real-time, and anti-dependencies last among the data relations (a cycle
 /// labelled with fewer rw edges is the more severe class).
-const PRIORITY: [u8; 5] = [WW, WR, RW, PROCESS, REALTIME];
+const PRIORITY: [u8; 6] = [WW, WR, RW, PROCESS, REALTIME, VIA];
 
 /// A directed graph over transaction ids, adjacency in compressed rows; parallel edges are
 /// merged into one edge whose bits are the union, self-loops are dropped.
@@ -108,6 +110,23 @@ impl Graph {
         self.out(a).find(|&(t, _)| t == b).map_or(0, |(_, e)| e)
     }
 
+    /// The same vertices with only the edges (and bits) in `mask`.
+    pub(crate) fn filtered(&self, mask: u8) -> Graph {
+        let mut start = Vec::with_capacity(self.start.len());
+        let (mut to, mut bits) = (Vec::new(), Vec::new());
+        start.push(0);
+        for v in 0..self.len() as u32 {
+            for (w, e) in self.out(v) {
+                if e & mask != 0 {
+                    to.push(w);
+                    bits.push(e & mask);
+                }
+            }
+            start.push(to.len() as u32);
+        }
+        Graph { start, to, bits }
+    }
+
     /// The subgraph induced by `vertices` (renumbered 0.. in the given order), keeping only
     /// edge bits in `mask`. `local` is scratch of length `self.len()` filled with `u32::MAX`,
     /// and is left that way.
@@ -129,6 +148,78 @@ impl Graph {
         }
         Graph::from_edges(vertices.len(), &edges)
     }
+}
+
+/// Edges being collected, and the vertex count (transactions, then hub vertices).
+pub(crate) struct Edges {
+    /// `(from, to, relations)`.
+    pub list: Vec<(u32, u32, u8)>,
+    /// Vertices so far: ids at or above the transaction count are hubs.
+    pub vertices: u32,
+    /// Reader × writer products above this go through a hub.
+    fan_limit: usize,
+}
+
+/// Above this many reader-writer pairs, [`Edges::fan`] uses a hub vertex.
+pub(crate) const FAN_LIMIT: usize = 64;
+
+impl Edges {
+    /// Room for about `per_txn` edges per transaction; hubs beyond `fan_limit` pairs.
+    pub(crate) fn new(txns: usize, per_txn: usize, fan_limit: usize) -> Edges {
+        Edges {
+            list: Vec::with_capacity(txns * per_txn),
+            vertices: txns as u32,
+            fan_limit,
+        }
+    }
+
+    /// Rw edges from every reader to every writer but itself. Many readers of one state and
+    /// many writers after it (appends no read shows, registers read as null) would make
+    /// |readers| × |writers| edges, hundreds of millions on a hot key; beyond a few dozen they
+    /// go through one hub vertex instead: reader -rw-> hub -via-> writer, a two-step path the
+    /// cycle search counts as one rw edge and merges back before reporting. A reader that is
+    /// also a writer keeps direct edges, so no reader -> hub -> itself loop can appear.
+    pub(crate) fn fan(&mut self, readers: &[u32], writers: &[u32]) {
+        if readers.len().saturating_mul(writers.len()) <= self.fan_limit {
+            for &r in readers {
+                self.list
+                    .extend(writers.iter().filter(|&&w| w != r).map(|&w| (r, w, RW)));
+            }
+            return;
+        }
+        let mut ws = writers.to_vec();
+        ws.sort_unstable();
+        ws.dedup();
+        let hub = self.vertices;
+        self.vertices += 1;
+        for &r in readers {
+            if ws.binary_search(&r).is_ok() {
+                self.list
+                    .extend(ws.iter().filter(|&&w| w != r).map(|&w| (r, w, RW)));
+            } else {
+                self.list.push((r, hub, RW));
+            }
+        }
+        self.list.extend(ws.iter().map(|&w| (hub, w, VIA)));
+    }
+}
+
+/// Rewrites a walk over the graph's vertices into one over transactions: each
+/// `reader -rw-> hub -via-> writer` pair becomes `reader -rw-> writer`. `real` is the number
+/// of transactions (hub ids are at or above it).
+pub(crate) fn merge_hubs(walk: &Cycle, real: u32) -> Cycle {
+    let mut w = walk.clone();
+    if let Some(first) = w.iter().position(|s| s.0 < real) {
+        w.rotate_left(first);
+    }
+    let mut out: Cycle = Vec::with_capacity(w.len());
+    for s in w {
+        match out.last_mut() {
+            Some(last) if last.1 >= real && s.0 == last.1 => last.1 = s.1,
+            _ => out.push(s),
+        }
+    }
+    out
 }
 
 /// Strongly connected components over the edges with a bit in `mask` (Tarjan, iterative).
@@ -287,6 +378,8 @@ pub(crate) enum RwRule {
     One,
     /// Two or more.
     TwoPlus,
+    /// Any number (used when any cycle will do).
+    Any,
 }
 
 /// Constraints on the labels of a cycle.
@@ -303,8 +396,8 @@ pub(crate) struct CycleSpec {
 }
 
 impl CycleSpec {
-    fn mask(&self) -> u8 {
-        self.allowed | if self.rw == RwRule::Zero { 0 } else { RW }
+    pub(crate) fn mask(&self) -> u8 {
+        self.allowed | if self.rw == RwRule::Zero { 0 } else { RW | VIA }
     }
 }
 
@@ -322,6 +415,17 @@ pub(crate) struct Scratch {
     parent: Vec<(u32, u8)>,
     queue: Vec<u32>,
     epoch: u32,
+    /// Edges looked at so far: the deadline is checked by work done, not by time alone.
+    work: u64,
+}
+
+impl Scratch {
+    fn check(&self, deadline: Option<Instant>) -> Result<(), OutOfTime> {
+        match deadline {
+            Some(d) if Instant::now() >= d => Err(OutOfTime),
+            _ => Ok(()),
+        }
+    }
 }
 
 const STATES: usize = 12; // rw count 0..=2 × need_a × need_b
@@ -330,91 +434,205 @@ fn state(v: u32, rw: u8, a: u8, b: u8) -> u32 {
     v * STATES as u32 + (rw as u32) * 4 + (a as u32) * 2 + b as u32
 }
 
-/// Finds a cycle in `g` satisfying `spec`, or `None` if there is none.
+/// Finds a cycle in `g` satisfying `spec`, or `None` if there is none. `deadline` bounds the
+/// time; the search checks it every few tens of thousands of edges.
 ///
-/// The cycle must lie inside one strongly connected component of the `spec`-labelled
-/// subgraph, so that is computed first (an exact and linear answer when it has none), and the
-/// search never leaves the component of its start. Starts are the sources of the rarest
-/// required relation (rw, else `need_a`, else one vertex per component), so a found cycle is
-/// the shortest through its start. For exactly-one-rw cycles the non-rw condensation prunes:
-/// before the rw edge the walk may only descend in topological order from the start, after it
-/// only ascend back to it. `deadline` bounds the time.
+/// A cycle lies inside one strongly connected component of the `spec`-labelled subgraph, so
+/// that is computed first (an exact, linear answer when there is none) and no walk leaves the
+/// component of its start. Exactly-one-rw cycles go to [`find_single_rw`]. Otherwise a
+/// breadth-first search over (vertex, rw count, needs met) states runs from the sources of
+/// the rarest required relation (rw, else `need_a`, else one vertex per component), so the
+/// cycle found is the shortest through its start.
 pub(crate) fn find_cycle(
     g: &Graph,
     spec: CycleSpec,
-    scratch: &mut Scratch,
+    sc: &mut Scratch,
     deadline: Option<Instant>,
 ) -> Result<Option<Cycle>, OutOfTime> {
-    if deadline.is_some_and(|d| Instant::now() >= d) {
-        return Err(OutOfTime);
+    sc.check(deadline)?;
+    if spec.rw == RwRule::One {
+        return find_single_rw(g, spec, sc, deadline);
     }
     let mask = spec.mask();
     let (comp, comps) = scc(g, mask);
-    let mut size = vec![0u32; comps as usize];
-    for &c in &comp {
-        size[c as usize] += 1;
-    }
-    let inside = |a: u32, b: u32| comp[a as usize] == comp[b as usize];
-    // Topological rank of each vertex in the non-rw condensation (for RwRule::One).
-    let topo = if spec.rw == RwRule::One {
-        Some(scc(g, spec.allowed).0)
-    } else {
-        None
-    };
+    let size = comp_sizes(&comp, comps);
     let start_bits = match spec.rw {
-        RwRule::Zero if spec.need_a != 0 => spec.need_a,
-        RwRule::Zero => 0,
+        RwRule::Zero | RwRule::Any if spec.need_a != 0 => spec.need_a,
+        RwRule::Zero | RwRule::Any => 0,
         _ => RW,
     };
-    let mut starts: Vec<u32> = Vec::new();
-    let mut taken = vec![false; g.len()];
     let mut comp_taken = vec![false; comps as usize];
     for v in 0..g.len() as u32 {
-        if size[comp[v as usize] as usize] < 2 {
+        let c = comp[v as usize] as usize;
+        if size[c] < 2 {
             continue;
         }
-        if start_bits == 0 {
-            if !comp_taken[comp[v as usize] as usize] {
-                comp_taken[comp[v as usize] as usize] = true;
-                starts.push(v);
+        let start = if start_bits == 0 {
+            !std::mem::replace(&mut comp_taken[c], true)
+        } else {
+            g.out(v)
+                .any(|(w, e)| e & start_bits != 0 && comp[w as usize] == comp[v as usize])
+        };
+        if start {
+            if let Some(c) = bfs(g, spec, (v, v), Some(&comp), sc, deadline)? {
+                return Ok(Some(c));
             }
-            continue;
-        }
-        let mut sure = false;
-        let mut any = false;
-        for (w, e) in g.out(v) {
-            if e & start_bits != 0 && inside(v, w) {
-                any = true;
-                if let Some(t) = &topo {
-                    sure |= t[v as usize] == t[w as usize];
-                }
-            }
-        }
-        if any && !taken[v as usize] {
-            taken[v as usize] = true;
-            // Rw edges inside one non-rw component close a cycle for sure: try those first.
-            if sure {
-                starts.insert(0, v);
-            } else {
-                starts.push(v);
-            }
-        }
-    }
-    for s in starts {
-        if let Some(c) = bfs_from(g, spec, s, &comp, topo.as_deref(), scratch, deadline)? {
-            return Ok(Some(c));
         }
     }
     Ok(None)
 }
 
-/// Shortest walk from `s` back to `s` meeting `spec`, staying in `s`'s component.
-fn bfs_from(
+/// Some simple cycle using only relations in `mask` (the shortest through the first vertex
+/// of a cyclic component), or `None` if that subgraph is acyclic. Linear; ignores deadlines.
+/// Used when every less severe class is known absent, so any cycle has the class sought, and
+/// when the budget ran out.
+pub(crate) fn find_any(g: &Graph, mask: u8, sc: &mut Scratch) -> Option<Cycle> {
+    let (comp, comps) = scc(g, mask);
+    let size = comp_sizes(&comp, comps);
+    let v = (0..g.len() as u32).find(|&v| size[comp[v as usize] as usize] >= 2)?;
+    let spec = CycleSpec {
+        allowed: mask & !RW,
+        rw: if mask & RW != 0 {
+            RwRule::Any
+        } else {
+            RwRule::Zero
+        },
+        need_a: 0,
+        need_b: 0,
+    };
+    bfs(g, spec, (v, v), Some(&comp), sc, None).ok().flatten()
+}
+
+fn comp_sizes(comp: &[u32], comps: u32) -> Vec<u32> {
+    let mut size = vec![0u32; comps as usize];
+    for &c in comp {
+        size[c as usize] += 1;
+    }
+    size
+}
+
+/// A cycle with exactly one rw edge, exactly and in near-linear time: it exists iff some rw
+/// edge `u -> v` has a path `v ⇝ u` over the other allowed relations. Condense that subgraph
+/// (Tarjan); an rw edge inside one component closes a cycle at once; otherwise `v`'s
+/// component must reach `u`'s in the condensation (a DAG, ids in reverse topological order),
+/// decided for 64 target components at a time with bit sets pushed from sinks to sources.
+/// The path is then extracted by one BFS that also meets `need_a` / `need_b`.
+fn find_single_rw(
     g: &Graph,
     spec: CycleSpec,
-    s: u32,
-    comp: &[u32],
-    topo: Option<&[u32]>,
+    sc: &mut Scratch,
+    deadline: Option<Instant>,
+) -> Result<Option<Cycle>, OutOfTime> {
+    // The rw edges may be many more than the others: walk the others on their own.
+    // Hub vertices' VIA edges stay: a path back may start at a hub an rw edge entered.
+    let rest = g.filtered(spec.allowed | VIA);
+    let (comp, comps) = scc(&rest, spec.allowed | VIA);
+    let mut sure: Vec<(u32, u32)> = Vec::new();
+    let mut maybe: Vec<(u32, u32)> = Vec::new();
+    for u in 0..g.len() as u32 {
+        for (v, e) in g.out(u) {
+            if e & RW == 0 {
+                continue;
+            }
+            let (cu, cv) = (comp[u as usize], comp[v as usize]);
+            if cu == cv {
+                sure.push((u, v));
+            } else if cv > cu {
+                maybe.push((u, v)); // v can only reach components with lower ids
+            }
+        }
+    }
+    let path_back = |(u, v): (u32, u32), sc: &mut Scratch| -> Result<Option<Cycle>, OutOfTime> {
+        let back = CycleSpec {
+            allowed: spec.allowed | VIA,
+            rw: RwRule::Zero,
+            ..spec
+        };
+        Ok(bfs(&rest, back, (v, u), None, sc, deadline)?.map(|mut p| {
+            p.insert(0, (u, v, RW));
+            p
+        }))
+    };
+    for &edge in &sure {
+        if let Some(c) = path_back(edge, sc)? {
+            return Ok(Some(c));
+        }
+    }
+    if maybe.is_empty() {
+        return Ok(None);
+    }
+    // Members of each component, to walk the condensation in id order.
+    let mut start = vec![0u32; comps as usize + 1];
+    for &c in &comp {
+        start[c as usize + 1] += 1;
+    }
+    for i in 0..comps as usize {
+        start[i + 1] += start[i];
+    }
+    let mut fill = start.clone();
+    let mut members = vec![0u32; g.len()];
+    for (v, &c) in comp.iter().enumerate() {
+        members[fill[c as usize] as usize] = v as u32;
+        fill[c as usize] += 1;
+    }
+    maybe.sort_unstable_by_key(|&(u, _)| comp[u as usize]);
+    let mut reach = vec![0u64; comps as usize];
+    let mut i = 0;
+    while i < maybe.len() {
+        sc.check(deadline)?;
+        // The next (up to) 64 distinct target components.
+        let mut targets: Vec<u32> = Vec::with_capacity(64);
+        let mut j = i;
+        while j < maybe.len() {
+            let cu = comp[maybe[j].0 as usize];
+            if targets.last() != Some(&cu) {
+                if targets.len() == 64 {
+                    break;
+                }
+                targets.push(cu);
+            }
+            j += 1;
+        }
+        reach.iter_mut().for_each(|r| *r = 0);
+        for (bit, &t) in targets.iter().enumerate() {
+            reach[t as usize] |= 1 << bit;
+        }
+        for c in 0..comps as usize {
+            let mut r = reach[c];
+            for &x in &members[start[c] as usize..start[c + 1] as usize] {
+                for (y, _) in rest.out(x) {
+                    let cy = comp[y as usize] as usize;
+                    if cy != c {
+                        r |= reach[cy];
+                    }
+                }
+            }
+            reach[c] = r;
+            sc.work += (start[c + 1] - start[c]) as u64;
+        }
+        for &(u, v) in &maybe[i..j] {
+            let bit = targets
+                .iter()
+                .position(|&t| t == comp[u as usize])
+                .expect("target of this chunk");
+            if reach[comp[v as usize] as usize] & (1 << bit) != 0 {
+                if let Some(c) = path_back((u, v), sc)? {
+                    return Ok(Some(c));
+                }
+            }
+        }
+        i = j;
+    }
+    Ok(None)
+}
+
+/// Shortest walk from `from` to `to` (a cycle when equal) meeting `spec`, staying inside
+/// `from`'s component when `within` is given, never passing through `from` or `to` midway.
+fn bfs(
+    g: &Graph,
+    spec: CycleSpec,
+    (from, to): (u32, u32),
+    within: Option<&[u32]>,
     sc: &mut Scratch,
     deadline: Option<Instant>,
 ) -> Result<Option<Cycle>, OutOfTime> {
@@ -430,27 +648,28 @@ fn bfs_from(
     }
     let epoch = sc.epoch;
     let mask = spec.mask();
-    let home = comp[s as usize];
-    let start = state(s, 0, 0, 0);
+    let home = within.map(|c| c[from as usize]);
+    let start = state(from, 0, 0, 0);
     sc.queue.clear();
     sc.queue.push(start);
     sc.stamp[start as usize] = epoch;
     let mut head = 0;
     while head < sc.queue.len() {
-        if head % 4096 == 4095 && deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(OutOfTime);
-        }
         let cur = sc.queue[head];
         head += 1;
         let v = cur / STATES as u32;
         let rest = cur % STATES as u32;
         let (rw, a, b) = ((rest / 4) as u8, ((rest / 2) % 2) as u8, (rest % 2) as u8);
         for (w, e) in g.out(v) {
-            if comp[w as usize] != home {
+            sc.work += 1;
+            if sc.work & 0xffff == 0 {
+                sc.check(deadline)?;
+            }
+            if home.is_some_and(|h| within.expect("home implies within")[w as usize] != h) {
                 continue;
             }
             let labels = e & mask;
-            if labels == 0 {
+            if labels == 0 || (w == from && w != to) {
                 continue;
             }
             for &l in &PRIORITY {
@@ -461,30 +680,19 @@ fn bfs_from(
                 if spec.rw == RwRule::One && rw2 > 1 {
                     continue;
                 }
-                if let Some(t) = topo {
-                    // Before the rw edge: s reaches w without rw, so w ranks no higher; after
-                    // it: w reaches s without rw, so w ranks no lower.
-                    let ok = if rw2 == 0 {
-                        t[w as usize] <= t[s as usize]
-                    } else {
-                        t[w as usize] >= t[s as usize]
-                    };
-                    if !ok {
-                        continue;
-                    }
-                }
                 let a2 = a | u8::from(l & spec.need_a != 0);
                 let b2 = b | u8::from(l & spec.need_b != 0);
-                if w == s {
+                if w == to {
                     let rw_ok = match spec.rw {
                         RwRule::Zero => rw2 == 0,
                         RwRule::One => rw2 == 1,
                         RwRule::TwoPlus => rw2 == 2,
+                        RwRule::Any => true,
                     };
                     if rw_ok && (spec.need_a == 0 || a2 == 1) && (spec.need_b == 0 || b2 == 1) {
                         return Ok(Some(unwind(sc, start, cur, (v, w, l))));
                     }
-                    continue; // a walk through the start again would not be a simple cycle
+                    continue; // passing through the target again would not be simple
                 }
                 let next = state(w, rw2, a2, b2);
                 if sc.stamp[next as usize] != epoch {
@@ -508,39 +716,6 @@ fn unwind(sc: &Scratch, start: u32, mut cur: u32, last: (u32, u32, u8)) -> Cycle
     }
     steps.reverse();
     steps
-}
-
-/// Some cycle through a vertex of the strongly connected `g` (which must have ≥ 2 vertices),
-/// labelled by priority, for when a classifying search ran out of time: one BFS, linear.
-pub(crate) fn any_cycle(g: &Graph, mask: u8) -> Option<Cycle> {
-    // Plain BFS from vertex 0 back to it, every relation in `mask` allowed.
-    let mut parent = vec![(u32::MAX, 0u8); g.len()];
-    let mut queue = std::collections::VecDeque::from([0u32]);
-    while let Some(v) = queue.pop_front() {
-        for (w, e) in g.out(v) {
-            let e = e & mask;
-            if e == 0 {
-                continue;
-            }
-            let l = PRIORITY.iter().copied().find(|&l| e & l != 0).expect("bit");
-            if w == 0 {
-                let mut steps = vec![(v, 0, l)];
-                let mut cur = v;
-                while cur != 0 {
-                    let (p, pl) = parent[cur as usize];
-                    steps.push((p, cur, pl));
-                    cur = p;
-                }
-                steps.reverse();
-                return Some(steps);
-            }
-            if parent[w as usize].0 == u32::MAX {
-                parent[w as usize] = (v, l);
-                queue.push_back(w);
-            }
-        }
-    }
-    None
 }
 
 /// Splits a closed walk into simple cycles (a walk found in the product graph may pass a

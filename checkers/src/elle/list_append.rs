@@ -10,7 +10,7 @@
 //! transaction's reads are unknown and a `fail`ed one's did not happen.
 
 use super::findings::Findings;
-use super::graph::{RW, WR, WW};
+use super::graph::{Edges, RW, WR, WW};
 use super::keys::{note_writes, reject_dups, Keys};
 use super::{AnomalyClass, Fx, Unusable};
 use crate::txn::{show_list, Mop, ReadValue, Txn, TxnStatus};
@@ -650,8 +650,11 @@ impl super::Inference for Index<'_> {
     }
 
     /// Emits ww, wr and rw edges between transactions that may have committed (ok and info).
-    fn data_edges(&self, out: &mut Vec<(u32, u32, u8)>) {
+    fn data_edges(&self, out: &mut Edges) {
         let idx = self;
+        // Per key, the transactions whose appends no read shows: they all follow the last
+        // observed state, so its readers precede every one of them (fanned out at the end).
+        let mut unobserved: Vec<Vec<u32>> = vec![Vec::new(); idx.order.len()];
         for t in idx.txns.iter().filter(|t| t.status != TxnStatus::Fail) {
             let me = t.id as u32;
             for m in idx.mops(me) {
@@ -659,9 +662,10 @@ impl super::Inference for Index<'_> {
                     IMop::Append(k, v) => {
                         // Position of the previous element (None = the empty list), found once.
                         let order = &idx.order[k as usize];
-                        let prev_pos = match idx.elem(k, v) {
-                            Some(e) if e.pos != NONE => e.pos.checked_sub(1),
-                            _ => (order.len() as u32).checked_sub(1),
+                        let seen = idx.elem(k, v).filter(|e| e.pos != NONE);
+                        let prev_pos = match seen {
+                            Some(e) => e.pos.checked_sub(1),
+                            None => (order.len() as u32).checked_sub(1),
                         };
                         if let Some(pp) = prev_pos {
                             if let Some(e) = idx.elem(k, order[pp as usize]) {
@@ -669,12 +673,16 @@ impl super::Inference for Index<'_> {
                                     && e.writer != me
                                     && idx.status(e.writer) != TxnStatus::Fail
                                 {
-                                    out.push((e.writer, me, WW));
+                                    out.list.push((e.writer, me, WW));
                                 }
                             }
                         }
+                        if seen.is_none() {
+                            unobserved[k as usize].push(me);
+                            continue;
+                        }
                         let s = idx.state_base[k as usize] + prev_pos.map_or(0, |pp| pp + 1);
-                        out.extend(
+                        out.list.extend(
                             idx.readers_of(s)
                                 .iter()
                                 .filter(|&&r| r != me)
@@ -688,7 +696,7 @@ impl super::Inference for Index<'_> {
                                     && e.writer != me
                                     && idx.status(e.writer) != TxnStatus::Fail
                                 {
-                                    out.push((e.writer, me, WR));
+                                    out.list.push((e.writer, me, WR));
                                 }
                             }
                         }
@@ -696,6 +704,11 @@ impl super::Inference for Index<'_> {
                     IMop::Read(..) => {}
                 }
             }
+        }
+        for (k, mut ws) in unobserved.into_iter().enumerate() {
+            ws.dedup(); // one transaction's several appends to k are adjacent
+            let last = idx.state_base[k] + idx.order[k].len() as u32;
+            out.fan(idx.readers_of(last), &ws);
         }
     }
 

@@ -43,6 +43,8 @@ pub mod list_append;
 pub mod model;
 pub mod rw_register;
 pub mod synth;
+#[cfg(test)]
+mod tests;
 
 pub use model::{AnomalyClass, ConsistencyModel};
 
@@ -196,7 +198,8 @@ pub struct TxnCounts {
 pub struct GraphStats {
     /// Transactions that may have committed (ok + info): the vertices.
     pub vertices: usize,
-    /// Edges (parallel relations between one pair merged).
+    /// Edges (parallel relations between one pair merged; a large group of anti-dependencies
+    /// from the readers of one state goes through one extra vertex, see `graph::Edges::fan`).
     pub edges: usize,
     /// Strongly connected components with a cycle.
     pub cyclic_components: usize,
@@ -242,6 +245,11 @@ pub fn check_history(h: &History, opts: &CheckOptions) -> Result<ElleResult, His
 /// analyse (duplicate appends, integer reads of lists, rw-register) gives `unknown` with the
 /// reason. Transactions are named by their history indices; `id`s need not be dense.
 pub fn check(txns: &[Txn], opts: &CheckOptions) -> ElleResult {
+    check_with(txns, opts, graph::FAN_LIMIT)
+}
+
+/// [`check`] with the hub threshold as a parameter (tests compare hubs with direct edges).
+fn check_with(txns: &[Txn], opts: &CheckOptions, fan_limit: usize) -> ElleResult {
     // Everything below indexes transactions by `id`; callers building `Txn`s by hand may not
     // have numbered them densely.
     let renumbered: Vec<Txn>;
@@ -308,10 +316,12 @@ pub fn check(txns: &[Txn], opts: &CheckOptions) -> ElleResult {
         unknown.push("no transaction committed, so there is nothing to check".to_string());
     } else if has_writes {
         let idx = rw_register::index(txns, opts.wfr_keys);
-        graph = analyse(idx, txns, opts, deadline, &counts, &mut f, &mut unknown);
+        let ctx = (txns, opts, deadline, fan_limit);
+        graph = analyse(idx, ctx, &counts, &mut f, &mut unknown);
     } else {
         let idx = list_append::index(txns);
-        graph = analyse(idx, txns, opts, deadline, &counts, &mut f, &mut unknown);
+        let ctx = (txns, opts, deadline, fan_limit);
+        graph = analyse(idx, ctx, &counts, &mut f, &mut unknown);
     }
     let violations: Vec<AnomalyClass> = f
         .counts
@@ -346,8 +356,8 @@ pub(crate) struct Unusable(pub String);
 pub(crate) trait Inference {
     /// Counts (and explains) every anomaly found without a cycle search.
     fn non_cycle_anomalies(&self, f: &mut Findings);
-    /// Appends the ww / wr / rw edges.
-    fn data_edges(&self, out: &mut Vec<(u32, u32, u8)>);
+    /// Adds the ww / wr / rw edges.
+    fn data_edges(&self, out: &mut graph::Edges);
     /// The key and a sentence saying why `a -> b` carries relation `rel`.
     fn explain(&self, a: u32, b: u32, rel: u8) -> Option<(String, String)>;
 }
@@ -355,9 +365,7 @@ pub(crate) trait Inference {
 /// Runs one inference: its own anomalies, then the model's graph and cycle search.
 fn analyse(
     idx: Result<impl Inference, Unusable>,
-    txns: &[Txn],
-    opts: &CheckOptions,
-    deadline: Option<Instant>,
+    (txns, opts, deadline, fan_limit): (&[Txn], &CheckOptions, Option<Instant>, usize),
     counts: &TxnCounts,
     f: &mut Findings,
     unknown: &mut Vec<String>,
@@ -371,14 +379,14 @@ fn analyse(
     };
     idx.non_cycle_anomalies(f);
     // About three data edges per transaction, plus ~concurrency real-time ones.
-    let mut edges = Vec::with_capacity(txns.len() * 8);
+    let mut edges = graph::Edges::new(txns.len(), 8, fan_limit);
     idx.data_edges(&mut edges);
     match opts.model.variant() {
-        1 => graph::process_edges(txns, &mut edges),
-        2 => graph::realtime_edges(txns, &mut edges),
+        1 => graph::process_edges(txns, &mut edges.list),
+        2 => graph::realtime_edges(txns, &mut edges.list),
         _ => {}
     }
-    let g = graph::Graph::from_edges(txns.len(), &edges);
+    let g = graph::Graph::from_edges(edges.vertices as usize, &edges.list);
     drop(edges);
     let explain = |a: u32, b: u32, l: u8| idx.explain(a, b, l);
     let out = cycles::search(&g, txns, opts.model, deadline, &explain, f);

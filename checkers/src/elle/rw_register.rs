@@ -15,7 +15,7 @@
 //! finds fewer anomalies than list-append, never false ones.
 
 use super::findings::Findings;
-use super::graph::{RW, WR, WW};
+use super::graph::{Edges, RW, WR, WW};
 use super::keys::{note_writes, reject_dups, Keys};
 use super::list_append::join_and;
 use super::{Anomaly, AnomalyClass, Fx, TxnRef, Unusable};
@@ -341,25 +341,27 @@ impl super::Inference for Index<'_> {
     }
 
     /// Emits wr, ww and rw edges between transactions that may have committed.
-    fn data_edges(&self, out: &mut Vec<(u32, u32, u8)>) {
+    fn data_edges(&self, out: &mut Edges) {
         let idx = self;
         for (&(k, v), rs) in &idx.readers {
             if let Some(w) = v.and_then(|v| idx.live_writer(k, v)) {
-                out.extend(rs.iter().filter(|&&r| r != w).map(|&r| (w, r, WR)));
+                out.list
+                    .extend(rs.iter().filter(|&&r| r != w).map(|&r| (w, r, WR)));
             }
         }
         for (&(k, from), later) in &idx.succ {
             let w1 = from.and_then(|v| idx.live_writer(k, v));
-            let rs = idx.readers_of(k, from);
-            for &v2 in later {
-                let Some(w2) = idx.live_writer(k, v2) else {
-                    continue;
-                };
+            let ws: Vec<u32> = later
+                .iter()
+                .filter_map(|&v2| idx.live_writer(k, v2))
+                .collect();
+            for &w2 in &ws {
                 if let Some(w1) = w1.filter(|&w1| w1 != w2) {
-                    out.push((w1, w2, WW));
+                    out.list.push((w1, w2, WW));
                 }
-                out.extend(rs.iter().filter(|&&r| r != w2).map(|&r| (r, w2, RW)));
             }
+            // Readers of null precede every writer of the key: fanned through a hub if many.
+            out.fan(idx.readers_of(k, from), &ws);
         }
     }
 

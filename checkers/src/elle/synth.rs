@@ -1,6 +1,6 @@
 //! Seeded synthetic list-append histories, for the benchmark and the property tests.
 //!
-//! [`list_append`] runs a random strict-serializable execution: each transaction gets a call
+//! [`list_append`] runs a random strict-serializable execution (unless `empty_reads` breaks it): each transaction gets a call
 //! time, a completion time and a commit point between them (one process runs one transaction
 //! at a time); transactions take effect in commit-point order on a real list-per-key state, so
 //! every read returns what it must and the history is valid under every model by
@@ -81,6 +81,10 @@ pub struct SynthSpec {
     pub info_rate: f64,
     /// Fraction of transactions that abort (`fail`).
     pub fail_rate: f64,
+    /// Fraction of reads that return the empty list whatever the state (a store that lost its
+    /// data): no longer a valid execution; with hot keys, the checker's worst case (many
+    /// readers of one state, many appends no read shows, one giant cyclic component).
+    pub empty_reads: f64,
     /// Seed of the random generator.
     pub seed: u64,
     /// Anomalies to plant, each once.
@@ -97,6 +101,7 @@ impl Default for SynthSpec {
             max_mops: 4,
             info_rate: 0.0,
             fail_rate: 0.0,
+            empty_reads: 0.0,
             seed: 1,
             inject: Vec::new(),
         }
@@ -176,9 +181,14 @@ pub fn list_append(spec: &SynthSpec) -> Vec<Event> {
                     key: k.to_string(),
                     value: None,
                 });
+                let seen = if rng.gen_bool(spec.empty_reads.clamp(0.0, 1.0)) {
+                    Vec::new()
+                } else {
+                    local[view].1.clone()
+                };
                 done.push(Mop::Read {
                     key: k.to_string(),
-                    value: Some(ReadValue::List(local[view].1.clone())),
+                    value: Some(ReadValue::List(seen)),
                 });
             }
         }
