@@ -1,7 +1,9 @@
 //! Finding and classifying dependency cycles (Elle §4.3): strongly connected components of
 //! the model's graph first (every cycle lies inside one), then, inside each, one search per
 //! cycle class the model prohibits, most severe first, skipping classes a found cycle already
-//! implies. Each found cycle is classified by the relations its edges were taken for, and
+//! implies, and using a plain any-cycle search where the classes already ruled out make any
+//! cycle one of the class sought. Each found cycle is mapped back to transactions (hub
+//! vertices merged away), classified by the relations its edges were taken for, and
 //! explained edge by edge.
 //!
 //! When the time budget runs out, each remaining component still gets one cycle from a single

@@ -9,7 +9,7 @@
 //! read-write anti-dependency (rw) edge between transactions (Adya's direct serialization
 //! graph). A cycle in that graph is an isolation anomaly, named by the edges it needs.
 //!
-//! # Steps (all near-linear in the history but the cycle classification)
+//! # Steps
 //!
 //! 1. Index: intern keys, map every appended element to its writer, take each key's longest
 //!    committed read as its version order, index readers by the state they saw
@@ -20,10 +20,17 @@
 //! 3. Graph: ww / wr / rw edges, plus each process's order (strong-session models) or
 //!    real-time order (strong and strict models). Real-time edges go only to the next frontier
 //!    of completions (Elle's construction), O(n · concurrency) instead of O(n²).
-//! 4. Cycles: Tarjan SCCs, then inside each component a breadth-first search per prohibited
-//!    class for the shortest cycle through a start vertex, constrained by edge labels: G0 (ww
-//!    only), G1c (ww + wr, at least one wr), G-single (exactly one rw), G2-item (two or more
-//!    rw), and their `-process` / `-realtime` variants, which need those edges ([`cycles`]).
+//! 4. Cycles: Tarjan SCCs, then inside each component one search per class the model
+//!    prohibits, most severe first, skipping classes a found one implies: G0 (ww only), G1c
+//!    (ww + wr, at least one wr), G-single (exactly one rw), G2-item (two or more rw), and
+//!    their `-process` / `-realtime` variants, which need those edges (`cycles.rs`). Searches
+//!    are exact and near-linear: G-single by reachability over the condensation of the non-rw
+//!    edges (bit sets, 64 targets at a time); the others by one breadth-first search once
+//!    every less severe class is known absent (then any cycle has the class sought), else by
+//!    a BFS over (vertex, rw count, needs met) states from the rarest edge's sources.
+//!
+//! Large groups of anti-dependencies (many readers of one state, many appends no read shows:
+//! a store that lost writes) go through a hub vertex instead of readers × writers edges.
 //!
 //! Each anomaly names its transactions (`T<history index>`, process, line) and explains
 //! itself in sentences a person can check against the history, one per edge of a cycle.
