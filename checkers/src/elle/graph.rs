@@ -804,6 +804,38 @@ mod tests {
     }
 
     #[test]
+    fn fan_goes_through_a_hub_but_keeps_self_pairs_direct() {
+        let mut e = Edges::new(5, 1, 0);
+        e.fan(&[1, 2, 3], &[3, 4]);
+        let hub = 5;
+        assert_eq!(e.vertices, 6);
+        let mut got = e.list.clone();
+        got.sort_unstable();
+        assert_eq!(
+            got,
+            vec![
+                (1, hub, RW),
+                (2, hub, RW),
+                (3, 4, RW),
+                (hub, 3, VIA),
+                (hub, 4, VIA)
+            ]
+        );
+        let mut small = Edges::new(5, 1, FAN_LIMIT);
+        small.fan(&[1, 2, 3], &[3, 4]);
+        assert_eq!(small.vertices, 5, "few pairs: direct edges");
+        assert_eq!(small.list.len(), 5);
+    }
+
+    #[test]
+    fn merging_hubs_yields_transaction_steps() {
+        let walk = vec![(1, 9, RW), (9, 4, VIA), (4, 1, WR)];
+        assert_eq!(merge_hubs(&walk, 5), vec![(1, 4, RW), (4, 1, WR)]);
+        let from_hub = vec![(9, 4, VIA), (4, 1, WR), (1, 9, RW)];
+        assert_eq!(merge_hubs(&from_hub, 5), vec![(4, 1, WR), (1, 4, RW)]);
+    }
+
+    #[test]
     fn realtime_edges_link_only_the_frontier() {
         use crate::txn::{Txn, TxnStatus};
         // a: [0,1]  b: [2,3]  c: [4,5]  — a chain; a -> c must not be emitted.
