@@ -10,7 +10,6 @@
 pub mod analysis;
 pub mod bank;
 pub mod counter;
-
 pub mod elle;
 pub mod ghost;
 pub mod history;
@@ -21,7 +20,6 @@ pub mod models;
 pub mod nwr;
 pub mod quorum;
 pub mod set;
-
 pub mod stats;
 pub mod synth;
 pub mod txn;
