@@ -4,8 +4,13 @@
 //! The principal entry points: [`history::JsonlReader`] / [`history::HistoryWriter`] for
 //! `history.jsonl`, [`import::parse`] for any supported format, [`history::pair`] to turn
 //! events into operations, and [`linearizable::check`] for a [`linearizable::CheckResult`].
+//! Transactional workloads: [`txn::parse`] types `txn` ops once, [`elle::check`] finds
+//! isolation anomalies (Elle), and [`bank`], [`set`], [`counter`] check those workloads.
 
 pub mod analysis;
+pub mod bank;
+pub mod counter;
+pub mod elle;
 pub mod ghost;
 pub mod history;
 pub mod import;
@@ -14,5 +19,7 @@ pub mod model;
 pub mod models;
 pub mod nwr;
 pub mod quorum;
+pub mod set;
 pub mod stats;
 pub mod synth;
+pub mod txn;

@@ -335,7 +335,9 @@ fn event(m: &Edn, line: usize, pos: u64, untimed: bool) -> Result<Event, History
     };
     let mut key = m.get("key").map(Edn::as_text);
     let mut value = m.get("value").cloned().unwrap_or(Edn::Nil);
-    if key.is_none() && process != Process::Nemesis {
+    // A transaction's micro-op list is never an independent [key value] tuple.
+    let txn = f == "txn";
+    if key.is_none() && process != Process::Nemesis && !txn {
         if let Edn::Seq(items) = &value {
             if items.len() == 2 && (f != "cas" || matches!(items[1], Edn::Seq(_))) {
                 key = Some(items[0].as_text());
@@ -370,7 +372,11 @@ fn event(m: &Edn, line: usize, pos: u64, untimed: bool) -> Result<Event, History
         kind,
         f,
         key,
-        value: value.to_json(),
+        value: if txn {
+            crate::txn::edn_value(&value).map_err(bad)?
+        } else {
+            value.to_json()
+        },
         node: m.get("node").map(Edn::as_text),
         error,
     })
