@@ -190,6 +190,12 @@ pub async fn run_phases<D: Db>(plan: &TestPlan, testbed: &Testbed<D>) -> Result<
     {
         eprintln!("faultline: warning: no leader after 10 s; starting anyway");
     }
+    eprintln!(
+        "faultline: {} nodes up and serving after {:.1} s ({} environment)",
+        plan.nodes.len(),
+        testbed.age().as_secs_f64(),
+        testbed.env().kind().name()
+    );
     let start = tokio::time::Instant::now();
     let rec = Arc::new(Recorder::create(
         &plan.run_dir.join("history.jsonl"),

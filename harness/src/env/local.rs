@@ -37,6 +37,7 @@ pub async fn build(
     run_dir: &Path,
     faketime: Option<PathBuf>,
 ) -> Result<Environment> {
+    let started = std::time::Instant::now();
     let mut hosts = Vec::new();
     for id in ids {
         let dir = run_dir.join(id);
@@ -76,6 +77,7 @@ pub async fn build(
         )),
     };
     Ok(Environment {
+        started,
         env,
         net: Box::new(net),
         clock,
