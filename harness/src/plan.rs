@@ -72,6 +72,10 @@ pub struct Flags {
     /// NWR engine: push the newest version to stale replicas that answered a read.
     #[arg(long)]
     pub read_repair: bool,
+    /// NWR engine: ABD-style linearizable quorums (writes read the highest timestamp from a
+    /// quorum first; reads write the newest version back before answering).
+    #[arg(long)]
+    pub read_writeback: bool,
     /// Percent of ops that are compare-and-set, 0..=50 (reads stay 50%, writes take the rest).
     /// Default: 20, or 0 for --engine nwr (which offers no cas).
     #[arg(long, value_name = "PERCENT", value_parser = numeric::count::<u32>(0, 50))]
@@ -222,6 +226,9 @@ pub struct NwrSettings {
     pub clock: String,
     /// Read repair on.
     pub read_repair: bool,
+    /// ABD write-back reads and timestamp-querying writes.
+    #[serde(default)]
+    pub read_writeback: bool,
 }
 
 impl NwrSettings {
@@ -230,6 +237,7 @@ impl NwrSettings {
         spec: Option<&str>,
         clock: Option<&str>,
         read_repair: bool,
+        read_writeback: bool,
         nodes: usize,
     ) -> Result<NwrSettings> {
         let nums: Vec<u32> = match spec {
@@ -272,6 +280,7 @@ impl NwrSettings {
             r,
             clock,
             read_repair,
+            read_writeback,
         })
     }
 
@@ -289,6 +298,9 @@ impl NwrSettings {
         ];
         if self.read_repair {
             a.push("--read-repair".into());
+        }
+        if self.read_writeback {
+            a.push("--read-writeback".into());
         }
         a
     }
@@ -380,7 +392,15 @@ impl Flags {
             // One source of truth: flags given twice could disagree with what test.json says.
             if let Some(a) = kvnode_args.iter().find(|a| {
                 let name = a.split('=').next().unwrap_or_default();
-                ["--n", "--w", "--r", "--clock", "--read-repair"].contains(&name)
+                [
+                    "--n",
+                    "--w",
+                    "--r",
+                    "--clock",
+                    "--read-repair",
+                    "--read-writeback",
+                ]
+                .contains(&name)
             }) {
                 bail!(
                     "--kvnode-args {a}: set NWR quorums with --nwr N,W,R, the clock with --clock and \
@@ -391,11 +411,15 @@ impl Flags {
                 self.nwr.as_deref(),
                 self.clock.as_deref(),
                 self.read_repair,
+                self.read_writeback,
                 nodes,
             )?)
         } else {
-            if self.nwr.is_some() || self.clock.is_some() || self.read_repair {
-                bail!("--nwr, --clock and --read-repair only apply to --engine nwr");
+            if self.nwr.is_some() || self.clock.is_some() || self.read_repair || self.read_writeback
+            {
+                bail!(
+                    "--nwr, --clock, --read-repair and --read-writeback only apply to --engine nwr"
+                );
             }
             None
         };

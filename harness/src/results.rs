@@ -195,6 +195,10 @@ pub fn nwr_run_config(run_dir: &Path) -> Option<NwrSettings> {
                 .get("read_repair")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            read_writeback: q
+                .get("read_writeback")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         });
     }
     let args: Vec<&str> = test
@@ -220,6 +224,7 @@ pub fn nwr_run_config(run_dir: &Path) -> Option<NwrSettings> {
         r: q("--r"),
         clock: flag("--clock").unwrap_or("hybrid").into(),
         read_repair: args.contains(&"--read-repair"),
+        read_writeback: args.contains(&"--read-writeback"),
     })
 }
 
