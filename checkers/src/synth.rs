@@ -113,6 +113,33 @@ fn events(mut plan: Vec<Planned>) -> Vec<Event> {
 
 /// A kv history (get/put/append of unique tokens, Porcupine's kv model) over `spec.keys` keys.
 pub fn kv(spec: &SynthSpec) -> Vec<Event> {
+    kv_with(spec, 0.08, |_, process, n, put| {
+        if put {
+            format!("p {process} {n} q")
+        } else {
+            format!("x {process} {n} y")
+        }
+    })
+}
+
+/// A kv history whose puts and appends draw from a few short texts that are prefixes of one
+/// another (`""`, `"a"`, `"b"`, `"ab"`, `"ba"`), so the same string arises in several ways and
+/// results share prefixes: the cases that stress the kv model's prefix reasoning. Puts are
+/// frequent (30 %), so concurrent puts leave the same ops linearized with different values.
+pub fn kv_small_alphabet(spec: &SynthSpec) -> Vec<Event> {
+    const TEXTS: [&str; 5] = ["", "a", "b", "ab", "ba"];
+    kv_with(spec, 0.3, |rng, _, _, _| {
+        TEXTS[rng.gen_range(0..TEXTS.len())].to_string()
+    })
+}
+
+/// The kv generator: 45 % gets, `puts` puts, appends otherwise; `text(rng, process, n,
+/// is_put)` gives the value of op `n`.
+fn kv_with(
+    spec: &SynthSpec,
+    puts: f64,
+    mut text: impl FnMut(&mut ChaCha8Rng, u64, usize, bool) -> String,
+) -> Vec<Event> {
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let mut plan = schedule(spec, &mut rng);
     for (n, p) in plan.iter_mut().enumerate() {
@@ -120,12 +147,12 @@ pub fn kv(spec: &SynthSpec) -> Vec<Event> {
         let r: f64 = rng.gen();
         if r < 0.45 {
             p.f = "get";
-        } else if r < 0.92 {
+        } else if r < 1.0 - puts {
             p.f = "append";
-            p.input = json!(format!("x {} {} y", p.process, n));
+            p.input = json!(text(&mut rng, p.process, n, false));
         } else {
             p.f = "put";
-            p.input = json!(format!("p {} {} q", p.process, n));
+            p.input = json!(text(&mut rng, p.process, n, true));
         }
     }
     let mut order: Vec<usize> = (0..plan.len()).collect();

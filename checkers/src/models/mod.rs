@@ -25,4 +25,9 @@ impl Interner {
     pub(crate) fn value(&self, id: u32) -> &serde_json::Value {
         &self.values[id as usize]
     }
+    /// Approximate heap bytes held (the values are small: registers hold scalars).
+    pub(crate) fn bytes(&self) -> usize {
+        self.values.capacity() * (std::mem::size_of::<serde_json::Value>() + 32)
+            + self.ids.capacity() * (std::mem::size_of::<(String, u32)>() + 24)
+    }
 }
