@@ -38,8 +38,7 @@ use std::time::{Duration, Instant};
 
 mod search;
 
-use search::{Deadline, Outcome, Progress, Search, Stop};
-pub(crate) use search::{MemoryPool, Reservation};
+use search::{Deadline, MemoryPool, Outcome, Progress, Reservation, Search, Stop, Why};
 
 /// The outcome of a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -88,6 +87,9 @@ pub struct CounterexampleOp {
     /// Model state after this op (prefix ops only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_after: Option<serde_json::Value>,
+    /// Why it cannot come next (unplaceable ops only), in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// Why a partition is illegal, as data the report can draw.
@@ -96,7 +98,8 @@ pub struct Counterexample {
     /// The longest linearizable prefix found, in linearization order.
     pub prefix: Vec<CounterexampleOp>,
     /// The ops that could be placed next (their calls precede the earliest pending return),
-    /// none of which is legal after the prefix.
+    /// none of which leads to a linearization after the prefix, each with why; first the
+    /// pending ops that placing one of them would leave impossible.
     pub unplaceable: Vec<CounterexampleOp>,
     /// The model state after the prefix.
     pub state: serde_json::Value,
@@ -172,6 +175,9 @@ pub struct CheckOptions {
     /// models intern, across all parallel searches. A search that would exceed it stops, and
     /// its part's verdict is [`Verdict::Unknown`] with the reason (never an abort).
     pub max_memory: usize,
+    /// Bytes the caller already holds for the history (its text, events and ops), counted
+    /// against `max_memory` before any search starts.
+    pub input_bytes: usize,
 }
 
 /// The default of [`CheckOptions::max_memory`]: 2 GiB.
@@ -186,6 +192,7 @@ impl Default for CheckOptions {
             partition: true,
             strategy: Strategy::Compositional,
             max_memory: DEFAULT_MAX_MEMORY,
+            input_bytes: 0,
         }
     }
 }
@@ -197,6 +204,15 @@ pub enum CheckError {
     /// An op the model does not understand.
     #[error(transparent)]
     Model(#[from] ModelError),
+}
+
+impl CheckError {
+    /// The 1-based line of the history the problem is on.
+    pub fn line(&self) -> usize {
+        match self {
+            CheckError::Model(e) => e.line,
+        }
+    }
 }
 
 /// Checks paired operations for linearizability. See the module doc for the strategy.
@@ -232,7 +248,7 @@ impl Budget<'_> {
         match stop {
             Stop::Time => "time budget exhausted".into(),
             Stop::Memory => format!(
-                "memory limit of {} reached (memo and model states; raise --max-memory)",
+                "memory limit of {} reached (history, memo and model states; raise --max-memory)",
                 show_bytes(self.pool.limit())
             ),
         }
@@ -290,7 +306,7 @@ where
     let start = Instant::now();
     let deadline = opts.timeout.map(|t| start + t);
     let cancel = AtomicBool::new(false);
-    let pool = MemoryPool::new(opts.max_memory);
+    let pool = MemoryPool::new(opts.max_memory, opts.input_bytes);
     let budget = Budget {
         deadline: Deadline {
             at: deadline,
@@ -507,6 +523,7 @@ fn static_violation<M: Model>(
             description,
             order: None,
             state_after: None,
+            why: Some(why.to_string()),
         }],
         state: p.model.state_json(&p.model.init()),
         explanation: why.to_string(),
@@ -519,7 +536,7 @@ fn counterexample<M: Model>(
     ids: &[usize],
     all: &[Operation],
     prefix: &[usize],
-    candidates: &[usize],
+    candidates: &[(usize, Why)],
 ) -> Counterexample {
     let mut state = model.init();
     let mut out = Vec::with_capacity(prefix.len());
@@ -530,35 +547,65 @@ fn counterexample<M: Model>(
             description: model.describe_op(&ops[k]),
             order: Some(order),
             state_after: Some(model.state_json(&state)),
+            why: None,
         });
     }
-    let unplaceable: Vec<CounterexampleOp> = candidates
+    let name = |model: &M, k: usize| {
+        let op = &all[ids[k]];
+        format!(
+            "{} (process {}, line {})",
+            model.describe_op(&ops[k]),
+            op.process,
+            op.line
+        )
+    };
+    // The ops a legal move would strand come first: their results are what no order explains.
+    let mut listed: Vec<(usize, String)> = Vec::new();
+    for &(_, why) in candidates {
+        if let Why::Strands(r) = why {
+            if !listed.iter().any(|(k, _)| *k == r) && !candidates.iter().any(|(c, _)| *c == r) {
+                listed.push((
+                    r,
+                    "must take effect before it returns, and none of the ops that can come next allows that".into(),
+                ));
+            }
+        }
+    }
+    for &(c, why) in candidates {
+        let text = match why {
+            Why::Illegal => "not legal in this state".to_string(),
+            Why::Strands(r) => format!(
+                "after it, {} could no longer take effect before it returns",
+                name(model, r)
+            ),
+            Why::Explored => "every order that continues with it fails later".to_string(),
+        };
+        listed.push((c, text));
+    }
+    let unplaceable: Vec<CounterexampleOp> = listed
         .iter()
-        .map(|&k| CounterexampleOp {
-            op: all[ids[k]].clone(),
-            description: model.describe_op(&ops[k]),
+        .map(|(k, why)| CounterexampleOp {
+            op: all[ids[*k]].clone(),
+            description: model.describe_op(&ops[*k]),
             order: None,
             state_after: None,
+            why: Some(why.clone()),
         })
         .collect();
     let state_json = model.state_json(&state);
-    let shown: Vec<String> = unplaceable
+    let shown: Vec<String> = listed
         .iter()
+        .filter(|(k, _)| candidates.iter().any(|(c, _)| c == k))
         .take(4)
-        .map(|c| {
-            format!(
-                "{} (process {}, index {})",
-                c.description, c.op.process, c.op.invoke_index
-            )
-        })
+        .map(|(k, why)| format!("{}: {why}", name(model, *k)))
         .collect();
     let explanation = format!(
-        "after {} ops linearized (state {}), none of the {} op(s) that must come next is legal: {}{}",
+        "after {} ops linearized (state {}), none of the {} op(s) that could come next works: {}{}",
         prefix.len(),
         state_json,
-        unplaceable.len(),
+        candidates.len(),
         shown.join("; "),
-        if unplaceable.len() > 4 { "; ..." } else { "" }
+        if candidates.len() > 4 { "; ..." } else { "" }
     );
     Counterexample {
         prefix: out,
@@ -680,7 +727,16 @@ fn compositional<M: Model>(
             Progress::Done(Outcome::Illegal { prefix, candidates }) => {
                 // Illegal on one component ⇒ illegal as a whole (project any linearization).
                 let prefix: Vec<usize> = prefix.into_iter().map(|j| members[j]).collect();
-                let candidates: Vec<usize> = candidates.into_iter().map(|j| members[j]).collect();
+                let candidates: Vec<(usize, Why)> = candidates
+                    .into_iter()
+                    .map(|(j, why)| {
+                        let why = match why {
+                            Why::Strands(r) => Why::Strands(members[r]),
+                            other => other,
+                        };
+                        (members[j], why)
+                    })
+                    .collect();
                 result.verdict = Verdict::Illegal;
                 result.counterexample = Some(counterexample(
                     &mut p.model,

@@ -90,10 +90,12 @@ pub trait Prepare: Model + Sized {
     fn prepare(ops: &[&Operation], init: &serde_json::Value) -> Result<Prepared<Self>, ModelError>;
 }
 
-/// An op the model cannot interpret: bad input, reported with the op's invoke index.
+/// An op the model cannot interpret: bad input, reported with the line of the op's invoke.
 #[derive(Debug, thiserror::Error)]
-#[error("op at index {index} ({f} {value}): {message}")]
+#[error("line {line}: {f} {value}: {message}")]
 pub struct ModelError {
+    /// 1-based source line of the op's invoke event.
+    pub line: usize,
     /// `index` of the op's invoke event.
     pub index: u64,
     /// The op's function.
@@ -108,6 +110,7 @@ impl ModelError {
     /// An error about `op`.
     pub fn new(op: &Operation, message: impl Into<String>) -> Self {
         ModelError {
+            line: op.line,
             index: op.invoke_index,
             f: op.f.clone(),
             value: op.input.to_string(),

@@ -33,11 +33,22 @@ use std::time::Instant;
 pub(super) enum Outcome {
     /// The ops in a legal order (indices into the search's op slice).
     Linearizable(Vec<usize>),
-    /// The deepest prefix reached and the ops that could not extend it.
+    /// The deepest prefix reached and the ops that could not extend it, each with why.
     Illegal {
         prefix: Vec<usize>,
-        candidates: Vec<usize>,
+        candidates: Vec<(usize, Why)>,
     },
+}
+
+/// Why an op could not come next at the deepest dead end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Why {
+    /// The model says it is not legal in the state there.
+    Illegal,
+    /// It is legal, but after it this op (index) can no longer become legal before it returns.
+    Strands(usize),
+    /// Every continuation after it failed (a fallback; the deepest dead end has none).
+    Explored,
 }
 
 /// Why a search stopped before deciding.
@@ -63,11 +74,11 @@ pub(crate) struct MemoryPool {
 }
 
 impl MemoryPool {
-    /// A pool of `limit` bytes.
-    pub(crate) fn new(limit: usize) -> Self {
+    /// A pool of `limit` bytes, `held` of them already taken by the caller.
+    pub(crate) fn new(limit: usize, held: usize) -> Self {
         MemoryPool {
             limit,
-            used: AtomicUsize::new(0),
+            used: AtomicUsize::new(held.min(limit)),
         }
     }
 
@@ -366,7 +377,7 @@ pub(super) struct Search<S> {
     state: S,
     stack: Vec<Frame<S>>,
     best: Vec<usize>,
-    best_candidates: Vec<usize>,
+    best_candidates: Vec<(usize, Why)>,
     /// The entry to look at next.
     cur: usize,
     /// A configuration was just entered: look for an observer to place first.
@@ -528,7 +539,7 @@ impl<S: Clone + Eq + Hash> Search<S> {
                     // Only never-returning ops remain unplaced: they may never take effect.
                     return Progress::Done(Outcome::Linearizable(self.order()));
                 }
-                self.record_best(i);
+                self.record_best(model, ops, i);
                 if let Some(done) = self.backtrack() {
                     return Progress::Done(done);
                 }
@@ -564,9 +575,23 @@ impl<S: Clone + Eq + Hash> Search<S> {
             }
         }
         let ns = model.step(&self.state, &ops[i])?;
-        // Lookahead: each of the next few pending ops to return must still be placeable after
-        // this one, using only ops invoked before it returns (exactly the unplaced calls ahead
-        // of its return entry in the time-sorted list).
+        match self.stranded(model, ops, &ns, i) {
+            Some(_) => None,
+            None => Some(ns),
+        }
+    }
+
+    /// Lookahead after placing `i` (reaching state `ns`): each of the next few pending ops to
+    /// return must still be placeable, using only ops invoked before it returns (exactly the
+    /// unplaced calls ahead of its return entry in the time-sorted list). The first that is
+    /// not, if any.
+    fn stranded<M: Model<State = S>>(
+        &self,
+        model: &mut M,
+        ops: &[M::Op],
+        ns: &S,
+        i: usize,
+    ) -> Option<usize> {
         let mut e = self.head;
         let mut checked = 0;
         while e != HEAD && checked < LOOKAHEAD {
@@ -583,13 +608,13 @@ impl<S: Clone + Eq + Hash> Search<S> {
                     skip: (i, r),
                     ops,
                 };
-                if !model.can_reach(&ns, &ops[r], &mut window) {
-                    return None;
+                if !model.can_reach(ns, &ops[r], &mut window) {
+                    return Some(r);
                 }
             }
             e = self.next[e];
         }
-        Some(ns)
+        None
     }
 
     /// Enters the configuration with op `i` added and state `ns`: `Ok(true)` if it is new,
@@ -635,22 +660,36 @@ impl<S: Clone + Eq + Hash> Search<S> {
     }
 
     /// Remembers the deepest dead end for the counterexample: the prefix, and every op that
-    /// could have come next (the candidates and the op whose return was reached, `i`).
-    fn record_best(&mut self, i: usize) {
+    /// could have come next (the candidates and the op whose return was reached, `i`) with
+    /// why it could not. At the deepest dead end no candidate led deeper, so each one is
+    /// illegal in the state or strands a pending op (the lookahead), as recomputed here.
+    fn record_best<M: Model<State = S>>(&mut self, model: &mut M, ops: &[M::Op], i: usize) {
         let (depth, best) = (self.stack.len(), self.best.len());
         if depth > best || (depth == best && self.best_candidates.is_empty()) {
             self.best = self.order();
-            self.best_candidates.clear();
+            let mut candidates = Vec::new();
             let mut e = self.head;
             while e != HEAD && e != self.cur {
                 if e & 1 == 0 {
-                    self.best_candidates.push(e / 2);
+                    candidates.push(e / 2);
                 }
                 e = self.next[e];
             }
-            self.best_candidates.push(i);
-            self.best_candidates.sort_unstable();
-            self.best_candidates.dedup();
+            candidates.push(i);
+            candidates.sort_unstable();
+            candidates.dedup();
+            self.best_candidates = candidates
+                .into_iter()
+                .map(|c| {
+                    let why = match model.step(&self.state, &ops[c]) {
+                        None => Why::Illegal,
+                        Some(ns) => self
+                            .stranded(model, ops, &ns, c)
+                            .map_or(Why::Explored, Why::Strands),
+                    };
+                    (c, why)
+                })
+                .collect();
         }
     }
 
