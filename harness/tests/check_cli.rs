@@ -260,6 +260,10 @@ fn bad_sizes_and_inexact_init_are_flag_errors() {
         ["--max-memory", "2X"],
         ["--max-memory", "1e30"],
         ["--max-memory", "4T"],
+        ["--max-memory", "nan"],
+        ["--max-memory", "inf"],
+        ["--max-memory=-1", "--json"], // attached, or clap reads -1 as a flag
+        ["--max-memory", "0"],
         ["--init", "18446744073709551616"],
         ["--init", "1e400"],
     ] {
