@@ -25,6 +25,7 @@
 //! stack and the model's interned values) would exceed its reservation from the check's pool.
 
 use crate::model::Model;
+use crate::models::FxHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
@@ -154,31 +155,8 @@ impl Deadline<'_> {
     }
 }
 
-/// An FxHash-style hasher for model states (fast, not DoS-resistant; inputs are ours).
-#[derive(Default)]
-struct Fx(u64);
-impl Hasher for Fx {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(b as u64);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(n as u64);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
 fn state_hash<S: Hash>(s: &S) -> u64 {
-    let mut h = Fx::default();
+    let mut h = FxHasher::default();
     s.hash(&mut h);
     // Final avalanche, so the low bits that pick a slot depend on every input bit.
     let mut x = h.finish();

@@ -20,10 +20,10 @@
 //! Without that class, a 50-client history explores every order of the appends no get ever
 //! observed (each order is a different string): millions of states where one suffices.
 
+use super::FxMap;
 use crate::history::Operation;
 use crate::model::{Model, ModelError, Prepare, Prepared};
 use serde_json::Value;
-use std::collections::HashMap;
 
 /// A kv op on one key, its values as ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +61,9 @@ pub struct KvModel {
     texts: Vec<Box<str>>,
     nodes: Vec<Node>,
     /// (lo, len) → id of the live node.
-    live: HashMap<(u32, u32), u32>,
+    live: FxMap<(u32, u32), u32>,
     /// (state, text) → the state after appending text: each transition is computed once.
-    appended: HashMap<(u32, u32), u32>,
+    appended: FxMap<(u32, u32), u32>,
     init: u32,
 }
 
@@ -73,8 +73,8 @@ impl KvModel {
             results,
             texts: Vec::new(),
             nodes: vec![Node::DeadClass],
-            live: HashMap::new(),
-            appended: HashMap::new(),
+            live: FxMap::default(),
+            appended: FxMap::default(),
             init: DEAD_CLASS,
         }
     }
@@ -113,9 +113,10 @@ impl KvModel {
 
     /// The state whose value is text `t` (a put's value, the initial value, a get's result).
     fn state_of_text(&mut self, t: u32) -> u32 {
-        let text = self.texts[t as usize].clone();
-        match self.narrow(0, self.results.len(), 0, &text) {
-            Some((lo, hi)) => self.live_node(lo, hi, text.len()),
+        let text = &self.texts[t as usize];
+        let len = text.len();
+        match self.narrow(0, self.results.len(), 0, text) {
+            Some((lo, hi)) => self.live_node(lo, hi, len),
             None => self.push(Node::Text(t)),
         }
     }
@@ -247,16 +248,24 @@ impl Prepare for KvModel {
         results.sort_unstable();
         results.dedup();
         let mut m = KvModel::new(results);
-        let mut text_ids: HashMap<String, u32> = HashMap::new();
-        let mut text = |m: &mut KvModel, s: &str| -> u32 {
-            *text_ids.entry(s.to_string()).or_insert_with(|| {
-                m.texts.push(s.into());
-                (m.texts.len() - 1) as u32
+        // Each distinct text is stored once, and the state it names is found once.
+        let mut text_ids: FxMap<String, u32> = FxMap::default();
+        let mut states: Vec<Option<u32>> = Vec::new();
+        let mut text = |m: &mut KvModel, s: String| -> u32 {
+            let next = m.texts.len() as u32;
+            *text_ids.entry(s).or_insert_with_key(|s| {
+                m.texts.push(s.as_str().into());
+                next
             })
         };
-        let init_text = text(&mut m, &init);
-        m.init = m.state_of_text(init_text);
-        let mut put_states: HashMap<u32, u32> = HashMap::new();
+        let mut state = |m: &mut KvModel, t: u32| -> u32 {
+            if states.len() <= t as usize {
+                states.resize(t as usize + 1, None);
+            }
+            *states[t as usize].get_or_insert_with(|| m.state_of_text(t))
+        };
+        let init_text = text(&mut m, init);
+        m.init = state(&mut m, init_text);
         let mut p = Prepared {
             ops: Vec::with_capacity(conv.len()),
             ids: Vec::with_capacity(conv.len()),
@@ -284,22 +293,14 @@ impl Prepare for KvModel {
             }
             let kop = match raw {
                 Raw::Get(s) => {
-                    let t = text(&mut p.model, &s);
-                    KvOp::Get(p.model.state_of_text(t))
+                    let t = text(&mut p.model, s);
+                    KvOp::Get(state(&mut p.model, t))
                 }
                 Raw::Put(s) => {
-                    let t = text(&mut p.model, &s);
-                    let state = match put_states.get(&t) {
-                        Some(&st) => st,
-                        None => {
-                            let st = p.model.state_of_text(t);
-                            put_states.insert(t, st);
-                            st
-                        }
-                    };
-                    KvOp::Put(state)
+                    let t = text(&mut p.model, s);
+                    KvOp::Put(state(&mut p.model, t))
                 }
-                Raw::Append(s) => KvOp::Append(text(&mut p.model, &s)),
+                Raw::Append(s) => KvOp::Append(text(&mut p.model, s)),
             };
             p.ops.push(kop);
             p.ids.push(id);
