@@ -207,6 +207,10 @@ fn an_endless_line_is_refused_at_once() {
         "took {:?}",
         t.elapsed()
     );
+    // --help states the limit the reader enforces.
+    let (_, help, _) = run(&["check", "--help"]);
+    let mib = checkers::import::MAX_LINE_BYTES >> 20;
+    assert!(help.contains(&format!("longer than {mib} MiB")), "{help}");
 }
 
 #[test]

@@ -17,7 +17,7 @@ use std::time::Duration;
 /// Flags of `faultline check`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The history file.
+    /// The history file (a line longer than 4 MiB is refused as bad input).
     pub file: PathBuf,
     /// Model: register, cas-register or kv (default: inferred from the functions used).
     #[arg(long)]
