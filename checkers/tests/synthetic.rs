@@ -133,3 +133,44 @@ fn a_lost_append_is_illegal_even_among_50_slow_clients() {
         );
     }
 }
+
+#[test]
+fn the_memory_cap_gives_unknown_with_the_reason_never_a_verdict() {
+    // The product search over 10 keys of slow clients grows without bound; under a 4 MiB
+    // cap it must stop with `unknown` and say why, while the per-key check stays decided.
+    let events = synth::kv(&slow(4000, 10, 0.0, 1));
+    let ops: Vec<Operation> = pair(&events, &[]).expect("pairs");
+    let capped = CheckOptions {
+        model: Some(ModelKind::Kv),
+        partition: false,
+        strategy: checkers::linearizable::Strategy::Plain,
+        timeout: Some(Duration::from_secs(120)),
+        max_memory: 4 << 20,
+        ..CheckOptions::default()
+    };
+    let r = check(&ops, &capped).expect("checks");
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.explanation);
+    assert!(
+        r.explanation.contains("memory limit of 4 MiB reached"),
+        "{}",
+        r.explanation
+    );
+    // What the caller already holds counts: with all of it taken, nothing is searched.
+    let held = CheckOptions {
+        model: Some(ModelKind::Kv),
+        max_memory: 4 << 20,
+        input_bytes: 4 << 20,
+        ..CheckOptions::default()
+    };
+    let r = check(&ops, &held).expect("checks");
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.explanation);
+    let per_key = CheckOptions {
+        model: Some(ModelKind::Kv),
+        max_memory: 4 << 20,
+        ..CheckOptions::default()
+    };
+    assert_eq!(
+        check(&ops, &per_key).expect("checks").verdict,
+        Verdict::Linearizable
+    );
+}

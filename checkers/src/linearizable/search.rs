@@ -69,14 +69,14 @@ pub(super) enum Progress {
 
 /// The bytes every search of one check draws from: a cap, and what is reserved against it.
 #[derive(Debug)]
-pub(crate) struct MemoryPool {
+pub(super) struct MemoryPool {
     limit: usize,
     used: AtomicUsize,
 }
 
 impl MemoryPool {
     /// A pool of `limit` bytes, `held` of them already taken by the caller.
-    pub(crate) fn new(limit: usize, held: usize) -> Self {
+    pub(super) fn new(limit: usize, held: usize) -> Self {
         MemoryPool {
             limit,
             used: AtomicUsize::new(held.min(limit)),
@@ -84,7 +84,7 @@ impl MemoryPool {
     }
 
     /// The cap, bytes.
-    pub(crate) fn limit(&self) -> usize {
+    pub(super) fn limit(&self) -> usize {
         self.limit
     }
 
@@ -111,20 +111,20 @@ impl MemoryPool {
 
 /// Bytes held against a [`MemoryPool`]; returned when dropped.
 #[derive(Debug)]
-pub(crate) struct Reservation<'a> {
+pub(super) struct Reservation<'a> {
     pool: &'a MemoryPool,
     held: usize,
 }
 
 impl<'a> Reservation<'a> {
     /// An empty reservation.
-    pub(crate) fn new(pool: &'a MemoryPool) -> Self {
+    pub(super) fn new(pool: &'a MemoryPool) -> Self {
         Reservation { pool, held: 0 }
     }
 
     /// Makes the reservation exactly `bytes`; `false` (and unchanged) if the pool cannot give
     /// that much.
-    pub(crate) fn set(&mut self, bytes: usize) -> bool {
+    pub(super) fn set(&mut self, bytes: usize) -> bool {
         if bytes > self.held {
             if !self.pool.try_take(bytes - self.held) {
                 return false;
