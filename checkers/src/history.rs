@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod exact;
+
 /// Who issued an event: a client process (a number) or the nemesis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -136,6 +138,20 @@ pub enum HistoryError {
         /// The completion's f.
         got: String,
     },
+    /// A completion whose time is earlier than its invoke's: the clock or the file is wrong.
+    #[error("line {line}: {kind} completion at time {time} is earlier than its invoke at time {invoke_time} (line {invoke_line})")]
+    CompletionBeforeInvoke {
+        /// 1-based line number of the completion.
+        line: usize,
+        /// 1-based line of the invoke.
+        invoke_line: usize,
+        /// ok | fail | info.
+        kind: String,
+        /// The completion's time.
+        time: u64,
+        /// The invoke's time.
+        invoke_time: u64,
+    },
     /// The underlying reader failed.
     #[error("line {line}: read error: {source}")]
     Io {
@@ -156,6 +172,7 @@ impl HistoryError {
             | HistoryError::CompletionWithoutInvoke { line, .. }
             | HistoryError::DoubleInvoke { line, .. }
             | HistoryError::Mismatch { line, .. }
+            | HistoryError::CompletionBeforeInvoke { line, .. }
             | HistoryError::Io { line, .. } => *line,
         }
     }
@@ -215,7 +232,13 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
                 continue;
             }
             return Some(match serde_json::from_str::<Event>(text) {
-                Ok(ev) => Ok((self.line, ev)),
+                Ok(ev) => match exact_value(text, &ev.value) {
+                    Ok(()) => Ok((self.line, ev)),
+                    Err(message) => Err(HistoryError::Syntax {
+                        line: self.line,
+                        message,
+                    }),
+                },
                 Err(e) if !complete => {
                     self.done = true;
                     Err(HistoryError::Truncated {
@@ -230,6 +253,17 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
             });
         }
     }
+}
+
+/// `Err` when the event's `value` held a number that parsing changed (see [`exact`]). Only
+/// a float can be such a number, so values without one cost nothing more.
+fn exact_value(line: &str, value: &serde_json::Value) -> Result<(), String> {
+    if !exact::has_float(value) {
+        return Ok(());
+    }
+    // An escaped spelling of the key is not found: then every number on the line must pass.
+    let raw = exact::member(line, "value").unwrap_or(line);
+    exact::check_json_numbers(raw).map_err(|m| format!("value: {m}"))
 }
 
 /// serde_json's message without its own "at line 1 column N" (every event is one line).
@@ -344,6 +378,9 @@ pub struct Operation {
     /// `index` of the completion event, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complete_index: Option<u64>,
+    /// 1-based source line of the invoke event, so messages can name it (0 = unknown).
+    #[serde(default)]
+    pub line: usize,
 }
 
 impl Operation {
@@ -365,7 +402,8 @@ fn process_name(p: &Process) -> String {
 /// Nemesis events are skipped. `fail` completions drop the op. `info` completions, and invokes
 /// still pending at the end of the history, become ops with `ret: None`. After `info` a process
 /// may (against Jepsen convention) invoke again; the indeterminate op simply stays open.
-/// `lines[i]` names the source line of `events[i]` in errors.
+/// A completion timed before its invoke is refused. `lines[i]` names the source line of
+/// `events[i]` in errors and in [`Operation::line`] (without lines: position + 1).
 pub fn pair(events: &[Event], lines: &[usize]) -> Result<Vec<Operation>, HistoryError> {
     use std::collections::HashMap;
     let line_of = |i: usize| lines.get(i).copied().unwrap_or(i + 1);
@@ -398,6 +436,7 @@ pub fn pair(events: &[Event], lines: &[usize]) -> Result<Vec<Operation>, History
                     ret: None,
                     invoke_index: ev.index,
                     complete_index: None,
+                    line: line_of(i),
                 }));
             }
             kind => {
@@ -417,12 +456,21 @@ pub fn pair(events: &[Event], lines: &[usize]) -> Result<Vec<Operation>, History
                         got: ev.f.clone(),
                     });
                 }
+                if ev.time < op.call {
+                    return Err(HistoryError::CompletionBeforeInvoke {
+                        line: line_of(i),
+                        invoke_line: line_of(p),
+                        kind: format!("{kind:?}").to_lowercase(),
+                        time: ev.time,
+                        invoke_time: op.call,
+                    });
+                }
                 if op.key.is_none() {
                     op.key = ev.key.clone();
                 }
                 match kind {
                     EventType::Ok => {
-                        op.ret = Some(ev.time.max(op.call));
+                        op.ret = Some(ev.time);
                         op.output = Some(ev.value.clone());
                         op.complete_index = Some(ev.index);
                     }

@@ -42,6 +42,31 @@ pub trait Model {
     ) -> bool {
         true
     }
+
+    /// True when `op` never changes the state: `step` gives back the same state or `None`
+    /// (reads). The search linearizes a legal observer at once instead of branching on it;
+    /// `false` is always sound (the default).
+    fn is_observer(&self, _op: &Self::Op) -> bool {
+        false
+    }
+
+    /// The representative of `state`'s class of equivalent states: states from which every
+    /// sequence of this instance's ops is legal alike and leads to equivalent states. The
+    /// search memoizes configurations by it, so equivalent states are explored once. The
+    /// default, the state itself, is always sound.
+    fn representative(&mut self, state: &Self::State) -> Self::State {
+        state.clone()
+    }
+
+    /// Heap bytes the model holds for values it interned, for the check's memory cap.
+    fn memory_bytes(&self) -> usize {
+        0
+    }
+
+    /// Heap bytes a state owns beyond its own size (0 for interned ids), for the memory cap.
+    fn state_heap_bytes(&self, _state: &Self::State) -> usize {
+        0
+    }
 }
 
 /// A model built for one partition, with its ops converted.
@@ -65,10 +90,12 @@ pub trait Prepare: Model + Sized {
     fn prepare(ops: &[&Operation], init: &serde_json::Value) -> Result<Prepared<Self>, ModelError>;
 }
 
-/// An op the model cannot interpret: bad input, reported with the op's invoke index.
+/// An op the model cannot interpret: bad input, reported with the line of the op's invoke.
 #[derive(Debug, thiserror::Error)]
-#[error("op at index {index} ({f} {value}): {message}")]
+#[error("line {line}: {f} {value}: {message}")]
 pub struct ModelError {
+    /// 1-based source line of the op's invoke event.
+    pub line: usize,
     /// `index` of the op's invoke event.
     pub index: u64,
     /// The op's function.
@@ -83,6 +110,7 @@ impl ModelError {
     /// An error about `op`.
     pub fn new(op: &Operation, message: impl Into<String>) -> Self {
         ModelError {
+            line: op.line,
             index: op.invoke_index,
             f: op.f.clone(),
             value: op.input.to_string(),
@@ -178,6 +206,28 @@ impl<M: Model> Model for Product<M> {
     }
     fn describe_op(&self, op: &Self::Op) -> String {
         self.parts[op.part].describe_op(&op.op)
+    }
+    fn is_observer(&self, op: &Self::Op) -> bool {
+        self.parts[op.part].is_observer(&op.op)
+    }
+    fn representative(&mut self, state: &Self::State) -> Self::State {
+        self.parts
+            .iter_mut()
+            .zip(state)
+            .map(|(m, s)| m.representative(s))
+            .collect()
+    }
+    fn memory_bytes(&self) -> usize {
+        self.parts.iter().map(Model::memory_bytes).sum()
+    }
+    fn state_heap_bytes(&self, state: &Self::State) -> usize {
+        state.capacity() * std::mem::size_of::<M::State>()
+            + self
+                .parts
+                .iter()
+                .zip(state)
+                .map(|(m, s)| m.state_heap_bytes(s))
+                .sum::<usize>()
     }
     fn can_reach(
         &mut self,

@@ -30,6 +30,15 @@ impl Model for CasRegisterModel {
     fn state_json(&self, state: &u32) -> Value {
         self.0.state_json(state)
     }
+    fn representative(&mut self, state: &u32) -> u32 {
+        self.0.representative(state)
+    }
+    fn is_observer(&self, op: &RegisterOp) -> bool {
+        self.0.is_observer(op)
+    }
+    fn memory_bytes(&self) -> usize {
+        self.0.memory_bytes()
+    }
     fn can_reach(
         &mut self,
         state: &u32,

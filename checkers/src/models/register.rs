@@ -39,7 +39,14 @@ pub enum RegisterOp {
 pub struct RegisterModel {
     values: Interner,
     init: u32,
+    /// `seen[v]`: some read returned v or some cas expected v. Values nobody looks at behave
+    /// alike (no read or cas succeeds on them, a mismatching cas always does, a write replaces
+    /// them), so the search memoizes them as one class, [`UNSEEN`].
+    seen: Vec<bool>,
 }
+
+/// The class of every value no read returned and no cas expected (a memo key only).
+const UNSEEN: u32 = u32::MAX;
 
 impl RegisterModel {
     fn show(&self, id: u32) -> String {
@@ -98,19 +105,31 @@ impl RegisterModel {
         let mut observed: HashSet<u32> = HashSet::new();
         let mut written: HashSet<u32> = HashSet::from([init_id]);
         let mut any_mismatch = false;
+        let mut seen = Vec::new();
+        let mut see = |v: u32| {
+            if seen.len() <= v as usize {
+                seen.resize(v as usize + 1, false);
+            }
+            seen[v as usize] = true;
+        };
         for (_, rop, _) in &conv {
             match *rop {
                 RegisterOp::Read(v) => {
                     observed.insert(v);
+                    see(v);
                 }
                 RegisterOp::Write(v) => {
                     written.insert(v);
                 }
                 RegisterOp::Cas { from, to } => {
                     observed.insert(from);
+                    see(from);
                     written.insert(to);
                 }
-                RegisterOp::CasMismatch { .. } => any_mismatch = true,
+                RegisterOp::CasMismatch { from } => {
+                    any_mismatch = true;
+                    see(from);
+                }
             }
         }
         let mut violation = None;
@@ -133,6 +152,7 @@ impl RegisterModel {
             model: RegisterModel {
                 values,
                 init: init_id,
+                seen,
             },
             ops: Vec::with_capacity(conv.len()),
             ids: Vec::with_capacity(conv.len()),
@@ -183,6 +203,19 @@ impl Model for RegisterModel {
     }
     fn state_json(&self, state: &u32) -> Value {
         self.values.value(*state).clone()
+    }
+    fn representative(&mut self, state: &u32) -> u32 {
+        if self.seen.get(*state as usize).copied().unwrap_or(false) {
+            *state
+        } else {
+            UNSEEN
+        }
+    }
+    fn is_observer(&self, op: &RegisterOp) -> bool {
+        matches!(op, RegisterOp::Read(_) | RegisterOp::CasMismatch { .. })
+    }
+    fn memory_bytes(&self) -> usize {
+        self.values.bytes()
     }
     fn can_reach(
         &mut self,
