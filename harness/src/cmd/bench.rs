@@ -308,10 +308,8 @@ async fn bench_target(target: &Target, args: &Args) -> Result<Row> {
     let environment = crate::env::local::build_with(&ids, &dir.0, None, PeerLinks::Direct).await?;
     let mut row = match target {
         Target::Etcd => {
-            let binary = etcd::find_binary()
-                .with_context(|| format!("etcd is not installed: {}", etcd::INSTALL_HINT))?;
             let spec = EtcdSpec {
-                binary: Some(binary),
+                binary: Some(etcd_binary()?),
                 serializable_reads: false,
                 token: "faultline-bench".into(),
             };
@@ -336,7 +334,15 @@ async fn bench_target(target: &Target, args: &Args) -> Result<Row> {
     Ok(row)
 }
 
+fn etcd_binary() -> Result<std::path::PathBuf> {
+    etcd::find_binary().with_context(|| format!("etcd is not installed: {}", etcd::INSTALL_HINT))
+}
+
 fn systems_bench(args: &Args, targets: &[Target]) -> Result<ExitCode> {
+    // Before any cluster runs: a missing binary should not cost the other systems' minutes.
+    if targets.contains(&Target::Etcd) {
+        etcd_binary()?;
+    }
     if cfg!(debug_assertions) {
         eprintln!("faultline: note: this is a debug build; measure with `cargo run --release -- bench ...`");
     }
