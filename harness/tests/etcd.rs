@@ -2,7 +2,8 @@
 //!
 //! - the local peer proxies cut real etcd traffic: an isolated leader loses its quorum and
 //!   the others elect a new one; after the heal everybody follows one leader again;
-//! - 3 members, linearizable reads, partitions of every shape and kills: valid; test.json and
+//! - 3 members, linearizable reads, partitions of every shape, kills, pauses and packet
+//!   faults: valid; test.json and
 //!   cluster.json name the system and its version, every member's log is in the run
 //!   directory, nothing outlives the run;
 //! - serializable reads under leader-isolating partitions: caught (stale reads, which etcd
@@ -244,7 +245,7 @@ async fn isolate_the_leader_and_heal() {
 
 #[test]
 #[cfg_attr(missing_etcd, ignore = "needs etcd: apt-get install -y etcd-server")]
-fn linearizable_reads_stay_valid_under_partitions_and_kills() {
+fn linearizable_reads_stay_valid_under_partitions_kills_pauses_and_packet_faults() {
     let Some(binary) = testkit::require(testkit::Need::Etcd) else {
         return;
     };
@@ -256,9 +257,9 @@ fn linearizable_reads_stay_valid_under_partitions_and_kills() {
             "--time-limit",
             "12",
             "--nemesis",
-            "partition,kill",
+            "partition,kill,pause,packet",
             "--nemesis-interval",
-            "1.5",
+            "1",
             "--seed",
             "11",
         ],
@@ -268,11 +269,11 @@ fn linearizable_reads_stay_valid_under_partitions_and_kills() {
         "etcd with linearizable reads must be valid:\n{text}"
     );
     assert_eq!(read_json(&run.join("results.json"))["verdict"], "valid");
-    let kinds = applied_fault_kinds(&run);
+    let kinds: Vec<String> = applied_fault_kinds(&run).into_iter().collect();
     assert_eq!(
         kinds,
-        ["kill".into(), "partition".into()].into(),
-        "both kinds applied"
+        ["kill", "packet", "partition", "pause"],
+        "every kind applied"
     );
     let events = history(&run);
     let ops = ops(&events);
