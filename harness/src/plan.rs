@@ -53,9 +53,17 @@ pub struct Flags {
     /// --vagrant).
     #[arg(long = "env", default_value = "local", value_name = "local|netns|ssh")]
     pub env: crate::env::EnvKind,
-    /// Replication engine of the bundled kvnode (raft, multipaxos, nwr).
-    #[arg(long, default_value = "raft")]
-    pub engine: String,
+    /// System under test: `kvnode` (the bundled store) or `etcd` (the installed etcd server,
+    /// Debian's `etcd-server`; `FAULTLINE_ETCD=PATH` picks another binary).
+    #[arg(long, default_value = "kvnode", value_name = "kvnode|etcd")]
+    pub system: System,
+    /// --system etcd: serializable reads (served by the member asked, from its own state)
+    /// instead of linearizable ones; etcd documents that these may be stale.
+    #[arg(long)]
+    pub etcd_serializable_reads: bool,
+    /// Replication engine of the bundled kvnode (raft, multipaxos, nwr; default raft).
+    #[arg(long)]
+    pub engine: Option<String>,
     /// Extra arguments passed verbatim to every kvnode, e.g. "--read unsafe-local" (NWR's
     /// N/W/R, clock and read repair go through --nwr, --clock and --read-repair instead).
     #[arg(long, default_value = "", allow_hyphen_values = true)]
@@ -160,9 +168,16 @@ pub struct TestPlan {
     /// The SSH hosts (--env ssh), resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<crate::env::hosts::Hosts>,
-    /// System under test (always `kvnode` for now).
-    pub system: String,
-    /// kvnode engine.
+    /// System under test.
+    pub system: System,
+    /// Its version (`etcd --version`; faultline's own for kvnode); cluster.json has the one
+    /// the hosts reported.
+    #[serde(default)]
+    pub system_version: String,
+    /// etcd settings, for `--system etcd` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd: Option<EtcdSettings>,
+    /// kvnode engine (`raft` for etcd, whose replication is Raft).
     pub engine: String,
     /// Node ids, `n1`..`nN`.
     pub nodes: Vec<String>,
@@ -306,6 +321,46 @@ impl NwrSettings {
     }
 }
 
+/// The systems faultline can test (`--system`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum System {
+    /// The bundled replicated store.
+    Kvnode,
+    /// etcd, installed on the hosts.
+    Etcd,
+}
+
+impl System {
+    /// The `--system` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            System::Kvnode => "kvnode",
+            System::Etcd => "etcd",
+        }
+    }
+}
+
+impl std::str::FromStr for System {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "kvnode" => Ok(System::Kvnode),
+            "etcd" => Ok(System::Etcd),
+            _ => Err(format!("unknown --system {s:?} (expected kvnode or etcd)")),
+        }
+    }
+}
+
+/// How an etcd run runs etcd.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EtcdSettings {
+    /// The etcd binary on this machine (none: the SSH hosts' own `etcd`).
+    pub binary: Option<PathBuf>,
+    /// Serializable instead of linearizable reads.
+    pub serializable_reads: bool,
+}
+
 fn local_env() -> crate::env::EnvKind {
     crate::env::EnvKind::Local
 }
@@ -375,14 +430,28 @@ impl Flags {
         if !(self.rate >= 0.0 && self.rate.is_finite()) {
             bail!("--rate must be >= 0 (got {})", self.rate);
         }
-        if !["raft", "multipaxos", "nwr"].contains(&self.engine.as_str()) {
-            bail!(
-                "unknown --engine {:?} (expected raft, multipaxos or nwr)",
-                self.engine
-            );
+        let etcd = self.system == System::Etcd;
+        if etcd {
+            let kvnode_only = [
+                ("--engine", self.engine.is_some()),
+                ("--kvnode", self.kvnode.is_some()),
+                ("--kvnode-args", !self.kvnode_args.trim().is_empty()),
+                ("--nwr", self.nwr.is_some()),
+                ("--clock", self.clock.is_some()),
+                ("--read-repair", self.read_repair),
+            ];
+            if let Some((flag, _)) = kvnode_only.iter().find(|(_, given)| *given) {
+                bail!("{flag} only applies to --system kvnode");
+            }
+        } else if self.etcd_serializable_reads {
+            bail!("--etcd-serializable-reads only applies to --system etcd");
+        }
+        let engine = self.engine.clone().unwrap_or_else(|| "raft".into());
+        if !["raft", "multipaxos", "nwr"].contains(&engine.as_str()) {
+            bail!("unknown --engine {engine:?} (expected raft, multipaxos or nwr)");
         }
         let workload: Workload = self.workload.parse()?;
-        let nwr_engine = self.engine == "nwr";
+        let nwr_engine = engine == "nwr";
         let kvnode_args: Vec<String> = self
             .kvnode_args
             .split_whitespace()
@@ -443,6 +512,24 @@ impl Flags {
             bail!("--partition-shapes is empty but partitions are scheduled");
         }
         let mut notes = Vec::new();
+        let explicit_clock = self.nemesis.split(',').any(|p| p.trim() == "clock");
+        // Go reads the wall clock through the vDSO, never through libc, so libfaketime cannot
+        // move etcd's clock: only hosts whose system clock faultline moves can skew it.
+        let system_clocks = ssh.as_ref().is_some_and(|h| {
+            h.hosts
+                .iter()
+                .all(|h| h.clock == crate::env::hosts::ClockMode::System)
+        });
+        if etcd && kinds.contains(&FaultKind::Clock) && !system_clocks {
+            let why = "libfaketime cannot move etcd's clock (Go reads the wall clock through \
+                       the vDSO, not libc), and local and netns nodes share this machine's \
+                       clock; clock faults reach etcd only on --env ssh hosts with clock = \"system\"";
+            if explicit_clock {
+                bail!("--nemesis clock with --system etcd: {why}");
+            }
+            kinds.retain(|k| *k != FaultKind::Clock);
+            notes.push(format!("clock faults skipped: {why}"));
+        }
         let mut faketime = None;
         // On SSH hosts the clock mechanism is the hosts' (their own clocks, or their
         // libfaketime): nothing to find on this machine.
@@ -450,8 +537,7 @@ impl Flags {
             match find_faketime() {
                 Some(p) => faketime = Some(p),
                 None => {
-                    let explicit = self.nemesis.split(',').any(|p| p.trim() == "clock");
-                    if explicit {
+                    if explicit_clock {
                         bail!(
                             "--nemesis clock needs libfaketime, which is not installed \
                              (install the Debian package `faketime`: apt-get install -y faketime)"
@@ -478,10 +564,33 @@ impl Flags {
                 true,
             ),
         };
-        let name = self
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("kvnode-{}-{}", self.engine, workload));
+        let (etcd_settings, system_version) = if etcd {
+            // Local processes and namespaces run this machine's binary; SSH hosts may bring
+            // their own.
+            let binary = crate::db::etcd::find_binary();
+            let version = match &binary {
+                Some(b) => crate::db::etcd::local_version(b)?,
+                None if self.env == crate::env::EnvKind::Ssh => {
+                    "(the hosts' etcd; see cluster.json)".into()
+                }
+                None => bail!(
+                    "--system etcd needs the etcd server, which is not installed: {}",
+                    crate::db::etcd::INSTALL_HINT
+                ),
+            };
+            let settings = EtcdSettings {
+                binary,
+                serializable_reads: self.etcd_serializable_reads,
+            };
+            (Some(settings), version)
+        } else {
+            (None, env!("CARGO_PKG_VERSION").to_string())
+        };
+        let name = self.name.clone().unwrap_or_else(|| match &etcd_settings {
+            Some(e) if e.serializable_reads => format!("etcd-serializable-{workload}"),
+            Some(_) => format!("etcd-{workload}"),
+            None => format!("kvnode-{engine}-{workload}"),
+        });
         if name.is_empty() || name.contains('/') || name == "latest" || name.starts_with('.') {
             bail!("--name {name:?} is not a usable directory name");
         }
@@ -497,8 +606,10 @@ impl Flags {
         Ok(TestPlan {
             env: self.env,
             name,
-            system: "kvnode".into(),
-            engine: self.engine.clone(),
+            system: self.system,
+            system_version,
+            etcd: etcd_settings,
+            engine,
             nodes: node_ids,
             ssh,
             workload,

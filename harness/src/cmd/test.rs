@@ -1,4 +1,4 @@
-//! `faultline test`: start a local kvnode cluster, drive it through faults, check, report.
+//! `faultline test`: start a cluster (kvnode or etcd), drive it through faults, check, report.
 //!
 //! Flags are resolved into a [`TestPlan`] before anything starts (bad input exits 255 with a
 //! message and leaves nothing behind). The run itself happens inside a tokio runtime, raced
@@ -6,10 +6,11 @@
 //! [`Testbed`] guard, which heals the network, resets clocks and kills every node we started. The history on disk stays
 //! checkable either way. Exit codes: 0 valid, 1 invalid, 2 unknown, 255 harness error.
 
+use crate::db::etcd::{self, Etcd, EtcdSpec};
 use crate::db::kvnode::{Kvnode, KvnodeSpec};
 use crate::db::Db;
 use crate::env::{self, EnvKind};
-use crate::plan::TestPlan;
+use crate::plan::{System, TestPlan};
 use crate::recorder::Recorder;
 use crate::results;
 use crate::run::{self, FaultCounts, LoadSpec, ProcessIds};
@@ -133,7 +134,12 @@ fn stopped_note(plan: &TestPlan) -> String {
 pub async fn execute(plan: &TestPlan) -> Result<FaultCounts> {
     let environment = match plan.env {
         EnvKind::Local => {
-            env::local::build(&plan.nodes, &plan.run_dir, plan.faketime.clone()).await?
+            // etcd members must all name a peer by one URL: one proxy per node.
+            let links = match plan.system {
+                System::Kvnode => env::local::PeerLinks::PerLink,
+                System::Etcd => env::local::PeerLinks::PerNode(etcd::PEER_PROTOCOL),
+            };
+            env::local::build_with(&plan.nodes, &plan.run_dir, plan.faketime.clone(), links).await?
         }
         EnvKind::Netns => {
             let (ids, dir, ft) = (
@@ -151,9 +157,26 @@ pub async fn execute(plan: &TestPlan) -> Result<FaultCounts> {
             tokio::task::spawn_blocking(move || env::ssh::build(hosts, &dir, &exe)).await??
         }
     };
-    let db = Kvnode::new(kvnode_spec(plan), &*environment.env)?;
-    let testbed = Testbed::start(environment, db).await?;
-    run_phases(plan, &testbed).await
+    match plan.system {
+        System::Kvnode => {
+            let db = Kvnode::new(kvnode_spec(plan), &*environment.env)?;
+            run_phases(plan, &Testbed::start(environment, db).await?).await
+        }
+        System::Etcd => {
+            let db = Etcd::new(etcd_spec(plan), &*environment.env)?;
+            run_phases(plan, &Testbed::start(environment, db).await?).await
+        }
+    }
+}
+
+/// How the plan runs etcd.
+pub fn etcd_spec(plan: &TestPlan) -> EtcdSpec {
+    let settings = plan.etcd.clone();
+    EtcdSpec {
+        binary: settings.as_ref().and_then(|e| e.binary.clone()),
+        serializable_reads: settings.is_some_and(|e| e.serializable_reads),
+        token: format!("faultline-{}", plan.seed),
+    }
 }
 
 /// How the plan runs kvnode.
