@@ -816,12 +816,15 @@ impl Engine for Nwr {
         self.ticks += 1;
         self.wall = wall_ms;
         let now = self.ticks;
-        let expired: Vec<u64> = self
+        // Sorted: replies leave in request order, not in the hash map's (per-process
+        // random) order, so a seed replays exactly.
+        let mut expired: Vec<u64> = self
             .writes
             .iter()
             .filter(|(_, w)| w.deadline <= now)
             .map(|(id, _)| *id)
             .collect();
+        expired.sort_unstable();
         for id in expired {
             let w = self.writes.remove(&id).expect("present");
             let reply = match w.answer {
@@ -837,12 +840,13 @@ impl Engine for Nwr {
             };
             self.rd.replies.push((w.req, reply));
         }
-        let expired: Vec<u64> = self
+        let mut expired: Vec<u64> = self
             .reads
             .iter()
             .filter(|(_, r)| r.deadline <= now)
             .map(|(id, _)| *id)
             .collect();
+        expired.sort_unstable();
         for id in expired {
             let r = self.reads.remove(&id).expect("present");
             let msg = format!(

@@ -67,7 +67,7 @@ fn reply(s: &Sim<Nwr>, node: &str, req: ReqId) -> Option<Reply> {
 
 /// Ticks every live node once with wall clock `wall` (same clock everywhere) and settles.
 fn tick_wall(s: &mut Sim<Nwr>, wall: u64) {
-    let live: Vec<String> = s.nodes.keys().cloned().collect();
+    let live: Vec<String> = s.live();
     for id in live {
         s.node(&id).tick(wall);
     }
