@@ -856,12 +856,13 @@ impl Engine for Nwr {
             );
             self.rd.replies.push((r.req, Reply::Unavailable(msg)));
         }
-        let expired: Vec<u64> = self
+        let mut expired: Vec<u64> = self
             .queries
             .iter()
             .filter(|(_, q)| q.deadline <= now)
             .map(|(id, _)| *id)
             .collect();
+        expired.sort_unstable();
         for id in expired {
             // Nothing was sent to replicas yet: the write definitely did not happen.
             let q = self.queries.remove(&id).expect("present");
