@@ -8,7 +8,7 @@
 use anyhow::Context;
 use checkers::import::{self, Format, ReadError, ReadLimits};
 use checkers::linearizable::{self, show_bytes, CheckOptions, CheckResult, Strategy, Verdict};
-use checkers::model::ModelKind;
+use checkers::model::{ModelKind, NilReads};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +19,8 @@ use std::time::Duration;
 pub struct Args {
     /// The history file (a line longer than 4 MiB is refused as bad input).
     pub file: PathBuf,
-    /// Model: register, cas-register or kv (default: inferred from the functions used).
+    /// Model: register, cas-register, kv, or multi-register (atomic read/write transactions,
+    /// `f: "txn"`, Knossos's model) (default: inferred from the functions used).
     #[arg(long)]
     pub model: Option<ModelKind>,
     /// Format: jsonl, edn or porcupine (default: detected from the first line).
@@ -30,9 +31,15 @@ pub struct Args {
           value_parser = crate::numeric::secs(0.001, crate::numeric::MAX_BUDGET_S))]
     pub timeout: f64,
     /// Initial value of every register/key, as JSON (bare words are strings). Default nil.
+    /// multi-register also takes an object of per-key values: --init '{"x":0,"y":0}'.
     /// Numbers must be exact: integers within 64 bits, decimals a 64-bit float holds exactly.
     #[arg(long, value_parser = parse_init)]
     pub init: Option<serde_json::Value>,
+    /// What a read that returned nil means: `value` (the default: the register held nil, as
+    /// in faultline's and Porcupine's histories) or `unknown` (Knossos's reading of Jepsen
+    /// histories: the result was lost, so the read matches any value).
+    #[arg(long, default_value = "value", value_parser = parse_nil_reads, value_name = "value|unknown")]
+    pub nil_reads: NilReads,
     /// Memory cap for reading and checking, e.g. 512M, 2G (binary units; 16M to 1T). Every
     /// search's memo and the values models intern count against it, across all parallel
     /// searches; reaching it gives `unknown` with the reason. The text of the history may use
@@ -117,6 +124,14 @@ fn parse_init(s: &str) -> Result<serde_json::Value, String> {
         Ok(v) => Ok(v),
         Err(e) if numeric || s.trim_start().starts_with(['[', '{', '"']) => Err(e),
         Err(_) => Ok(serde_json::Value::String(s.to_string())),
+    }
+}
+
+fn parse_nil_reads(s: &str) -> Result<NilReads, String> {
+    match s {
+        "value" => Ok(NilReads::Value),
+        "unknown" => Ok(NilReads::Unknown),
+        _ => Err(format!("{s:?}: expected value or unknown")),
     }
 }
 
@@ -225,6 +240,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         strategy: args.strategy,
         max_memory,
         input_bytes: parsed_bytes,
+        nil_reads: args.nil_reads,
     };
     let result = match linearizable::check(&ops, &opts) {
         Ok(r) => r,
