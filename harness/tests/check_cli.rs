@@ -369,3 +369,36 @@ fn multi_register_transactions_and_nil_reads_from_the_command_line() {
         "--help says which nil-read semantics is the default: {help}"
     );
 }
+
+#[test]
+fn transactional_histories_are_checked_by_elle_with_the_isolation_asked() {
+    let (code, out, _) = run(&["check", &data("elle/valid.edn")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("list-append"), "the model is inferred: {out}");
+    // Write skew: prohibited by serializability, allowed by snapshot isolation.
+    let (code, out, _) = run(&[
+        "check",
+        &data("elle/write-skew.edn"),
+        "--isolation",
+        "serializable",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("G2-item"), "{out}");
+    let (code, out, _) = run(&[
+        "check",
+        &data("elle/write-skew.edn"),
+        "--isolation",
+        "snapshot-isolation",
+    ]);
+    assert_eq!(code, 0, "snapshot isolation allows write skew: {out}");
+    let (code, out, _) = run(&[
+        "check",
+        &data("elle/aborted-read.edn"),
+        "--model",
+        "list-append",
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("G1a"), "{out}");
+    let (code, _, err) = run(&["check", &data("elle/valid.edn"), "--isolation", "nonsense"]);
+    assert_eq!(code, 255, "{err}");
+}

@@ -19,10 +19,18 @@ use std::time::Duration;
 pub struct Args {
     /// The history file (a line longer than 4 MiB is refused as bad input).
     pub file: PathBuf,
-    /// Model: register, cas-register, kv, or multi-register (atomic read/write transactions,
-    /// `f: "txn"`, Knossos's model) (default: inferred from the functions used).
-    #[arg(long)]
-    pub model: Option<ModelKind>,
+    /// Model: linearizability of register, cas-register, kv, or multi-register (atomic
+    /// read/write transactions, Knossos's model); or list-append / rw-register (Elle-style
+    /// transactional isolation, see --isolation), bank, set, counter. Default: inferred from
+    /// the functions used.
+    #[arg(long, value_parser = parse_model)]
+    pub model: Option<AnyModel>,
+    /// list-append / rw-register: the isolation level the history must satisfy:
+    /// strict-serializable (default), serializable, strong-session-serializable,
+    /// snapshot-isolation, strong-snapshot-isolation, strong-session-snapshot-isolation,
+    /// read-committed.
+    #[arg(long, default_value = "strict-serializable")]
+    pub isolation: checkers::elle::ConsistencyModel,
     /// Format: jsonl, edn or porcupine (default: detected from the first line).
     #[arg(long)]
     pub format: Option<Format>,
@@ -125,6 +133,24 @@ fn parse_init(s: &str) -> Result<serde_json::Value, String> {
         Err(e) if numeric || s.trim_start().starts_with(['[', '{', '"']) => Err(e),
         Err(_) => Ok(serde_json::Value::String(s.to_string())),
     }
+}
+
+/// A `--model`: a linearizability model or one of the other checkers.
+#[derive(Debug, Clone, Copy)]
+pub enum AnyModel {
+    /// Linearizability against this model.
+    Linear(ModelKind),
+    /// Transactional isolation or an invariant checker.
+    Txn(super::check_txn::TxnModel),
+}
+
+fn parse_model(s: &str) -> Result<AnyModel, String> {
+    if let Some(m) = super::check_txn::TxnModel::parse(s) {
+        return Ok(AnyModel::Txn(m));
+    }
+    s.parse::<ModelKind>()
+        .map(AnyModel::Linear)
+        .map_err(|e| format!("{e}, or list-append, rw-register, bank, set, counter"))
 }
 
 fn parse_nil_reads(s: &str) -> Result<NilReads, String> {
@@ -232,8 +258,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(o) => o,
         Err(e) => return Ok(bad_line(&shown, e.line(), &e)),
     };
+    let txn_model = match args.model {
+        Some(AnyModel::Txn(m)) => Some(m),
+        Some(AnyModel::Linear(_)) => None,
+        None => super::check_txn::TxnModel::infer(&history),
+    };
+    if let Some(m) = txn_model {
+        let timeout = Duration::from_secs_f64(args.timeout);
+        return Ok(
+            match super::check_txn::check(&shown, &history, m, args.isolation, timeout, args.json) {
+                Ok(code) => code,
+                Err(e) => bad_line(&shown, e.line(), &e),
+            },
+        );
+    }
     let opts = CheckOptions {
-        model: args.model,
+        model: match args.model {
+            Some(AnyModel::Linear(m)) => Some(m),
+            _ => None,
+        },
         init: args.init.clone().unwrap_or(serde_json::Value::Null),
         timeout: Some(Duration::from_secs_f64(args.timeout)),
         partition: !args.no_partition,
