@@ -260,7 +260,7 @@ fn sigint_before_any_op_does_not_claim_a_partial_history() {
     let never = dir.path().join("never-serves.sh");
     std::fs::write(&never, "#!/bin/sh\nexec sleep 30\n").unwrap();
     std::fs::set_permissions(&never, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let mut child = faultline()
+    let child = faultline()
         .args(["test", "--nodes", "1", "--no-report", "--kvnode"])
         .arg(&never)
         .arg("--results")
