@@ -6,6 +6,7 @@
 //! events into operations, and [`linearizable::check`] for a [`linearizable::CheckResult`].
 
 pub mod analysis;
+pub mod fault;
 pub mod ghost;
 pub mod history;
 pub mod import;
