@@ -547,11 +547,17 @@ fn nwr_section(
         .then(|| explaining_anomaly(ops, counterexamples, &nwr))
         .flatten();
     let explanation = invalid.then(|| match &culprit {
-        Some((a, how)) => format!(
-            "not linearizable because of a {}: {} ({how})",
-            a.kind.name(),
-            a.description.trim_end_matches('.')
-        ),
+        Some((a, how)) => {
+            // The description opens a sentence ("On key 0, read ..."); here it follows a colon.
+            let mut d = a.description.trim_end_matches('.').to_string();
+            if d.starts_with("On key") {
+                d.replace_range(..1, "o");
+            }
+            format!(
+                "not linearizable because of a {}: {d} ({how})",
+                a.kind.name()
+            )
+        }
         None => "not linearizable, but the staleness analysis found no stale read, new-old \
                  inversion, lost write or session violation; see the counterexample"
             .to_owned(),

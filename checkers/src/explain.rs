@@ -188,6 +188,33 @@ pub enum Claim {
         /// To, ns.
         to: u64,
     },
+    /// On `key`, the ok writes acknowledged before `read` began that were invoked after the
+    /// write of the value it returned was acknowledged (all acknowledged writes, when it
+    /// returned nil) are exactly `writes`: the read is that many acknowledged versions behind.
+    Behind {
+        /// The key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+        /// The read's invoke index.
+        read: u64,
+        /// The newer acknowledged writes.
+        writes: Vec<u64>,
+    },
+    /// On `key`, every write finished by `after` (acknowledged, or invoked if its outcome is
+    /// unknown); the ok reads that began after it, returning a value some write had begun
+    /// before the read completed (or nil), are exactly `reads`; and each returned nil or a value
+    /// whose writes were all acknowledged before `write` began: none saw `write`.
+    Lost {
+        /// The key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+        /// The lost write's invoke index.
+        write: u64,
+        /// When every write had finished, ns.
+        after: u64,
+        /// The final reads.
+        reads: Vec<u64>,
+    },
     /// `op` is not legal on `model` in `state`.
     Illegal {
         /// The model.
@@ -302,6 +329,12 @@ impl Sentence {
     pub fn say(&mut self, c: Claim, field: Field) -> &mut Self {
         let i = self.claim(c);
         self.show(i, field)
+    }
+
+    /// Adds `op`'s claim and shows it as a phrase.
+    pub fn show_op(&mut self, op: &Operation) -> &mut Self {
+        let i = self.claim(op_claim(op));
+        self.show(i, Field::Phrase)
     }
 
     /// The clause most explanations open with, `{later} began {gap} after {earlier}`, where
@@ -443,6 +476,17 @@ pub fn render(claim: &Claim, field: Field, logical: bool) -> String {
             time_text(*from, logical)
         }
         (Claim::Lacks { piece, .. }, _) => format!("{piece:?}"),
+        (Claim::Behind { writes, .. }, _) => format!(
+            "{} acknowledged version{}",
+            writes.len(),
+            if writes.len() == 1 { "" } else { "s" }
+        ),
+        (Claim::Lost { after, .. }, Field::Start) => time_text(*after, logical),
+        (Claim::Lost { reads, .. }, _) => format!(
+            "{} final read{}",
+            reads.len(),
+            if reads.len() == 1 { "" } else { "s" }
+        ),
         (Claim::NotPrefix { prefix, .. }, _) => format!("{prefix:?}"),
         (Claim::Op(c), _) => phrase(c),
     }
@@ -751,6 +795,77 @@ impl Verifier<'_> {
                     Ok(states) => Err(format!("replay leaves {:?}", states.last())),
                     Err(i) => Err(format!("op {} is not legal in the replay", order[i])),
                 }
+            }
+            Claim::Behind { key, read, writes } => {
+                let (r, done) = self.op(*read)?;
+                let Some(done) = done.filter(|d| d.kind == EventType::Ok) else {
+                    return Err(format!("read {read} did not complete ok"));
+                };
+                let all = self.writes(key);
+                let since = if done.value.is_null() {
+                    None
+                } else {
+                    let w: Vec<_> = all.iter().filter(|w| w.1 == done.value).collect();
+                    match w.as_slice() {
+                        [one] => Some(one.3.ok_or("the write read is indeterminate")?),
+                        _ => return Err(format!("{} is not written exactly once", done.value)),
+                    }
+                };
+                let mut found: Vec<u64> = all
+                    .iter()
+                    .filter(|w| w.3.is_some_and(|e| e < r.time))
+                    .filter(|w| since.is_none_or(|s| w.2 > s))
+                    .map(|w| w.0)
+                    .collect();
+                found.sort_unstable();
+                let mut want = writes.clone();
+                want.sort_unstable();
+                if found != want {
+                    return Err(format!("newer acknowledged writes are {found:?}"));
+                }
+                Ok(())
+            }
+            Claim::Lost {
+                key,
+                write,
+                after,
+                reads,
+            } => {
+                let all = self.writes(key);
+                if let Some(w) = all.iter().find(|w| w.3.unwrap_or(w.2) > *after) {
+                    return Err(format!("write {} had not finished by {after}", w.0));
+                }
+                let (lost, _) = self.op(*write)?;
+                let mut found = Vec::new();
+                for e in self.events.iter().filter(|e| {
+                    e.kind == EventType::Invoke
+                        && e.key == *key
+                        && matches!(e.f.as_str(), "read" | "get")
+                        && e.time > *after
+                }) {
+                    let Some(done) = self.op(e.index)?.1.filter(|d| d.kind == EventType::Ok) else {
+                        continue;
+                    };
+                    let writers: Vec<_> = all.iter().filter(|w| w.1 == done.value).collect();
+                    let attributed =
+                        done.value.is_null() || writers.iter().any(|w| w.2 <= done.time);
+                    if !attributed {
+                        continue;
+                    }
+                    let older = done.value.is_null()
+                        || writers.iter().all(|w| w.3.is_some_and(|t| t < lost.time));
+                    if !older {
+                        return Err(format!("final read {} returned {}", e.index, done.value));
+                    }
+                    found.push(e.index);
+                }
+                let mut want = reads.clone();
+                want.sort_unstable();
+                found.sort_unstable();
+                if found != want {
+                    return Err(format!("final reads are {found:?}"));
+                }
+                Ok(())
             }
             Claim::Lacks { piece, value } => {
                 if value.contains(piece.as_str()) {

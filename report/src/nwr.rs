@@ -177,20 +177,32 @@ fn visibility_panel(
             });
     }
     let min_reads = a.options.min_bucket_reads.max(1);
-    let measured: Vec<(f64, f64, u64)> = a
+    let measured: Vec<(f64, f64, u64, f64, f64)> = a
         .t_visibility
         .iter()
-        .map(|b| (b.t_mean_ms.max(lo), b.p_fresh, b.reads))
+        .map(|b| (b.t_mean_ms.max(lo), b.p_fresh, b.reads, b.ci_lo, b.ci_hi))
         .collect();
     if !measured.is_empty() {
+        // The line joins only buckets with enough reads to trust; a thin bucket is a hollow
+        // marker with its 95 % interval, so a few reads cannot draw a zigzag.
         chart
             .draw_series(LineSeries::new(
-                measured.iter().map(|m| (m.0, m.1)),
+                measured
+                    .iter()
+                    .filter(|m| m.2 >= min_reads)
+                    .map(|m| (m.0, m.1)),
                 MEASURED.stroke_width(2),
             ))?
-            .label("measured (filled: enough reads)")
+            .label(format!(
+                "measured (hollow: under {min_reads} reads, with 95 % interval)"
+            ))
             .legend(|(x, y)| Circle::new((x + 10, y), 5, MEASURED.filled()));
-        // Filled markers where the bucket holds enough reads to trust, hollow otherwise.
+        chart.draw_series(measured.iter().filter(|m| m.2 < min_reads).map(|m| {
+            PathElement::new(
+                vec![(m.0, m.3), (m.0, m.4)],
+                MEASURED.mix(0.6).stroke_width(2),
+            )
+        }))?;
         chart.draw_series(measured.iter().map(|m| {
             let style = if m.2 >= min_reads {
                 MEASURED.filled()
