@@ -694,7 +694,13 @@ function measure(svg) {
     svg.setAttribute('data-culprit-in-view', (r.left >= 0 && r.right <= window.innerWidth) ? 'yes' : 'no'); }
 }
 window.addEventListener('load', () => {
-  document.querySelectorAll('svg.cx').forEach(measure);
+  // Drawings inside closed details have no boxes: open them for the measurement only.
+  document.querySelectorAll('svg.cx').forEach(svg => {
+    const d = svg.closest('details'), closed = d && !d.open;
+    if (closed) d.open = true;
+    measure(svg);
+    if (closed) d.open = false;
+  });
   document.body.setAttribute('data-measured', 'yes');
 });
 document.querySelectorAll('details.prefix').forEach(d => {

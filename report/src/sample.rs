@@ -1,6 +1,6 @@
 //! Sample run directories for tests, demos and the browser test: a small, deterministic kv run
-//! with faults and the nodes' reported status, either passing or with a stale read served by a
-//! deposed leader that a partition had cut off.
+//! with faults and the nodes' reported status, either passing or with stale reads served by a
+//! deposed leader that a partition had cut off (on two keys).
 //!
 //! The history is what the harness writes (typed fault values, `cluster-status` events, the
 //! node that served each op) and `results.json` is the checkers' own analysis of it, so
@@ -83,8 +83,9 @@ fn status(leader: &str, term: u64, silent: &[&str], stale: Option<(&str, u64)>) 
 }
 
 /// Writes `history.jsonl`, `test.json` and `results.json` of a sample run into `dir`.
-/// Returns the history indices of the anomaly's ops for [`Sample::Failing`] (write 1,
-/// write 2, the stale read), empty for [`Sample::Passing`].
+/// Returns the history indices of the anomaly's invokes on key 3 for [`Sample::Failing`]
+/// (write 1, write 2, the stale read), empty for [`Sample::Passing`].
+/// The failing run also has a second failing key, 4 (a read of 10 after a cas 10→11).
 pub fn write_sample_run(dir: &Path, sample: Sample) -> std::io::Result<Vec<u64>> {
     std::fs::create_dir_all(dir)?;
     let rd = RunDir::new(dir);
@@ -219,6 +220,56 @@ pub fn write_sample_run(dir: &Path, sample: Sample) -> std::io::Result<Vec<u64>>
         "ok",
         reader,
     );
+    // Readers of 2 overlapping the stale read (they crowd the drawing), and on key 4 a cas
+    // that moved 10 on to 11 before a read on n3 still returned 10.
+    for i in 0..6u64 {
+        let t0 = 5_034 + 4 * i;
+        w.op(
+            120 + i,
+            "read",
+            "3",
+            t0 * ms,
+            (t0 + 9 + i) * ms,
+            Value::Null,
+            json!(2),
+            "ok",
+            NODES[(i % 2) as usize],
+        );
+    }
+    w.op(
+        110,
+        "write",
+        "4",
+        5_100 * ms,
+        5_104 * ms,
+        json!(10),
+        json!(10),
+        "ok",
+        "n1",
+    );
+    w.op(
+        111,
+        "cas",
+        "4",
+        5_110 * ms,
+        5_116 * ms,
+        json!([10, 11]),
+        json!([10, 11]),
+        "ok",
+        "n1",
+    );
+    let four = if sample == Sample::Failing { 10 } else { 11 };
+    w.op(
+        112,
+        "read",
+        "4",
+        5_130 * ms,
+        5_139 * ms,
+        Value::Null,
+        json!(four),
+        "ok",
+        reader,
+    );
     for (kind, a, b, value) in &faults {
         w.nemesis(a * ms, &format!("{kind}-start"), value.clone());
         w.nemesis(b * ms, &format!("{kind}-stop"), value.clone());
@@ -241,7 +292,8 @@ pub fn write_sample_run(dir: &Path, sample: Sample) -> std::io::Result<Vec<u64>>
     for (i, (t, mut ev)) in w.lines.into_iter().enumerate() {
         ev["index"] = json!(i);
         ev["time"] = json!(t);
-        if ev["key"] == "3" && ev["type"] == "invoke" {
+        let anomalous = [100, 101, 102].map(|p| json!(p)).contains(&ev["process"]);
+        if ev["key"] == "3" && ev["type"] == "invoke" && anomalous {
             anomaly.push(i as u64);
         }
         writeln!(out, "{ev}")?;

@@ -73,7 +73,7 @@ fn passing_run_renders_every_artifact() {
     }
     let index = read(&dir.join("index.html"));
     assert!(index.contains("Verdict: VALID"));
-    assert!(index.contains("Linearizable: all 3 keys"), "{index}");
+    assert!(index.contains("Linearizable: all 4 keys"), "{index}");
     assert!(
         index.contains("failed definitely") && index.contains("expected, not an anomaly"),
         "a valid run with fails says they are expected"
@@ -86,7 +86,7 @@ fn passing_run_renders_every_artifact() {
         "partition n3 n4 n5 | n1 n2",
         "kill n2",
         "sample-pass",
-        "All 3 keys are linearizable.",
+        "All 4 keys are linearizable.",
     ] {
         assert!(index.contains(needle), "index.html lacks {needle}");
     }
@@ -115,6 +115,15 @@ fn failing_run_explains_the_stale_read() {
     let out = render_run(dir).unwrap();
     assert_eq!(out.verdict, Some(Verdict::Invalid));
     let a = analysis(dir);
+    assert_eq!(a.counterexamples.len(), 2, "keys 3 and 4");
+    let four = &a.counterexamples[1];
+    assert!(
+        four.sentence
+            .text
+            .starts_with("read → 10 by p112 via n3 began 14 ms after cas 10→11 by p111 via n1 was acknowledged, yet it returned 10: that cas had replaced it"),
+        "{}",
+        four.sentence.text
+    );
     let k = &a.counterexamples[0];
     assert_eq!(k.key.as_deref(), Some("3"));
     assert_eq!(k.ops.len(), 3, "write 1, write 2, the read");
@@ -144,8 +153,13 @@ fn failing_run_explains_the_stale_read() {
         )),
         "the read is the op that cannot be placed"
     );
-    assert!(cx.contains("href=\"#key-3\""), "the failing key is linked");
-    assert!(cx.contains("id=\"key-3\""));
+    for key in ["3", "4"] {
+        assert!(
+            cx.contains(&format!("href=\"#key-{key}\"")),
+            "failing key {key} is linked"
+        );
+        assert!(cx.contains(&format!("id=\"key-{key}\"")));
+    }
     // The state after each op of the order is drawn under it.
     assert!(
         cx.contains("→ 1<") && cx.contains("→ 2<"),
@@ -154,6 +168,7 @@ fn failing_run_explains_the_stale_read() {
     let index = read(&dir.join("index.html"));
     assert!(index.contains("Verdict: INVALID"));
     assert!(index.contains("href=\"linearizability.html#key-3\""));
+    assert!(index.contains("href=\"linearizability.html#key-4\""));
     assert!(
         index.contains(&html_escape(text)),
         "the banner paragraph is the sentence"
