@@ -95,52 +95,27 @@ fn hold(a: &Analysis, history: &History, stdout: &str) {
     assert!(!stdout.contains("must come next"), "{stdout}");
 }
 
+/// The flags the two README examples share, then each one's own.
+fn readme(own: &str) -> Vec<String> {
+    let shared = "--nodes 3 --time-limit 10 --workload kv --nemesis partition --nemesis-interval 1";
+    shared
+        .split_whitespace()
+        .chain(own.split_whitespace())
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
 fn raft_unsafe_local_reads_are_explained() {
-    example(&[
-        "--nodes",
-        "3",
-        "--time-limit",
-        "10",
-        "--workload",
-        "kv",
-        "--nemesis",
-        "partition",
-        "--partition-shapes",
-        "leader",
-        "--nemesis-interval",
-        "1",
-        "--rate",
-        "800",
-        "--concurrency",
-        "40",
-        "--op-timeout-ms",
-        "300",
-        "--kvnode-args",
-        "--read unsafe-local",
-    ]);
+    let mut args = readme(
+        "--partition-shapes leader --rate 800 --concurrency 40 --op-timeout-ms 300 --kvnode-args",
+    );
+    args.push("--read unsafe-local".into());
+    example(&args.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
 #[test]
 fn nwr_partial_quorum_stale_reads_are_explained() {
-    example(&[
-        "--engine",
-        "nwr",
-        "--nwr",
-        "3,1,1",
-        "--nodes",
-        "3",
-        "--time-limit",
-        "10",
-        "--workload",
-        "kv",
-        "--nemesis",
-        "partition",
-        "--nemesis-interval",
-        "1",
-        "--rate",
-        "400",
-        "--concurrency",
-        "12",
-    ]);
+    let args = readme("--engine nwr --nwr 3,1,1 --rate 400 --concurrency 12");
+    example(&args.iter().map(String::as_str).collect::<Vec<_>>());
 }
