@@ -12,9 +12,9 @@
 //! leading), the periods without a quorum, and a red marker per key that cannot be
 //! linearized, at its culprit's invoke; clicking a marker opens that key's counterexample.
 //!
-//! An `info` op's bar runs to the end of the test (it may take effect any time after its
-//! invoke), lighter, with a tick where its client gave up; the tooltip says exactly that,
-//! as the counterexample page does.
+//! An `info` op's bar is lighter and ends where its client gave up, with an arrow: it may take
+//! effect at any time after its invoke; the tooltip says exactly that, as the counterexample
+//! page does (an op that never returned runs to the end of the test).
 
 use std::collections::BTreeMap;
 
@@ -187,7 +187,9 @@ pub fn render(run: &Run, title: &str) -> String {
     };
     let mut life: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     for op in ops {
-        let end = op.ret.unwrap_or(run.end_time()).max(op.end.unwrap_or(0));
+        // An info op occupies its lane until its client gave up (it may still take effect
+        // later; the bar's arrow and tooltip say so), so lanes pack as the workers did.
+        let end = op.end.unwrap_or(run.end_time());
         let e = life.entry(pid(op)).or_insert((op.call, end));
         e.0 = e.0.min(op.call);
         e.1 = e.1.max(end);
@@ -265,8 +267,8 @@ pub fn render(run: &Run, title: &str) -> String {
          <p class=\"muted\">{n} operations by {p} processes, packed into {lanes} lanes (a process \
          that got an unknown result is replaced by a fresh one in the same lane). Scroll the wheel to zoom around the \
          cursor, drag to pan, hover a bar for details. Bars: invoke → completion; an operation \
-         whose outcome is unknown (info) may still take effect later, so its bar runs on, lighter, \
-         to the end of the test, with a tick where its client gave up. Above the rows: the fault \
+         whose outcome is unknown (info) is drawn lighter up to where its client gave up, with an \
+         arrow: it may still take effect at any later time. Above the rows: the fault \
          lanes, the nodes, and a red marker per key that cannot be linearized (click it).</p>\
          <div id=\"tl-legend\" class=\"legend\">\
          <span><span class=\"swatch\" style=\"background:{ok}\"></span>ok</span>\
@@ -318,7 +320,7 @@ const TOP = AXIS + STRIP;
 let LEFT = 64;
 let maxDur = 0;
 const rowOps = Array.from({length: ROWS}, () => []);
-const endOf = i => ops[K*i+4] === 0 || ops[K*i+4] === 1 ? (ops[K*i+2] < 0 ? D.end : ops[K*i+2]) : D.end;
+const endOf = i => ops[K*i+2] < 0 ? D.end : ops[K*i+2];
 for (let i = 0; i < N; i++) {
   const s = ops[K*i+1], e = endOf(i);
   if (e - s > maxDur) maxDur = e - s;
@@ -392,7 +394,8 @@ function draw() {
     ctx.fillStyle = D.colours[ops[K*i+4]];
     ctx.globalAlpha = info ? 0.4 : 0.85;
     ctx.fillRect(x0, y, w, ROWH - 2);
-    if (info && ops[K*i+2] >= 0) { ctx.globalAlpha = 1; ctx.fillRect(xOf(ops[K*i+2]) - 1, y, 2, ROWH - 2); }
+    if (info && ops[K*i+2] >= 0) { ctx.globalAlpha = 0.8; const xe = xOf(ops[K*i+2]);
+      ctx.beginPath(); ctx.moveTo(xe, y); ctx.lineTo(xe + 6, y + (ROWH - 2) / 2); ctx.lineTo(xe, y + ROWH - 2); ctx.fill(); }
     drawn++;
     if (w > 46 && ROWH >= 14) { ctx.globalAlpha = 1; ctx.fillStyle = '#fff';
       const txt = D.labels[i]; ctx.save(); ctx.beginPath(); ctx.rect(x0, y, w, ROWH - 2); ctx.clip();
