@@ -1,7 +1,8 @@
 //! `faultline suite` end to end: a small suite (2 variants × 2 seeds, 4 s runs) on real local
 //! clusters, checked through its outputs — suite.json read back through its type, junit.xml
 //! parsed as XML with the failure count it must have, the exit code, and index.html loaded in
-//! headless Chromium where every figure cell must link to a run directory that exists.
+//! headless Chromium where every figure cell must link to a run directory that exists; and
+//! `faultline serve` listing the suite and its trend.
 //!
 //! One entry's expectation is deliberately wrong (Multi-Paxos without faults, expected
 //! invalid), so the suite must report exactly its two seeds as failures and exit 1.
@@ -11,7 +12,7 @@ mod report_support;
 use std::path::Path;
 
 use report::suite::{Outcome, SuiteResult};
-use report_support::{dump_dom, faultline};
+use report_support::{dump_dom, faultline, Server};
 
 const SUITE: &str = r#"
 name = "ci-small"
@@ -127,6 +128,24 @@ fn small_suite_end_to_end() {
         .text()
         .unwrap()
         .contains("--nemesis none --time-limit 4 --seed 2"));
+
+    // faultline serve lists the suite beside runs and shows its trend.
+    let server = Server::start(&results);
+    let (code, body) = server.get("");
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("id=\"suite-runs\"") && body.contains("ci-small"),
+        "{body}"
+    );
+    let (code, body) = server.get("trends");
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("multipaxos-no-faults") && body.contains(">0/2</a>"),
+        "{body}"
+    );
+    drop(server);
 
     check_page_in_browser(&dir, &suite);
 }

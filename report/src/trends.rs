@@ -161,3 +161,91 @@ pub fn render_trends(root: &Path) -> String {
     }
     page("faultline suite trends", &b)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::{EntryInfo, Expect, RunFigures, RunRecord, SUITE_SCHEMA};
+    use checkers::analysis::Verdict;
+
+    fn record(entry: &str, seed: u64, verdict: Verdict, p99: f64) -> RunRecord {
+        let expect = Expect::Invalid;
+        RunRecord {
+            entry: entry.into(),
+            seed,
+            expect,
+            outcome: Outcome::of(expect, Some(verdict)),
+            figures: RunFigures {
+                verdict: Some(verdict),
+                p99_ms: Some(p99),
+                ..RunFigures::default()
+            },
+            run_dir: None,
+            log: format!("runs/{entry}-s{seed}.log"),
+            exit_code: Some(0),
+            wall_s: 1.0,
+            reproduce: String::new(),
+            error: None,
+        }
+    }
+
+    fn suite(started: &str, runs: Vec<RunRecord>) -> SuiteResult {
+        SuiteResult {
+            schema: SUITE_SCHEMA,
+            name: "nightly".into(),
+            file: "suites/nightly.toml".into(),
+            started: started.into(),
+            wall_s: 10.0,
+            jobs: 1,
+            entries: vec![EntryInfo {
+                name: "raft-unsafe-local".into(),
+                description: String::new(),
+                args: vec![],
+                expect: Expect::Invalid,
+                seeds: vec![1, 2],
+            }],
+            exit_code: SuiteResult::exit_code_of(&runs),
+            runs,
+        }
+    }
+
+    #[test]
+    fn a_regression_shows_across_stored_runs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = |s: &SuiteResult| {
+            let dir = tmp.path().join("suites/nightly").join(&s.started);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(SUITE_JSON), serde_json::to_vec(s).unwrap()).unwrap();
+        };
+        let day1 = suite(
+            "20261201T031700Z",
+            vec![
+                record("raft-unsafe-local", 1, Verdict::Invalid, 12.0),
+                record("raft-unsafe-local", 2, Verdict::Invalid, 14.0),
+            ],
+        );
+        let day2 = suite(
+            "20261202T031700Z",
+            vec![
+                record("raft-unsafe-local", 1, Verdict::Invalid, 30.0),
+                record("raft-unsafe-local", 2, Verdict::Valid, 50.0),
+            ],
+        );
+        store(&day1);
+        store(&day2);
+        std::fs::create_dir_all(tmp.path().join("suites/nightly/broken")).unwrap();
+        std::fs::write(tmp.path().join("suites/nightly/broken/suite.json"), "{").unwrap();
+        assert_eq!(find_suites(tmp.path()).len(), 2);
+        let page = render_trends(tmp.path());
+        let d1 = page.find("20261201T031700Z").unwrap();
+        let d2 = page.find("20261202T031700Z").unwrap();
+        assert!(d1 < d2, "oldest first");
+        assert!(page.contains(">2/2</a><br><small>p99 13"), "{page}");
+        assert!(page.contains("background:#f8d7d3\"><a href=\"suites/nightly/20261202T031700Z/index.html\">1/2</a><br><small>p99 40"), "{page}");
+        let listing = suites_section(tmp.path());
+        assert!(
+            listing.find("20261202T031700Z").unwrap() < listing.find("20261201T031700Z").unwrap()
+        );
+        assert!(suites_section(&tmp.path().join("none")).is_empty());
+    }
+}
