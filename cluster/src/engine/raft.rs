@@ -1202,7 +1202,8 @@ impl Raft {
             pr.next = pr.next.max(pr.matched + 1);
             pr.probing = false;
             self.maybe_commit();
-            if self.progress[from].next <= last {
+            // (Committing may have dropped this node: a removed one that caught up.)
+            if self.progress.get(from).is_some_and(|p| p.next <= last) {
                 self.send_append(from, false);
             }
         } else {
