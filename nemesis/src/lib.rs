@@ -90,6 +90,22 @@ pub enum Fault {
         #[serde(default)]
         loss: f64,
     },
+    /// A membership change (Raft's single-server changes, or several servers at once for
+    /// the unsafe variant): add fresh nodes (new ids, empty data dirs) or remove members.
+    /// The injector keeps the cluster between 3 and 5 members, so `grow` is a preference it
+    /// turns around at the bounds. The change is not undone: its stop only marks the end.
+    Member {
+        /// Add (true) or remove (false) nodes.
+        grow: bool,
+        /// Who a removal removes.
+        target: Target,
+        /// Once resolved: the fresh nodes added.
+        #[serde(default)]
+        added: Vec<NodeId>,
+        /// Once resolved: the members removed.
+        #[serde(default)]
+        removed: Vec<NodeId>,
+    },
 }
 
 impl Fault {
@@ -101,6 +117,7 @@ impl Fault {
             Fault::Pause { .. } => FaultKind::Pause,
             Fault::Clock { .. } => FaultKind::Clock,
             Fault::Packet { .. } => FaultKind::Packet,
+            Fault::Member { .. } => FaultKind::Member,
         }
     }
 
@@ -136,6 +153,8 @@ impl Fault {
                 delay_ms: *delay_ms,
                 loss: *loss,
             },
+            // The injector resolves membership changes itself (it picks fresh ids).
+            Fault::Member { .. } => self.clone(),
         }
     }
 
@@ -175,10 +194,13 @@ pub enum FaultKind {
     Clock,
     /// Link delay.
     Packet,
+    /// Membership changes (Raft only; not part of `all`).
+    Member,
 }
 
 impl FaultKind {
-    /// Every kind, in `--nemesis all` order.
+    /// Every kind `--nemesis all` names, in order (membership changes need an engine that
+    /// has them, so they are asked for by name).
     pub const ALL: [FaultKind; 5] = [
         FaultKind::Partition,
         FaultKind::Kill,
@@ -195,6 +217,7 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::Clock => "clock",
             FaultKind::Packet => "packet",
+            FaultKind::Member => "member",
         }
     }
 
@@ -214,7 +237,7 @@ impl FaultKind {
 #[non_exhaustive]
 pub enum NemesisError {
     /// A name that is not a fault kind.
-    #[error("unknown nemesis {0:?} (expected a comma-separated list of partition, kill, pause, clock, packet, or all, or none)")]
+    #[error("unknown nemesis {0:?} (expected a comma-separated list of partition, kill, pause, clock, packet, member, or all, or none)")]
     UnknownKind(String),
     /// A name that is not a partition shape.
     #[error("unknown partition shape {0:?} (expected halves, one, ring, bridge, leader, or all)")]
@@ -231,6 +254,7 @@ pub fn parse_kinds(s: &str) -> Result<Vec<FaultKind>, NemesisError> {
             name => {
                 let k = FaultKind::ALL
                     .into_iter()
+                    .chain([FaultKind::Member])
                     .find(|k| k.name() == name)
                     .ok_or_else(|| NemesisError::UnknownKind(name.to_string()))?;
                 out.push(k);
@@ -254,6 +278,11 @@ mod tests {
             parse_kinds("kill,partition,kill").unwrap(),
             vec![FaultKind::Partition, FaultKind::Kill]
         );
+        assert_eq!(
+            parse_kinds("all,member").unwrap().last(),
+            Some(&FaultKind::Member)
+        );
+        assert!(!parse_kinds("all").unwrap().contains(&FaultKind::Member));
         assert_eq!(
             parse_kinds("flood"),
             Err(NemesisError::UnknownKind("flood".into()))
