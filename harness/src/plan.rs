@@ -609,10 +609,11 @@ impl Flags {
             if !(3..=5).contains(&nodes) {
                 bail!("--nemesis member keeps the cluster between 3 and 5 nodes: --nodes {nodes} must be 3, 4 or 5");
             }
-            // One membership change every two intervals on average, half of them adds,
-            // each of up to two fresh ids: enough ids that adds rarely run out.
+            // One membership change every two intervals on average, about half of them
+            // adds (failed ones burn their ids too), of up to two fresh ids each (the unsafe
+            // variant): enough that adds rarely run out in a test-length run.
             let changes = self.time_limit / (2.0 * self.nemesis_interval);
-            let spare = ((changes as usize) + 2).min(20);
+            let spare = ((changes as usize) + 4).min(24);
             node_ids.extend((nodes + 1..=nodes + spare).map(|i| format!("n{i}")));
             Some(nodes)
         } else {

@@ -291,10 +291,13 @@ impl<D: Db> Testbed<D> {
         } else {
             None
         };
+        // Among the members of the moment: a fresh node added later is on neither side of
+        // the grudge (it reaches everyone), as a new machine may.
+        let members = self.members();
         let fault = fault.resolve(
-            &self.ids,
+            &members,
             leader.as_deref(),
-            &self.ids[fallback % self.ids.len()],
+            &members[fallback % members.len()],
         );
         let nodes = self.nodes_of(&fault);
         match &fault {
@@ -369,8 +372,6 @@ impl<D: Db> Testbed<D> {
         if step == 0 {
             bail!("{} has no membership changes", self.db.name());
         }
-        let members = self.member_indices();
-        let grow = members.len() < 3 + step || (members.len() + step <= 5 && grow);
         // (Bounded: right after a kill or a partition the cluster may be electing.)
         let deadline = Instant::now() + Duration::from_secs(3);
         let leader = loop {
@@ -382,6 +383,8 @@ impl<D: Db> Testbed<D> {
                 None => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
+        let members = self.sync_members(leader).await?;
+        let grow = members.len() < 3 + step || (members.len() + step <= 5 && grow);
         if grow {
             let slots: Vec<usize> = {
                 let mut u = self.undo();
@@ -434,10 +437,7 @@ impl<D: Db> Testbed<D> {
             .await
             .with_context(|| format!("removing {}", removed.join(",")))?;
         for &i in &victims {
-            self.kill_node(i).await?;
-            let mut u = self.undo();
-            u.killed.remove(&i);
-            u.absent.insert(i);
+            self.retire(i).await?;
         }
         Ok(Fault::Member {
             grow,
@@ -445,6 +445,39 @@ impl<D: Db> Testbed<D> {
             added: Vec::new(),
             removed,
         })
+    }
+
+    /// Takes the members from what `leader` says the configuration is (an earlier change
+    /// whose outcome was unknown may have happened or not): hosts it names are members; a
+    /// started host it does not name is stopped for good. Returns the members' indices.
+    async fn sync_members(&self, leader: usize) -> Result<Vec<usize>> {
+        let conf = self
+            .db
+            .configuration(leader)
+            .await
+            .with_context(|| format!("{} did not say who the members are", self.ids[leader]))?;
+        let fresh = self.undo().fresh;
+        for i in 0..fresh {
+            let member = conf.contains(&self.ids[i]);
+            let gone = self.undo().absent.contains(&i);
+            if member {
+                self.undo().absent.remove(&i);
+            } else if !gone {
+                self.retire(i).await?;
+            }
+        }
+        Ok(self.member_indices())
+    }
+
+    /// Stops host `i` for good: it is no member, and no heal restarts it.
+    async fn retire(&self, i: usize) -> Result<()> {
+        if !self.undo().killed.contains(&i) {
+            self.kill_node(i).await?;
+        }
+        let mut u = self.undo();
+        u.killed.remove(&i);
+        u.absent.insert(i);
+        Ok(())
     }
 
     /// Starts host `i` off the async workers and waits (bounded) until it answers.

@@ -44,7 +44,7 @@ pub struct Kvnode {
 
 /// How long a membership change may take, redirects and retries included (a learner
 /// catching up by snapshot under faults needs a while).
-const CHANGE_DEADLINE: Duration = Duration::from_secs(20);
+const CHANGE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Refusals that only say "not now": retried until [`CHANGE_DEADLINE`].
 const NOT_NOW: [&str; 3] = ["leader-not-ready", "change-in-progress", "learner-behind"];
@@ -240,6 +240,16 @@ impl Db for Kvnode {
         } else {
             1
         }
+    }
+
+    async fn configuration(&self, at: usize) -> Option<Vec<String>> {
+        let url = format!("{}/admin/members", self.urls.get(at)?);
+        let v: Value = self.http.get(url).send().await.ok()?.json().await.ok()?;
+        let ids = |k: &str| -> Option<Vec<String>> {
+            let list = v.get(k)?.as_array()?;
+            list.iter().map(|x| x.as_str().map(String::from)).collect()
+        };
+        Some([ids("voters")?, ids("learners")?].concat())
     }
 
     async fn change_members(&self, leader: usize, change: MemberChange) -> Result<()> {

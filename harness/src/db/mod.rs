@@ -65,6 +65,12 @@ pub trait Db: Send + Sync + 'static {
         0
     }
 
+    /// The members (voters and learners) node `at` knows of; `None` when it does not say.
+    fn configuration(&self, at: usize) -> impl Future<Output = Option<Vec<String>>> + Send {
+        let _ = at;
+        async { None }
+    }
+
     /// Makes a membership change through node `leader` (following redirects); Ok once it is
     /// committed, an error when it was refused or its outcome is unknown.
     fn change_members(
