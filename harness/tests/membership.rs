@@ -133,3 +133,32 @@ fn unsafe_multi_server_change_is_caught() {
         "the unsafe change was not caught in 3 seeds"
     );
 }
+
+/// `--nemesis member` where it cannot work is refused before anything starts, naming why.
+#[test]
+fn member_fault_is_refused_where_it_cannot_work() {
+    for (args, expect) in [
+        (
+            &["--nemesis", "member", "--engine", "multipaxos"][..],
+            "--nemesis member needs --system kvnode --engine raft",
+        ),
+        (
+            &["--nemesis", "member", "--nodes", "7"][..],
+            "--nodes 7 must be 3, 4 or 5",
+        ),
+        (
+            &["--nemesis", "member", "--env", "netns"][..],
+            "--nemesis member runs on --env local only",
+        ),
+    ] {
+        let dir = results_dir();
+        let (code, out) = run_test(dir.path(), args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(code, 0, "{args:?} must fail");
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(
+            !dir.path().join("latest").exists(),
+            "{args:?} created a run"
+        );
+    }
+}
