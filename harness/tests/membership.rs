@@ -14,33 +14,15 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Three founders, a fault change every ~2 s, a short op timeout, keys spread (`kv`) so the
 /// checker decides quickly.
-const BASE: &[&str] = &[
-    "--nodes",
-    "3",
-    "--engine",
-    "raft",
-    "--workload",
-    "kv",
-    "--nemesis-interval",
-    "2",
-    "--time-limit",
-    "20",
-    "--rate",
-    "400",
-    "--concurrency",
-    "20",
-    "--op-timeout-ms",
-    "300",
-    "--check-timeout",
-    "60",
-];
+const BASE: &str = "--nodes 3 --engine raft --workload kv --nemesis-interval 2 \
+    --time-limit 20 --rate 400 --concurrency 20 --op-timeout-ms 300 --check-timeout 60";
 
 /// Runs one seed; returns the exit code (0 valid, 1 invalid) and the run directory's
 /// `member-start` values.
 fn run(seed: u64, extra: &[&str]) -> (i32, Vec<Value>, tempfile::TempDir) {
     let dir = results_dir();
     let seed = seed.to_string();
-    let mut args: Vec<&str> = BASE.to_vec();
+    let mut args: Vec<&str> = BASE.split_whitespace().collect();
     args.extend_from_slice(extra);
     args.extend_from_slice(&["--seed", &seed]);
     let (code, out) = run_test(dir.path(), &args);
