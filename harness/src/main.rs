@@ -30,6 +30,9 @@ enum Command {
     Report(cmd::report::Args),
     /// Serve the results directory as a small web UI.
     Serve(cmd::serve::Args),
+    /// Run a suite file: many tests (variants x seeds) against expectations, with JUnit and a
+    /// comparison page.
+    Suite(cmd::suite::Args),
     /// Compare several runs side by side (verdicts, anomalies, availability, latency, staleness).
     Compare(cmd::compare::Args),
     /// Static quorum analysis for N, W, R: intersection, fault tolerance, PBS staleness.
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Analyze(a) => cmd::analyze::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Suite(a) => cmd::suite::run(a),
         Command::Compare(a) => cmd::compare::run(a),
         Command::Quorum(a) => cmd::quorum::run(a),
         Command::Bench(a) => cmd::bench::run(a),

@@ -12,4 +12,5 @@ pub mod netdelay;
 pub mod quorum;
 pub mod report;
 pub mod serve;
+pub mod suite;
 pub mod test;
