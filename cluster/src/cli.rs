@@ -188,6 +188,12 @@ pub struct Args {
     /// NWR: push the newest version to stale replicas that answered a read.
     #[arg(long)]
     pub read_repair: bool,
+    /// NWR: ABD-style linearizable quorums — a write first reads the highest timestamp from
+    /// R replicas and stamps above it; a read writes the newest version back to W replicas
+    /// before answering (unless W of its replies already hold it). With W+R>N the register
+    /// is linearizable, at the cost of a second round trip.
+    #[arg(long)]
+    pub read_writeback: bool,
     /// NWR: timestamp source for last-writer-wins.
     #[arg(long, value_enum, default_value = "hybrid")]
     pub clock: ClockFlag,
@@ -306,6 +312,128 @@ pub fn run_cli(argv: Vec<OsString>) -> ExitCode {
     }
 }
 
+/// How one node's engine is configured: what kvnode's flags resolve to, for the `kvnode`
+/// binary and for the simulator alike (one parser, so a flag means the same in both).
+#[derive(Debug, Clone)]
+pub struct EngineSpec {
+    /// `--engine`.
+    pub kind: EngineKind,
+    /// Engine settings of the node the flags were resolved for (its id and peers included).
+    pub config: EngineConfig,
+    /// NWR's quorums and clock (checked for every engine; only NWR uses them).
+    pub nwr: NwrConfig,
+    /// `--unsafe-no-start-working` (Multi-Paxos).
+    pub unsafe_no_start_working: bool,
+    /// `--request-timeout-ms`: the HTTP layer's deadline of a client request.
+    pub request_timeout_ms: u64,
+    /// False under `--no-fsync`.
+    pub fsync: bool,
+}
+
+/// kvnode flags that do not make a valid node.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EngineFlagsError(String);
+
+impl EngineSpec {
+    /// Resolves parsed flags for node `args.id` with the given peers.
+    fn resolve(args: &Args, peers: Vec<NodeId>) -> anyhow::Result<EngineSpec> {
+        if args.tick_ms == 0 || args.election_ticks < 2 || args.heartbeat_ticks == 0 {
+            bail!("--tick-ms and --heartbeat-ticks must be > 0 and --election-ticks >= 2");
+        }
+        if args.heartbeat_ticks >= args.election_ticks {
+            bail!("--heartbeat-ticks must be smaller than --election-ticks");
+        }
+        let nwr = nwr_config(args, peers.len() + 1)?;
+        let mut cfg = EngineConfig::new(&args.id, &[]);
+        cfg.peers = peers;
+        cfg.seed = args.seed;
+        cfg.election_ticks = args.election_ticks;
+        cfg.heartbeat_ticks = args.heartbeat_ticks;
+        cfg.tick_ms = args.tick_ms;
+        cfg.prevote = args.prevote;
+        cfg.unsafe_commit_previous_term = args.unsafe_commit_previous_term;
+        cfg.read_mode = match args.read {
+            ReadFlag::ReadIndex => ReadMode::ReadIndex,
+            ReadFlag::Lease => ReadMode::Lease,
+            ReadFlag::Log => ReadMode::Log,
+            ReadFlag::UnsafeLocal => ReadMode::UnsafeLocal,
+            ReadFlag::UnsafeLeaseWallclock => ReadMode::UnsafeLeaseWallclock,
+        };
+        Ok(EngineSpec {
+            kind: args.engine,
+            config: cfg,
+            nwr,
+            unsafe_no_start_working: args.unsafe_no_start_working,
+            request_timeout_ms: args.request_timeout_ms,
+            fsync: !args.no_fsync,
+        })
+    }
+
+    /// Parses kvnode's engine flags (`--engine raft --read unsafe-local ...`, everything but
+    /// the node's identity, addresses and data directory) for node `id` of `cluster`, with
+    /// kvnode's own parser and checks.
+    pub fn from_flags(
+        id: &str,
+        cluster: &[NodeId],
+        flags: &[String],
+    ) -> Result<EngineSpec, EngineFlagsError> {
+        for f in flags {
+            let name = f.split('=').next().unwrap_or_default();
+            if [
+                "--id",
+                "--peers",
+                "--peer-listen",
+                "--client-listen",
+                "--data-dir",
+            ]
+            .contains(&name)
+            {
+                return Err(EngineFlagsError(format!(
+                    "{name} is set by the simulator, not by the kvnode flags"
+                )));
+            }
+        }
+        let peers: Vec<NodeId> = cluster.iter().filter(|p| *p != id).cloned().collect();
+        let peer_list: Vec<String> = peers.iter().map(|p| format!("{p}=sim")).collect();
+        let argv = [
+            "kvnode",
+            "--id",
+            id,
+            "--peer-listen",
+            "sim",
+            "--client-listen",
+            "sim",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain([
+            "--data-dir".into(),
+            "sim".into(),
+            "--peers".into(),
+            peer_list.join(","),
+        ])
+        .chain(flags.iter().cloned());
+        let args = Args::try_parse_from(argv).map_err(|e| {
+            EngineFlagsError(
+                e.render()
+                    .to_string()
+                    .trim_end()
+                    .replace("kvnode", "kvnode flags"),
+            )
+        })?;
+        EngineSpec::resolve(&args, peers).map_err(|e| EngineFlagsError(format!("{e:#}")))
+    }
+
+    /// The engine settings of node `id` of `cluster` under the same flags.
+    pub fn node_config(&self, id: &str, cluster: &[NodeId]) -> EngineConfig {
+        let mut c = self.config.clone();
+        c.id = id.to_string();
+        c.peers = cluster.iter().filter(|p| *p != id).cloned().collect();
+        c
+    }
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let peers = parse_peers(&args.peers)?;
     let mut peers = peers;
@@ -313,46 +441,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::warn!(id = %args.id, "--peers lists this node itself; ignoring that entry");
         peers.retain(|(p, _)| *p != args.id);
     }
-    if args.tick_ms == 0 || args.election_ticks < 2 || args.heartbeat_ticks == 0 {
-        bail!("--tick-ms and --heartbeat-ticks must be > 0 and --election-ticks >= 2");
-    }
-    if args.heartbeat_ticks >= args.election_ticks {
-        bail!("--heartbeat-ticks must be smaller than --election-ticks");
-    }
-    let nwr_cfg = nwr_config(&args, peers.len() + 1)?;
-    let storage = FileStorage::open(&args.data_dir, !args.no_fsync)
+    let spec = EngineSpec::resolve(&args, peers.iter().map(|(p, _)| p.clone()).collect())?;
+    let storage = FileStorage::open(&args.data_dir, spec.fsync)
         .with_context(|| format!("opening data dir {}", args.data_dir.display()))?;
     if args.no_fsync {
         tracing::warn!("--no-fsync: acknowledged writes may be lost on crash (benchmarking only)");
     }
     let recovered = storage.recovered();
-    let mut cfg = EngineConfig::new(&args.id, &[]);
-    cfg.peers = peers.iter().map(|(p, _)| p.clone()).collect();
-    cfg.seed = args.seed;
-    cfg.election_ticks = args.election_ticks;
-    cfg.heartbeat_ticks = args.heartbeat_ticks;
-    cfg.tick_ms = args.tick_ms;
-    cfg.prevote = args.prevote;
-    cfg.unsafe_commit_previous_term = args.unsafe_commit_previous_term;
-    cfg.read_mode = match args.read {
-        ReadFlag::ReadIndex => ReadMode::ReadIndex,
-        ReadFlag::Lease => ReadMode::Lease,
-        ReadFlag::Log => ReadMode::Log,
-        ReadFlag::UnsafeLocal => ReadMode::UnsafeLocal,
-        ReadFlag::UnsafeLeaseWallclock => ReadMode::UnsafeLeaseWallclock,
-    };
-    match args.engine {
+    let cfg = spec.config;
+    match spec.kind {
         EngineKind::Raft => {
             let engine = Raft::new(cfg, recovered).context("recovering raft state")?;
             serve(args, peers, engine, storage).await
         }
         EngineKind::Multipaxos => {
-            let engine = MultiPaxos::new(cfg, recovered, args.unsafe_no_start_working)
+            let engine = MultiPaxos::new(cfg, recovered, spec.unsafe_no_start_working)
                 .context("recovering multipaxos state")?;
             serve(args, peers, engine, storage).await
         }
         EngineKind::Nwr => {
-            let engine = Nwr::new(cfg, nwr_cfg, recovered).context("recovering nwr state")?;
+            let engine = Nwr::new(cfg, spec.nwr, recovered).context("recovering nwr state")?;
             serve(args, peers, engine, storage).await
         }
     }
@@ -369,6 +477,7 @@ fn nwr_config(args: &Args, cluster_size: usize) -> anyhow::Result<NwrConfig> {
         c.r = r;
     }
     c.read_repair = args.read_repair;
+    c.read_writeback = args.read_writeback;
     c.clock = match args.clock {
         ClockFlag::Wall => ClockMode::Wall,
         ClockFlag::Hybrid => ClockMode::Hybrid,

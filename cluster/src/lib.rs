@@ -10,10 +10,14 @@
 //! - [`state_machine`]: the key-value store with client de-duplication.
 //! - [`transport`]: one-directional TCP peer links.
 //! - [`http`]: the HTTP/JSON client API and its status-code contract.
-//! - [`node`]: the async driver tying them together.
-//! - `cli`: flags, runtime, signals ([`run_cli`]).
+//! - [`driver`]: the driver loop of `engine/mod.rs` as synchronous code ([`driver::NodeCore`]),
+//!   shared by the real node and the simulator.
+//! - [`node`]: the real node's async shell around the driver (timers, channels, fsync).
+//! - `cli`: flags, runtime, signals ([`run_cli`]); [`EngineSpec`] resolves kvnode's engine
+//!   flags for the binary and the simulator alike.
 
 mod cli;
+pub mod driver;
 pub mod engine;
 pub mod http;
 pub mod msg;
@@ -23,4 +27,4 @@ pub mod state_machine;
 pub mod storage;
 pub mod transport;
 
-pub use cli::run_cli;
+pub use cli::{run_cli, EngineFlagsError, EngineKind, EngineSpec};

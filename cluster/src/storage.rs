@@ -117,16 +117,76 @@ pub trait Storage: Send {
     ) -> Result<(), StorageError>;
 }
 
-/// In-memory storage (tests; durability is the process lifetime).
+/// In-memory storage with a disk's fsync semantics, for engine tests and the simulator.
+///
+/// A persist writes its records to a page-cache view; only a sync makes them durable
+/// ([`MemStorage::state`]). A process that restarts without a crash of the machine sees
+/// everything written ([`Storage::recovered`]); a crash ([`MemStorage::crash`]) keeps the
+/// durable state plus a prefix of the unsynced records, in write order: nothing, some whole
+/// writes, or a torn last write — exactly what [`FileStorage`]'s replay makes of a log whose
+/// unsynced tail was cut anywhere.
 #[derive(Debug, Default, Clone)]
 pub struct MemStorage {
-    /// Current contents.
+    /// What is durable: what survives a crash.
     pub state: Recovered,
+    /// Written but not yet synced, in write order.
+    unsynced: Vec<Record>,
+}
+
+impl MemStorage {
+    /// Writes without syncing: the records stay in the page cache until [`MemStorage::sync`].
+    pub fn write(
+        &mut self,
+        truncate_from: Option<u64>,
+        entries: &[Entry],
+        hard_state: Option<&[u8]>,
+    ) {
+        if let Some(from) = truncate_from {
+            self.unsynced.push(Record::Truncate { from });
+        }
+        self.unsynced
+            .extend(entries.iter().map(|e| Record::Entry(e.clone())));
+        if let Some(hs) = hard_state {
+            self.unsynced.push(Record::HardState(hs.to_vec()));
+        }
+    }
+
+    /// Makes every written record durable.
+    pub fn sync(&mut self) {
+        self.sync_upto(self.unsynced.len());
+    }
+
+    /// Makes the first `records` unsynced records durable: an fsync that completed before
+    /// the writes after them were issued.
+    pub fn sync_upto(&mut self, records: usize) {
+        let n = records.min(self.unsynced.len());
+        for r in self.unsynced.drain(..n) {
+            apply_record(&mut self.state, r);
+        }
+    }
+
+    /// Records written since the last sync.
+    pub fn unsynced(&self) -> usize {
+        self.unsynced.len()
+    }
+
+    /// The machine crashes: the first `keep` unsynced records reach the disk (a torn last
+    /// write when `keep` ends inside one), the rest are lost.
+    pub fn crash(&mut self, keep: usize) {
+        let keep = keep.min(self.unsynced.len());
+        for r in self.unsynced.drain(..).take(keep) {
+            apply_record(&mut self.state, r);
+        }
+    }
 }
 
 impl Storage for MemStorage {
     fn recovered(&self) -> Recovered {
-        self.state.clone()
+        let mut r = self.state.clone();
+        for rec in &self.unsynced {
+            apply_record(&mut r, rec.clone());
+        }
+        r
     }
 
     fn persist(
@@ -134,16 +194,24 @@ impl Storage for MemStorage {
         truncate_from: Option<u64>,
         entries: &[Entry],
         hard_state: Option<&[u8]>,
-        _sync: bool,
+        sync: bool,
     ) -> Result<(), StorageError> {
-        apply_truncate(&mut self.state.entries, truncate_from);
-        for e in entries {
-            self.state.entries.insert(e.index, e.clone());
-        }
-        if let Some(hs) = hard_state {
-            self.state.hard_state = Some(hs.to_vec());
+        self.write(truncate_from, entries, hard_state);
+        if sync {
+            self.sync();
         }
         Ok(())
+    }
+}
+
+/// Applies one record to replayed state (the replay rule of the module doc).
+fn apply_record(rec: &mut Recovered, r: Record) {
+    match r {
+        Record::Entry(e) => {
+            rec.entries.insert(e.index, e);
+        }
+        Record::Truncate { from } => apply_truncate(&mut rec.entries, Some(from)),
+        Record::HardState(hs) => rec.hard_state = Some(hs),
     }
 }
 
@@ -417,6 +485,35 @@ mod tests {
             term,
             payload: Payload::Noop,
         }
+    }
+
+    #[test]
+    fn mem_storage_crash_loses_what_was_not_synced() {
+        let mut s = MemStorage::default();
+        s.persist(None, &[e(1, 1)], Some(b"a"), true).unwrap();
+        s.persist(None, &[e(2, 1), e(3, 1)], Some(b"b"), false)
+            .unwrap();
+        // A process restart sees the page cache; a machine crash does not.
+        assert_eq!(s.recovered().entries.len(), 3);
+        assert_eq!(s.unsynced(), 3);
+        let mut torn = s.clone();
+        s.crash(0);
+        let r = s.recovered();
+        assert_eq!(r.entries.len(), 1);
+        assert_eq!(r.hard_state.as_deref(), Some(&b"a"[..]));
+        // A torn last write: its first record reached the disk, the rest did not.
+        torn.crash(1);
+        let r = torn.recovered();
+        assert_eq!(r.entries.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(r.hard_state.as_deref(), Some(&b"a"[..]));
+        // Synced data survives, and an fsync covers only what was written before it.
+        torn.persist(Some(2), &[e(2, 2)], None, false).unwrap();
+        torn.write(None, &[e(3, 2)], None);
+        torn.sync_upto(2);
+        torn.crash(0);
+        let r = torn.recovered();
+        assert_eq!(r.entries[&2].term, 2);
+        assert!(!r.entries.contains_key(&3));
     }
 
     #[test]

@@ -41,15 +41,14 @@ fn put(key: &str, v: i64) -> Command {
 }
 
 fn leaders(sim: &Sim<MultiPaxos>) -> Vec<String> {
-    sim.nodes
-        .iter()
+    sim.engines()
         .filter(|(_, n)| n.role() == Role::Leader)
         .map(|(id, _)| id.clone())
         .collect()
 }
 
 fn elect(sim: &mut Sim<MultiPaxos>, id: &str) {
-    let others: Vec<String> = sim.nodes.keys().filter(|k| *k != id).cloned().collect();
+    let others: Vec<String> = sim.live().into_iter().filter(|k| k != id).collect();
     for o in others {
         sim.node(&o).forget_leader();
     }
@@ -277,13 +276,13 @@ fn new_leader_re_proposes_the_highest_ballot_accepted_value() {
         .unwrap()
     };
     {
-        let s = &mut sim.storage.get_mut("n1").unwrap().state;
+        let s = &mut sim.storage_mut("n1").state;
         s.entries.insert(1, encode_slot(1, b1, &v(1, b1)));
         s.hard_state = Some(hs(b1));
-        let s = &mut sim.storage.get_mut("n2").unwrap().state;
+        let s = &mut sim.storage_mut("n2").state;
         s.entries.insert(1, encode_slot(1, b1, &v(1, b1)));
         s.hard_state = Some(hs(b1));
-        let s = &mut sim.storage.get_mut("n3").unwrap().state;
+        let s = &mut sim.storage_mut("n3").state;
         s.entries.insert(1, encode_slot(1, b2, &v(2, b2)));
         s.hard_state = Some(hs(b2));
     }

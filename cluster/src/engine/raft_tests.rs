@@ -38,15 +38,14 @@ fn put(key: &str, v: i64) -> Command {
 }
 
 fn leaders(sim: &Sim<Raft>) -> Vec<(String, u64)> {
-    sim.nodes
-        .iter()
+    sim.engines()
         .filter(|(_, r)| r.role() == Role::Leader)
         .map(|(id, r)| (id.clone(), r.term()))
         .collect()
 }
 
 fn elect(sim: &mut Sim<Raft>, id: &str) {
-    let others: Vec<String> = sim.nodes.keys().filter(|k| *k != id).cloned().collect();
+    let others: Vec<String> = sim.live().into_iter().filter(|k| k != id).collect();
     for o in others {
         sim.node(&o).forget_leader();
     }
@@ -97,7 +96,7 @@ fn paper_5_2_election_from_ticks_yields_one_leader_with_a_noop() {
     let l = leaders(&sim);
     assert_eq!(l.len(), 1, "exactly one leader: {l:?}");
     let (leader, term) = l[0].clone();
-    for (id, r) in &sim.nodes {
+    for (id, r) in sim.engines() {
         assert_eq!(r.term(), term, "{id} term");
         assert_eq!(r.status().leader.as_deref(), Some(leader.as_str()), "{id}");
         // The leader's first entry in its term is a no-op, replicated everywhere.
@@ -522,7 +521,7 @@ fn randomized_faults_preserve_safety() {
                 _ => {}
             }
             for id in IDS5 {
-                if sim.nodes.contains_key(id) && rng.gen_bool(0.3) {
+                if sim.is_live(id) && rng.gen_bool(0.3) {
                     sim.node(id).propose(next_req, put("k", next_req as i64));
                     next_req += 1;
                 }
@@ -562,7 +561,7 @@ fn randomized_faults_preserve_safety() {
                 );
             }
         }
-        let logs: Vec<&[Entry]> = sim.nodes.values().map(|n| n.log()).collect();
+        let logs: Vec<&[Entry]> = sim.engines().map(|(_, n)| n.log()).collect();
         assert!(
             logs.windows(2).all(|w| w[0] == w[1]),
             "seed {seed}: logs converge"

@@ -1,15 +1,19 @@
-//! A deterministic in-memory network for engine tests (raft-rs's `harness/src/network.rs`
-//! shape): nodes are engines, messages sit in one FIFO queue, links can be cut per
-//! direction, nodes isolated, crashed (their slot emptied, storage kept) and restarted, and
-//! individual messages dropped by a predicate. No sockets, no sleeps, no threads.
+//! A deterministic in-memory network for white-box engine tests (raft-rs's
+//! `harness/src/network.rs` shape): nodes are engines, messages sit in one FIFO queue, links
+//! can be cut per direction, nodes isolated, crashed (their slot emptied, storage kept) and
+//! restarted, and individual messages dropped by a predicate. No sockets, no sleeps, no
+//! threads.
 //!
-//! Any [`Engine`] works, so the Multi-Paxos and NWR engines can reuse it. The driver steps
-//! follow `engine/mod.rs` exactly: ready, persist (to [`MemStorage`]), send, advance, record
-//! what was applied / read / replied.
+//! Tests feed engines directly (`sim.node("n1").propose(..)`, hand-made elections) and
+//! inspect what they hand out; every Ready is acted on by the real driver loop
+//! ([`NodeCore::process`], the code kvnode runs), whose observation hooks record the
+//! applied entries, servable reads and direct replies in [`Outputs`]. The product-grade
+//! simulator with clients, faults and checkers is the `sim` crate.
 
 use super::{Apply, Engine, ReadReady};
-use crate::msg::{NodeId, Reply, ReqId};
-use crate::storage::{MemStorage, Recovered, Storage};
+use crate::driver::{NodeCore, NodeIo};
+use crate::msg::{Entry, NodeId, Reply, ReqId};
+use crate::storage::{MemStorage, Recovered, Storage, StorageError};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
 /// Builds (or rebuilds after a crash) the engine of a node from its storage.
@@ -28,12 +32,51 @@ pub struct Outputs {
     pub replies: Vec<(ReqId, Reply)>,
 }
 
+/// Records what a node hands out and queues what it sends.
+struct TestIo<'a, M> {
+    id: &'a str,
+    queue: &'a mut VecDeque<(NodeId, NodeId, M)>,
+    out: &'a mut Outputs,
+}
+
+impl<M> NodeIo<M, MemStorage, ()> for TestIo<'_, M> {
+    fn send(&mut self, to: &str, msg: M) {
+        self.queue
+            .push_back((self.id.to_string(), to.to_string(), msg));
+    }
+
+    fn persist(
+        &mut self,
+        storage: &mut MemStorage,
+        truncate_from: Option<u64>,
+        entries: &[Entry],
+        hard_state: Option<&[u8]>,
+        sync: bool,
+    ) -> Result<(), StorageError> {
+        storage.persist(truncate_from, entries, hard_state, sync)
+    }
+
+    fn reply(&mut self, _token: (), _reply: Reply) {}
+
+    fn on_apply(&mut self, apply: &Apply) {
+        self.out.applied.push(apply.clone());
+    }
+
+    fn on_read(&mut self, read: &ReadReady) {
+        self.out.reads.push(read.clone());
+    }
+
+    fn on_reply(&mut self, req: ReqId, reply: &Reply) {
+        self.out.replies.push((req, reply.clone()));
+    }
+}
+
 /// The simulated cluster.
 pub struct Sim<E: Engine> {
-    /// Live engines (a crashed node has no entry).
-    pub nodes: BTreeMap<NodeId, E>,
-    /// Durable state per node (survives crashes).
-    pub storage: BTreeMap<NodeId, MemStorage>,
+    /// Live nodes (a crashed node has no entry).
+    nodes: BTreeMap<NodeId, NodeCore<E, MemStorage, ()>>,
+    /// Storage of crashed nodes (a process crash keeps everything written).
+    down: BTreeMap<NodeId, MemStorage>,
     /// Per-node outputs.
     pub out: BTreeMap<NodeId, Outputs>,
     /// Messages delivered so far (all nodes), for counting in tests.
@@ -53,7 +96,7 @@ impl<E: Engine> Sim<E> {
     pub fn new(ids: &[&str], factory: Factory<E>) -> Self {
         let mut s = Sim {
             nodes: BTreeMap::new(),
-            storage: BTreeMap::new(),
+            down: BTreeMap::new(),
             out: BTreeMap::new(),
             delivered: Vec::new(),
             queue: VecDeque::new(),
@@ -64,17 +107,39 @@ impl<E: Engine> Sim<E> {
             wall_ms: 0,
         };
         for id in ids {
-            s.storage.insert(id.to_string(), MemStorage::default());
             s.out.insert(id.to_string(), Outputs::default());
-            let e = (s.factory)(id, Recovered::default());
-            s.nodes.insert(id.to_string(), e);
+            s.down.insert(id.to_string(), MemStorage::default());
+            s.restart(id);
         }
         s
     }
 
     /// The engine of `id` (panics if crashed).
     pub fn node(&mut self, id: &str) -> &mut E {
-        self.nodes.get_mut(id).expect("node is alive")
+        self.nodes.get_mut(id).expect("node is alive").engine_mut()
+    }
+
+    /// The live engines, by id.
+    pub fn engines(&self) -> impl Iterator<Item = (&NodeId, &E)> {
+        self.nodes.iter().map(|(id, c)| (id, c.engine()))
+    }
+
+    /// Ids of the live nodes.
+    pub fn live(&self) -> Vec<NodeId> {
+        self.nodes.keys().cloned().collect()
+    }
+
+    /// True when `id` is running.
+    pub fn is_live(&self, id: &str) -> bool {
+        self.nodes.contains_key(id)
+    }
+
+    /// The storage of `id`, live or crashed.
+    pub fn storage_mut(&mut self, id: &str) -> &mut MemStorage {
+        match self.nodes.get_mut(id) {
+            Some(c) => c.storage_mut(),
+            None => self.down.get_mut(id).expect("known node"),
+        }
     }
 
     /// Cuts both directions between `a` and `b`.
@@ -99,46 +164,33 @@ impl<E: Engine> Sim<E> {
 
     /// Crashes `id`: volatile state and in-flight messages to it are lost.
     pub fn crash(&mut self, id: &str) {
-        self.nodes.remove(id);
+        if let Some(core) = self.nodes.remove(id) {
+            self.down.insert(id.to_string(), core.into_storage());
+        }
         self.queue.retain(|(_, to, _)| to != id);
     }
 
     /// Restarts `id` from its storage.
     pub fn restart(&mut self, id: &str) {
-        let rec = self.storage[id].recovered();
-        let e = (self.factory)(id, rec);
-        self.nodes.insert(id.to_string(), e);
-    }
-
-    /// Handles every pending Ready of `id`.
-    pub fn process(&mut self, id: &str) {
-        let Some(e) = self.nodes.get_mut(id) else {
+        let Some(storage) = self.down.remove(id) else {
             return;
         };
-        while e.has_ready() {
-            let rd = e.ready();
-            for m in rd.messages {
-                self.queue.push_back((id.to_string(), m.to, m.msg));
-            }
-            self.storage
-                .get_mut(id)
-                .expect("storage")
-                .persist(
-                    rd.truncate_from,
-                    &rd.entries,
-                    rd.hard_state.as_deref(),
-                    rd.sync,
-                )
-                .expect("mem storage never fails");
-            for m in rd.persisted_messages {
-                self.queue.push_back((id.to_string(), m.to, m.msg));
-            }
-            e.advance();
-            let out = self.out.get_mut(id).expect("outputs");
-            out.applied.extend(rd.committed);
-            out.reads.extend(rd.reads);
-            out.replies.extend(rd.replies);
-        }
+        let e = (self.factory)(id, storage.recovered());
+        self.nodes
+            .insert(id.to_string(), NodeCore::new(e, storage, 1));
+    }
+
+    /// Handles every pending Ready of `id` with the driver loop.
+    pub fn process(&mut self, id: &str) {
+        let Some(core) = self.nodes.get_mut(id) else {
+            return;
+        };
+        let mut io = TestIo {
+            id,
+            queue: &mut self.queue,
+            out: self.out.get_mut(id).expect("outputs"),
+        };
+        core.process(&mut io).expect("mem storage never fails");
     }
 
     /// Processes all nodes and delivers messages until the network is quiet.
@@ -158,9 +210,9 @@ impl<E: Engine> Sim<E> {
                     continue;
                 }
             }
-            if let Some(e) = self.nodes.get_mut(&to) {
+            if let Some(c) = self.nodes.get_mut(&to) {
                 self.delivered.push((from.clone(), to.clone(), msg.clone()));
-                e.step(&from, msg);
+                c.engine_mut().step(&from, msg);
             }
         }
         panic!("simulation did not settle");
@@ -170,8 +222,8 @@ impl<E: Engine> Sim<E> {
     pub fn tick_nodes(&mut self, ids: &[&str], n: usize) {
         for _ in 0..n {
             for id in ids {
-                if let Some(e) = self.nodes.get_mut(*id) {
-                    e.tick(self.wall_ms);
+                if let Some(c) = self.nodes.get_mut(*id) {
+                    c.engine_mut().tick(self.wall_ms);
                 }
             }
             self.settle();

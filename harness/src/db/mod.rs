@@ -3,6 +3,7 @@
 //! workers use. The run loop, environments and injectors never name a system; adding one is
 //! implementing [`Db`] and a [`crate::client::Client`] (docs/adding-a-system.md).
 
+pub mod etcd;
 pub mod kvnode;
 
 use crate::client::Client;
