@@ -5,6 +5,7 @@
 //! verdict); this module only finds the run's settings in `test.json`, reads the history,
 //! writes the analysis, and prints it.
 
+use crate::plan::System;
 use crate::rundir::layout;
 use anyhow::{Context, Result};
 use checkers::analysis::{Analysis, AnalysisOptions, NwrConfig, Observed, Verdict};
@@ -56,6 +57,7 @@ pub fn analyze_dir(
         },
         nwr,
         minimize: check_timeout.min(Duration::from_secs(20)),
+        ghosts: run_system(run_dir) == System::Kvnode,
     };
     let (analysis, observed) = Analysis::with_observed(&history, &opts);
     let text = serde_json::to_string_pretty(&analysis)?;
@@ -168,6 +170,19 @@ pub fn print_summary(a: &Analysis, run_dir: &Path, report: Option<&Path>) {
     if let Some(r) = report {
         println!("report: {}", r.display());
     }
+}
+
+/// The system a run directory tested, per `test.json` (kvnode for runs recorded before
+/// `--system` existed, or without `test.json`).
+pub fn run_system(run_dir: &Path) -> System {
+    #[derive(serde::Deserialize)]
+    struct Recorded {
+        system: System,
+    }
+    std::fs::read(run_dir.join(layout::TEST))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Recorded>(&b).ok())
+        .map_or(System::Kvnode, |r| r.system)
 }
 
 /// The quorum settings of an NWR run directory, `None` for other engines or without
