@@ -34,6 +34,8 @@ enum Command {
     Compare(cmd::compare::Args),
     /// Static quorum analysis for N, W, R: intersection, fault tolerance, PBS staleness.
     Quorum(cmd::quorum::Args),
+    /// Simulate the whole cluster deterministically: hunt seeds, replay one exactly, shrink.
+    Sim(Box<cmd::sim::Args>),
     /// Run a benchmark (checker, cluster, harness overhead).
     Bench(cmd::bench::Args),
     /// Remove what runs killed with SIGKILL left behind (namespaces, remote daemons, rules).
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cmd::serve::run(a),
         Command::Compare(a) => cmd::compare::run(a),
         Command::Quorum(a) => cmd::quorum::run(a),
+        Command::Sim(a) => cmd::sim::run(*a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Env(a) => cmd::env::run(a),
         Command::Clock(a) => cmd::clock::run(a),

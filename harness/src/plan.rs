@@ -533,7 +533,7 @@ fn ensure_fd_limit(nodes: usize, concurrency: usize) -> Result<()> {
 }
 
 /// Creates `results/<name>/<timestamp>/` (with a numeric suffix if it exists already).
-fn create_run_dir(results: &Path, name: &str) -> Result<PathBuf> {
+pub fn create_run_dir(results: &Path, name: &str) -> Result<PathBuf> {
     let base = results.join(name);
     std::fs::create_dir_all(&base)
         .with_context(|| format!("results directory {} is not writable", base.display()))?;

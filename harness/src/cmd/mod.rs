@@ -11,4 +11,5 @@ pub mod netdelay;
 pub mod quorum;
 pub mod report;
 pub mod serve;
+pub mod sim;
 pub mod test;

@@ -1,0 +1,259 @@
+//! Deterministic simulation of a whole kvnode cluster: `faultline sim`.
+//!
+//! The principal type is [`Simulator`]: a checked [`SimConfig`] that runs any seed in one
+//! thread, on simulated time, and judges the history with the same checkers as a real run.
+//! The key design decision is that nothing is re-implemented for the simulation that the
+//! real system has: each node is kvnode's own driver loop ([`cluster::driver::NodeCore`])
+//! around kvnode's own engines, built from kvnode's own flag parser
+//! ([`cluster::EngineSpec`]); the clients issue the harness's workload ops with the
+//! harness's client semantics; the faults are [`nemesis`]'s vocabulary and seeded schedule.
+//! Only the environment is simulated: network, clocks, disks, process crashes and pauses,
+//! and the HTTP exchange between a client and a node. FoundationDB's simulator and
+//! TigerBeetle's VOPR take the same approach.
+//!
+//! Same inputs, same history, byte for byte: all randomness comes from the seed (per link,
+//! per node, per worker streams, so shrinking a case perturbs little), there is no wall
+//! clock, no thread and no hash-map iteration in the simulation.
+//!
+//! # Layout
+//! - [`config`]: what a run is ([`SimConfig`], [`Case`], [`Faults`], the environment model).
+//! - [`world`]: one run: nodes, network, clients, nemesis, phases ([`world::Outcome`]).
+//! - [`queue`], [`clock`], [`net`]: simulated time, clocks and network.
+//! - [`client`]: the harness client's protocol and outcome classification.
+//! - [`script`]: the readable, replayable text form of a case and its fault steps.
+//! - [`shrink`]: minimising a failing case.
+//! - [`hunt`]: many seeds in parallel (rayon), stopping at the first failure.
+//! - [`from_run`]: a real run's fault steps, from its history.
+
+pub mod client;
+pub mod clock;
+pub mod config;
+pub mod from_run;
+pub mod hunt;
+pub mod net;
+pub mod queue;
+pub mod script;
+pub mod shrink;
+pub mod world;
+
+pub use config::{Case, Environment, Faults, SimConfig};
+
+use checkers::analysis::Analysis;
+use checkers::linearizable::CheckOptions;
+use checkers::model::ModelKind;
+use cluster::engine::multipaxos::MultiPaxos;
+use cluster::engine::nwr::{ClockMode, Nwr};
+use cluster::engine::raft::Raft;
+use cluster::{EngineKind, EngineSpec};
+use std::time::Duration;
+use world::{NodeParams, Outcome, World};
+
+/// Why a configuration cannot be simulated.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The kvnode flags do not make a valid node.
+    #[error("--kvnode-args: {0}")]
+    KvnodeArgs(#[from] cluster::EngineFlagsError),
+    /// A setting out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The largest cluster a simulation runs (as `faultline test --nodes`).
+pub const MAX_NODES: usize = 64;
+
+/// A checked configuration, ready to run seeds.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    config: SimConfig,
+    spec: EngineSpec,
+    /// The user fixed the engines' seed with `--seed` in the kvnode flags.
+    fixed_engine_seed: bool,
+}
+
+/// A run and what the checkers make of it.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    /// The run.
+    pub outcome: Outcome,
+    /// The checkers' verdict on its history.
+    pub analysis: Analysis,
+}
+
+impl Judged {
+    /// True when the run found a bug: the history is invalid, or a node could not restart
+    /// from its own disk, or the run did not finish.
+    pub fn failed(&self) -> bool {
+        self.analysis.is_invalid() || !self.outcome.errors.is_empty()
+    }
+
+    /// One line on why the run failed (or its verdict when it did not).
+    pub fn summary(&self) -> String {
+        if let Some(e) = self.outcome.errors.first() {
+            return e.clone();
+        }
+        if let Some(why) = &self.analysis.explanation {
+            return why.clone();
+        }
+        match &self.analysis.linearizability {
+            Some(l) => format!("{}: {}", self.analysis.verdict, l.explanation),
+            None => self.analysis.verdict.clone(),
+        }
+    }
+}
+
+impl Simulator {
+    /// Checks `config` (engine flags with kvnode's parser, sizes, probabilities).
+    pub fn new(config: SimConfig) -> Result<Simulator, SimError> {
+        let bad = |m: String| Err(SimError::Invalid(m));
+        if !(1..=MAX_NODES).contains(&config.nodes) {
+            return bad(format!(
+                "--nodes {} must be between 1 and {MAX_NODES}",
+                config.nodes
+            ));
+        }
+        if config.concurrency == 0 {
+            return bad("--concurrency must be at least 1".into());
+        }
+        if config.time_limit_ms == 0 {
+            return bad("--sim-time must be positive".into());
+        }
+        if config.op_timeout_ms == 0 {
+            return bad("--op-timeout-ms must be positive".into());
+        }
+        if config.nemesis_interval_ms == 0 {
+            return bad("--nemesis-interval must be positive".into());
+        }
+        if !(config.rate >= 0.0 && config.rate.is_finite()) {
+            return bad(format!("--rate must be >= 0 (got {})", config.rate));
+        }
+        config
+            .environment
+            .net
+            .validate()
+            .map_err(SimError::Invalid)?;
+        let torn = config.environment.disk.torn_write;
+        if !(0.0..=1.0).contains(&torn) {
+            return bad(format!("disk.torn_write = {torn} is not a probability"));
+        }
+        let mut flags = vec!["--engine".to_string(), config.engine.clone()];
+        flags.extend(config.kvnode_args.iter().cloned());
+        let ids = config.node_ids();
+        let spec = EngineSpec::from_flags(&ids[0], &ids, &flags)?;
+        if spec.kind == EngineKind::Nwr && config.mix.cas_percent > 0 {
+            return bad(format!(
+                "--cas-percent {}: the nwr engine offers no compare-and-set; use 0",
+                config.mix.cas_percent
+            ));
+        }
+        let fixed_engine_seed = config
+            .kvnode_args
+            .iter()
+            .any(|a| a == "--seed" || a.starts_with("--seed="));
+        Ok(Simulator {
+            config,
+            spec,
+            fixed_engine_seed,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// The engine settings every node runs with (node n1's).
+    pub fn spec(&self) -> &EngineSpec {
+        &self.spec
+    }
+
+    /// True for a leaderless engine (NWR), judged against the plain register model.
+    pub fn leaderless(&self) -> bool {
+        self.spec.kind == EngineKind::Nwr
+    }
+
+    /// The NWR settings `(n, w, r, wall clock, read repair)`, for NWR only.
+    pub fn nwr(&self) -> Option<(usize, usize, usize, bool, bool)> {
+        let q = &self.spec.nwr;
+        self.leaderless()
+            .then(|| (q.n, q.w, q.r, q.clock == ClockMode::Wall, q.read_repair))
+    }
+
+    /// The case of `seed` with `faults`.
+    pub fn case(&self, seed: u64, faults: Faults) -> Case {
+        Case {
+            config: self.config.clone(),
+            seed,
+            faults,
+        }
+    }
+
+    /// Runs one case (its config must be this simulator's, up to clients, ops and time).
+    pub fn run(&self, case: &Case) -> Outcome {
+        let ids = case.config.node_ids();
+        let mut spec = self.spec.clone();
+        if !self.fixed_engine_seed {
+            spec.config.seed = case.seed;
+        }
+        let params = NodeParams {
+            tick_ns: spec.config.tick_ms.max(1) * 1_000_000,
+            request_timeout_ns: spec.request_timeout_ms * 1_000_000,
+            fsync: spec.fsync,
+            leaderless: spec.kind == EngineKind::Nwr,
+        };
+        let cfg = |id: &str| spec.node_config(id, &ids);
+        match spec.kind {
+            EngineKind::Raft => {
+                let build = |id: &str, rec| Raft::new(cfg(id), rec).map_err(|e| e.to_string());
+                World::new(case, params, &build).run()
+            }
+            EngineKind::Multipaxos => {
+                let build = |id: &str, rec| {
+                    MultiPaxos::new(cfg(id), rec, spec.unsafe_no_start_working)
+                        .map_err(|e| e.to_string())
+                };
+                World::new(case, params, &build).run()
+            }
+            EngineKind::Nwr => {
+                let build = |id: &str, rec| {
+                    Nwr::new(cfg(id), spec.nwr.clone(), rec).map_err(|e| e.to_string())
+                };
+                World::new(case, params, &build).run()
+            }
+        }
+    }
+
+    /// The checkers' verdict on a history, with the options `faultline test` uses: the
+    /// cas-register model (the plain register for NWR, which has no cas), split per key.
+    pub fn analyze(&self, outcome: &Outcome, check_timeout: Duration) -> Analysis {
+        let opts = CheckOptions {
+            model: Some(if self.leaderless() {
+                ModelKind::Register
+            } else {
+                ModelKind::CasRegister
+            }),
+            timeout: Some(check_timeout),
+            partition: true,
+            ..CheckOptions::default()
+        };
+        Analysis::of_events(&outcome.history, &opts)
+    }
+
+    /// Runs and judges one case.
+    pub fn judge(&self, case: &Case, check_timeout: Duration) -> Judged {
+        let outcome = self.run(case);
+        let analysis = self.analyze(&outcome, check_timeout);
+        Judged { outcome, analysis }
+    }
+}
+
+/// Serializes a history exactly as `history.jsonl` holds it.
+pub fn history_jsonl(events: &[checkers::history::Event]) -> Vec<u8> {
+    let mut w = checkers::history::HistoryWriter::new(Vec::new());
+    for e in events {
+        // Writing to a Vec cannot fail.
+        let _ = w.write(e);
+    }
+    w.into_inner()
+}
