@@ -229,6 +229,33 @@ fn shorter_windows(case: &Case) -> Vec<Case> {
     out
 }
 
+/// Candidates with every step moved earlier by all, half or a quarter of the time before
+/// the first one, and the main phase shortened by as much.
+fn earlier(case: &Case) -> Vec<Case> {
+    let steps = steps_of(case);
+    let Some(first) = steps.first().map(|s| s.at) else {
+        return Vec::new();
+    };
+    let first_ms = first.as_millis() as u64;
+    [first_ms, first_ms / 2, first_ms / 4]
+        .into_iter()
+        .filter(|d| *d >= 10 && *d < case.config.time_limit_ms)
+        .map(|d| {
+            let shift = Duration::from_millis(d);
+            let moved = steps
+                .iter()
+                .map(|s| Step {
+                    at: s.at - shift,
+                    action: s.action.clone(),
+                })
+                .collect();
+            let mut c = with_steps(case, moved);
+            c.config.time_limit_ms -= d;
+            c
+        })
+        .collect()
+}
+
 /// The case with a main phase of `ms`, without the steps that would come after it.
 fn shorter_run(case: &Case, ms: u64) -> Case {
     let end = Duration::from_millis(ms);
@@ -289,6 +316,14 @@ pub fn shrink(sim: &Simulator, failing: &Case, first: &Judged, budget: Budget) -
                 break;
             }
             chunk = chunk.min(spans);
+        }
+        // Everything earlier: the faults shifted towards the start, the run shortened by as
+        // much (the bug often needs the faults, not the minutes before them).
+        while !sh.exhausted() {
+            match sh.first_failing(earlier(&case)) {
+                Some((c, j)) => (case, judged) = (c, j),
+                None => break,
+            }
         }
         // A shorter main phase: just after the last event that matters, by halving.
         let mut lo = 1u64;

@@ -108,7 +108,8 @@ enum Ev {
     },
     HttpAnswer {
         ex: Token,
-        answer: Answer,
+        /// Boxed: answers are rare next to ticks and messages, and keep events small.
+        answer: Box<Answer>,
         node: usize,
         inc: u32,
         sent: Nanos,
@@ -453,6 +454,7 @@ impl<'a, E: Engine> World<'a, E> {
     }
 
     fn handle(&mut self, ev: Ev) {
+        const _: () = assert!(std::mem::size_of::<Ev>() <= 48, "keep events small");
         match ev {
             Ev::Tick { node, inc } => {
                 let n = &mut self.nodes[node];
@@ -501,7 +503,7 @@ impl<'a, E: Engine> World<'a, E> {
             } => {
                 // A node that died before it could answer closed the connection instead.
                 let died = self.nodes[node].died[inc as usize] < sent;
-                self.answer(ex, if died { Answer::Lost } else { answer });
+                self.answer(ex, if died { Answer::Lost } else { *answer });
             }
             Ev::ServerTimeout { ex, node, inc } => {
                 let n = &mut self.nodes[node];
@@ -830,7 +832,7 @@ impl<E: Engine> World<'_, E> {
             sent + d,
             Ev::HttpAnswer {
                 ex,
-                answer,
+                answer: Box::new(answer),
                 node,
                 inc,
                 sent,
