@@ -104,7 +104,7 @@ pub fn hunt(
                         summary: judged.summary(),
                         judged: Some(judged),
                     }))
-                } else if judged.analysis.verdict == "unknown" {
+                } else if judged.undecided() {
                     SeedResult::Unknown(seed, sim_ns)
                 } else {
                     SeedResult::Passed(sim_ns)

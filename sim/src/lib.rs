@@ -41,6 +41,7 @@ pub use config::{Case, Environment, Faults, SimConfig};
 use checkers::analysis::Analysis;
 use checkers::linearizable::CheckOptions;
 use checkers::model::ModelKind;
+use checkers::nwr::{Anomaly, AnomalyKind, NwrOptions};
 use cluster::engine::multipaxos::MultiPaxos;
 use cluster::engine::nwr::{ClockMode, Nwr};
 use cluster::engine::raft::Raft;
@@ -79,19 +80,75 @@ pub struct Judged {
     pub outcome: Outcome,
     /// The checkers' verdict on its history.
     pub analysis: Analysis,
+    /// For the leaderless engine (NWR), what decides: the first anomaly a quorum store
+    /// promises not to show (see [`quorum_anomaly`]); `None` otherwise or when there is none.
+    pub quorum_anomaly: Option<Anomaly>,
+    /// True for the leaderless engine, judged by [`Judged::quorum_anomaly`].
+    pub leaderless: bool,
+}
+
+/// The anomalies that make an NWR run fail: a stale read (a read older than a write
+/// acknowledged before it began), a lost write, a read-your-writes violation, an unexplained
+/// read. With `W + R > N` and a causally consistent clock the engine promises none of them;
+/// `W + R <= N` or last-writer-wins on skewed wall clocks produce them. New-old inversions and
+/// monotonic-read violations are not among them: they need only a write in flight, and no
+/// Dynamo-style quorum without a synchronous write-back avoids them (`checkers::nwr`), so
+/// NWR histories are expected not to be linearizable and linearizability does not decide.
+pub const QUORUM_ANOMALIES: [AnomalyKind; 4] = [
+    AnomalyKind::LostWrite,
+    AnomalyKind::StaleRead,
+    AnomalyKind::ReadYourWrites,
+    AnomalyKind::UnexplainedRead,
+];
+
+/// The first of [`QUORUM_ANOMALIES`] (in that order of severity) in a history.
+pub fn quorum_anomaly(events: &[checkers::history::Event]) -> Option<Anomaly> {
+    let ops = checkers::history::History::from_events(events.to_vec())
+        .operations()
+        .ok()?;
+    let opts = NwrOptions {
+        max_examples: 1,
+        ..NwrOptions::default()
+    };
+    let a = checkers::nwr::analyze(&ops, &opts);
+    QUORUM_ANOMALIES
+        .iter()
+        .find_map(|k| a.anomalies.iter().find(|x| x.kind == *k).cloned())
 }
 
 impl Judged {
-    /// True when the run found a bug: the history is invalid, or a node could not restart
-    /// from its own disk, or the run did not finish.
+    /// True when the run found a bug: a node could not restart from its own disk, or the
+    /// run did not finish, or the history is invalid (for NWR: shows a quorum anomaly).
     pub fn failed(&self) -> bool {
-        self.analysis.is_invalid() || !self.outcome.errors.is_empty()
+        if !self.outcome.errors.is_empty() {
+            return true;
+        }
+        if self.leaderless {
+            self.quorum_anomaly.is_some()
+        } else {
+            self.analysis.is_invalid()
+        }
+    }
+
+    /// True when the checkers could not decide (the linearizability budget was spent);
+    /// never for NWR, whose quorum anomalies are always decided.
+    pub fn undecided(&self) -> bool {
+        !self.leaderless && self.analysis.verdict == "unknown"
     }
 
     /// One line on why the run failed (or its verdict when it did not).
     pub fn summary(&self) -> String {
         if let Some(e) = self.outcome.errors.first() {
             return e.clone();
+        }
+        if self.leaderless {
+            return match &self.quorum_anomaly {
+                Some(a) => format!("{}: {}", a.kind.name(), a.description),
+                None => format!(
+                    "no stale read, lost write or session anomaly (linearizability: {})",
+                    self.analysis.verdict
+                ),
+            };
         }
         if let Some(why) = &self.analysis.explanation {
             return why.clone();
@@ -244,7 +301,16 @@ impl Simulator {
     pub fn judge(&self, case: &Case, check_timeout: Duration) -> Judged {
         let outcome = self.run(case);
         let analysis = self.analyze(&outcome, check_timeout);
-        Judged { outcome, analysis }
+        let leaderless = self.leaderless();
+        let quorum_anomaly = leaderless
+            .then(|| quorum_anomaly(&outcome.history))
+            .flatten();
+        Judged {
+            outcome,
+            analysis,
+            quorum_anomaly,
+            leaderless,
+        }
     }
 }
 
