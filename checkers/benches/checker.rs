@@ -1,26 +1,24 @@
-//! `cargo bench -p checkers`: times the linearizability checker per family on the shared
-//! Porcupine data (../shared/data, never copied into the repo) and on seeded synthetic
-//! histories, and prints one table per family. Parsing is excluded, as in Porcupine's figures.
-//! Each figure is the median of several runs (fewer for the slow families).
+//! `cargo bench -p checkers`: times the linearizability checker per family on the optional
+//! shared Porcupine corpus (`$FAULTLINE_CORPUS`, default ../shared/data, never copied into the
+//! repo; its groups are skipped with a printed line when it is absent) and on seeded synthetic
+//! histories (always), and prints one table per family. Parsing is excluded, as in Porcupine's
+//! figures. Each figure is the median of several runs (fewer for the slow families).
 
 use checkers::history::{pair, Operation};
 use checkers::import;
-use checkers::linearizable::{check, CheckOptions, CheckResult, Strategy};
+use checkers::linearizable::{check, CheckOptions, CheckResult, Strategy, Verdict};
 use checkers::model::ModelKind;
 use checkers::synth::{self, SynthSpec};
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn data() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/porcupine")
-}
-
-fn load(file: &str) -> Vec<Operation> {
-    let text = std::fs::read_to_string(data().join(file)).expect("shared data present");
+fn load(dir: &Path, file: &str) -> Vec<Operation> {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: cannot read: {e}", path.display()));
     import::parse(&text, None)
-        .expect("parses")
-        .operations()
-        .expect("pairs")
+        .and_then(|h| h.operations())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn opts(model: ModelKind, partition: bool, strategy: Strategy, timeout: u64) -> CheckOptions {
@@ -72,7 +70,19 @@ fn verdict(r: &CheckResult) -> &'static str {
 }
 
 fn main() {
-    let tsv = std::fs::read_to_string(data().join("expected.tsv")).expect("expected.tsv");
+    match testkit::require(testkit::Need::Corpus) {
+        Some(dir) => corpus(&dir.join("porcupine")),
+        None => println!(
+            "\n## shared Porcupine corpus: skipped, needs {}",
+            testkit::Need::Corpus.how_to_get()
+        ),
+    }
+    synthetic();
+}
+
+/// The groups on the shared corpus.
+fn corpus(data: &Path) {
+    let tsv = std::fs::read_to_string(data.join("expected.tsv")).expect("expected.tsv");
     let cases: Vec<(String, String)> = tsv
         .lines()
         .skip(1)
@@ -87,7 +97,7 @@ fn main() {
     let etcd: Vec<(String, String, Vec<Operation>)> = cases
         .iter()
         .filter(|(f, _)| f.starts_with("etcd/"))
-        .map(|(f, v)| (f.clone(), v.clone(), load(f)))
+        .map(|(f, v)| (f.clone(), v.clone(), load(data, f)))
         .collect();
     let o = opts(ModelKind::CasRegister, true, Strategy::Compositional, 60);
     let (d, wrong) = time(7, || {
@@ -115,7 +125,7 @@ fn main() {
     let kv: Vec<(String, String, Vec<Operation>)> = cases
         .iter()
         .filter(|(f, _)| f.starts_with("kv/"))
-        .map(|(f, v)| (f.clone(), v.clone(), load(f)))
+        .map(|(f, v)| (f.clone(), v.clone(), load(data, f)))
         .collect();
     let o = opts(ModelKind::Kv, true, Strategy::Compositional, 30);
     for (f, want, ops) in &kv {
@@ -167,14 +177,17 @@ fn main() {
             &format!("{} ops", p.ops),
         );
     }
+}
 
-    // Synthetic.
+/// The groups on seeded synthetic histories (no corpus needed).
+fn synthetic() {
     header("synthetic (seeded)");
     let spec = SynthSpec {
         ops: 100_000,
         keys: 1000,
         processes: 20,
         info_rate: 0.0,
+        latency: 200,
         seed: 1,
     };
     let ev = synth::kv(&spec);
@@ -192,6 +205,7 @@ fn main() {
         keys: 1,
         processes: 8,
         info_rate: 0.02,
+        latency: 200,
         seed: 7,
     };
     let ev = synth::register(&spec, true, 5);
@@ -204,5 +218,30 @@ fn main() {
         d,
         verdict(&r),
         &format!("{info} info ops; target ≤ 5 s, definite"),
+    );
+    // The shape of Porcupine's c50-bad without the corpus: 50 clients, one lost append.
+    let spec = SynthSpec {
+        ops: 4000,
+        keys: 10,
+        processes: 50,
+        info_rate: 0.01,
+        latency: 200,
+        seed: 1,
+    };
+    let mut ev = synth::kv(&spec);
+    assert!(synth::inject_lost_append(&mut ev), "an append to lose");
+    let ops = pair(&ev, &[]).expect("pairs");
+    let o = opts(ModelKind::Kv, true, Strategy::Compositional, 60);
+    let (d, r) = time(3, || check(&ops, &o).expect("checks"));
+    let decided = r
+        .partitions
+        .iter()
+        .filter(|p| p.verdict != Verdict::Unknown)
+        .count();
+    row(
+        "kv 4000 ops / 10 keys / 50 procs, lost append",
+        d,
+        verdict(&r),
+        &format!("{decided} of {} keys decided", r.partitions.len()),
     );
 }

@@ -1,18 +1,21 @@
-//! Linearizability checking: the Wing–Gong–Lowe search and the result types.
+//! Linearizability checking: partitions, budgets, verdicts and counterexamples.
 //!
 //! The algorithm is Lowe's refinement of Wing & Gong ("Testing for linearizability", Lowe,
 //! 2017), as in Porcupine's `checker.go`: ops become call and return entries in one list sorted
 //! by time (calls before returns at equal times: intervals are closed); a depth-first search
 //! linearizes any op whose call precedes the earliest pending return, memoizing every
 //! configuration (set of linearized ops as a bitset, model state) it has already explored, and
-//! backtracks when it reaches a return whose op is still unplaced.
+//! backtracks when it reaches a return whose op is still unplaced. The search, and the
+//! reductions that make it fast (observers first, equivalent states memoized once), live in
+//! `linearizable/search.rs`.
 //!
 //! Around it: P-compositionality (Horn & Kroening, "Faster linearizability checking via
 //! P-compositionality", 2015): a history over many keys is split per key for every model and
 //! the parts are checked in parallel with rayon, smallest first, in two rounds so that one hard
-//! key cannot starve the rest. Indeterminate (`info`) ops are calls that never return. A time
-//! budget yields [`Verdict::Unknown`], never a wrong answer; the memo cache is capped in bytes
-//! and cleared when full (it only prunes, so clearing costs time, not soundness).
+//! key cannot starve the rest (a part stopped at the end of round one resumes where it was).
+//! Indeterminate (`info`) ops are calls that never return. A time budget and a memory cap
+//! ([`CheckOptions::max_memory`], shared by every parallel search) yield [`Verdict::Unknown`]
+//! with the reason, never a wrong answer and never an abort.
 //!
 //! Checking without partitioning (`partition: false`) treats the history as ONE object whose
 //! state is the product of per-key states ([`crate::model::Product`]). Two strategies:
@@ -26,13 +29,21 @@
 //! projection argument: a global linearization restricted to one key would linearize that key.
 
 use crate::history::Operation;
-use crate::model::{Model, ModelError, ModelKind, Prepare, Prepared, Product, ProductOp};
-use crate::models::{cas_register::CasRegisterModel, kv::KvModel, register::RegisterModel};
+use crate::model::{
+    Model, ModelError, ModelKind, ModelOptions, NilReads, Prepare, Prepared, Product, ProductOp,
+};
+use crate::models::{
+    cas_register::CasRegisterModel, kv::KvModel, multi_register::MultiRegisterModel,
+    register::RegisterModel,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
+
+mod search;
+
+use search::{Deadline, MemoryPool, Outcome, Progress, Reservation, Search, Stop, Why};
 
 /// The outcome of a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -81,6 +92,9 @@ pub struct CounterexampleOp {
     /// Model state after this op (prefix ops only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_after: Option<serde_json::Value>,
+    /// Why it cannot come next (unplaceable ops only), in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// Why a partition is illegal, as data the report can draw.
@@ -89,7 +103,8 @@ pub struct Counterexample {
     /// The longest linearizable prefix found, in linearization order.
     pub prefix: Vec<CounterexampleOp>,
     /// The ops that could be placed next (their calls precede the earliest pending return),
-    /// none of which is legal after the prefix.
+    /// none of which leads to a linearization after the prefix, each with why; first the
+    /// pending ops that placing one of them would leave impossible.
     pub unplaceable: Vec<CounterexampleOp>,
     /// The model state after the prefix.
     pub state: serde_json::Value,
@@ -161,9 +176,19 @@ pub struct CheckOptions {
     pub partition: bool,
     /// Search strategy when `partition` is false.
     pub strategy: Strategy,
-    /// Memo cache cap per search, bytes; the cache is cleared when it is exceeded.
-    pub cache_bytes: usize,
+    /// Memory cap for the whole check, bytes: every search's memo and stack plus the values
+    /// models intern, across all parallel searches. A search that would exceed it stops, and
+    /// its part's verdict is [`Verdict::Unknown`] with the reason (never an abort).
+    pub max_memory: usize,
+    /// Bytes the caller already holds for the history (its text, events and ops), counted
+    /// against `max_memory` before any search starts.
+    pub input_bytes: usize,
+    /// What a read that returned nil means (nil is a value by default).
+    pub nil_reads: NilReads,
 }
+
+/// The default of [`CheckOptions::max_memory`]: 2 GiB.
+pub const DEFAULT_MAX_MEMORY: usize = 2 << 30;
 
 impl Default for CheckOptions {
     fn default() -> Self {
@@ -173,7 +198,9 @@ impl Default for CheckOptions {
             timeout: None,
             partition: true,
             strategy: Strategy::Compositional,
-            cache_bytes: 512 << 20,
+            max_memory: DEFAULT_MAX_MEMORY,
+            input_bytes: 0,
+            nil_reads: NilReads::Value,
         }
     }
 }
@@ -187,6 +214,15 @@ pub enum CheckError {
     Model(#[from] ModelError),
 }
 
+impl CheckError {
+    /// The 1-based line of the history the problem is on.
+    pub fn line(&self) -> usize {
+        match self {
+            CheckError::Model(e) => e.line,
+        }
+    }
+}
+
 /// Checks paired operations for linearizability. See the module doc for the strategy.
 pub fn check(ops: &[Operation], opts: &CheckOptions) -> Result<CheckResult, CheckError> {
     let kind = opts.model.unwrap_or_else(|| ModelKind::infer(ops));
@@ -194,19 +230,54 @@ pub fn check(ops: &[Operation], opts: &CheckOptions) -> Result<CheckResult, Chec
         ModelKind::Register => check_with::<RegisterModel>(kind, ops, opts),
         ModelKind::CasRegister => check_with::<CasRegisterModel>(kind, ops, opts),
         ModelKind::Kv => check_with::<KvModel>(kind, ops, opts),
+        ModelKind::MultiRegister => check_with::<MultiRegisterModel>(kind, ops, opts),
     }
 }
 
-/// A deadline and a cancel flag, shared by every search of one check.
+/// The deadline, cancel flag and memory pool shared by every search of one check.
 struct Budget<'a> {
-    deadline: Option<Instant>,
-    cancel: &'a AtomicBool,
+    deadline: Deadline<'a>,
+    pool: &'a MemoryPool,
 }
 
 impl Budget<'_> {
-    fn expired(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
+    /// The same budget with an earlier deadline.
+    fn until(&self, at: Option<Instant>) -> Budget<'_> {
+        Budget {
+            deadline: Deadline {
+                at,
+                cancel: self.deadline.cancel,
+            },
+            pool: self.pool,
+        }
     }
+
+    /// Why a search stopped, in words.
+    fn reason(&self, stop: Stop) -> String {
+        match stop {
+            Stop::Time => "time budget exhausted".into(),
+            Stop::Memory => format!(
+                "memory limit of {} reached (history, memo and model states; raise --max-memory)",
+                show_bytes(self.pool.limit())
+            ),
+        }
+    }
+}
+
+/// `1.5 GiB`, `512 MiB`, `64 KiB`: for messages.
+pub fn show_bytes(n: usize) -> String {
+    const UNITS: [(&str, usize); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if n >= size {
+            let v = n as f64 / size as f64;
+            return if v.fract() == 0.0 {
+                format!("{v:.0} {unit}")
+            } else {
+                format!("{v:.1} {unit}")
+            };
+        }
+    }
+    format!("{n} bytes")
 }
 
 fn group_by_key(ops: &[Operation]) -> BTreeMap<Option<String>, Vec<&Operation>> {
@@ -217,8 +288,18 @@ fn group_by_key(ops: &[Operation]) -> BTreeMap<Option<String>, Vec<&Operation>> 
     groups
 }
 
+/// One partition being checked: its model and ops, and its search while undecided, so that a
+/// search stopped at the end of round one resumes in round two instead of starting over.
+struct Part<'p, M: Model> {
+    key: Option<String>,
+    p: Prepared<M>,
+    search: Option<Search<M::State>>,
+    memory: Reservation<'p>,
+    elapsed: Duration,
+}
+
 /// A partition waiting to be searched (taken by whichever rayon worker runs it).
-type Slot<M> = std::sync::Mutex<Option<(Option<String>, Prepared<M>)>>;
+type Slot<'p, M> = std::sync::Mutex<Part<'p, M>>;
 
 fn check_with<M>(
     kind: ModelKind,
@@ -234,10 +315,22 @@ where
     let start = Instant::now();
     let deadline = opts.timeout.map(|t| start + t);
     let cancel = AtomicBool::new(false);
+    let pool = MemoryPool::new(opts.max_memory, opts.input_bytes);
+    let budget = Budget {
+        deadline: Deadline {
+            at: deadline,
+            cancel: &cancel,
+        },
+        pool: &pool,
+    };
     let groups = group_by_key(ops);
     let mut prepared: Vec<(Option<String>, Prepared<M>)> = Vec::with_capacity(groups.len());
     for (key, group) in &groups {
-        prepared.push((key.clone(), M::prepare(group, &opts.init)?));
+        let mopts = ModelOptions {
+            init: &opts.init,
+            nil_reads: opts.nil_reads,
+        };
+        prepared.push((key.clone(), M::prepare(group, &mopts)?));
     }
 
     let partitions: Vec<PartitionResult> = if opts.partition || prepared.len() <= 1 {
@@ -245,25 +338,28 @@ where
         // cannot starve the others, round two gives the unfinished ones what is left.
         let mut order: Vec<usize> = (0..prepared.len()).collect();
         order.sort_by_key(|&i| prepared[i].1.ops.len());
-        let slots: Vec<Slot<M>> = prepared
+        let slots: Vec<Slot<'_, M>> = prepared
             .into_iter()
-            .map(|p| std::sync::Mutex::new(Some(p)))
+            .map(|(key, p)| {
+                std::sync::Mutex::new(Part {
+                    key,
+                    p,
+                    search: None,
+                    memory: Reservation::new(&pool),
+                    elapsed: Duration::ZERO,
+                })
+            })
             .collect();
         let n = order.len().max(1) as u32;
         let first_round = opts
             .timeout
             .map(|t| (t / 4 / n).max(Duration::from_millis(20)));
-        let run = |i: usize, round_deadline: Option<Instant>| -> PartitionResult {
-            let mut guard = slots[i].lock().expect("slot lock");
-            let (key, p) = guard.as_mut().expect("slot filled");
-            let budget = Budget {
-                deadline: round_deadline,
-                cancel: &cancel,
-            };
-            check_prepared(key.clone(), p, ops, &budget, opts.cache_bytes)
+        let run = |i: usize, round_deadline: Option<Instant>, last: bool| {
+            let mut part = slots[i].lock().expect("slot lock");
+            advance(&mut part, ops, &budget.until(round_deadline), last)
         };
         let mut results: Vec<Option<PartitionResult>> = vec![None; order.len()];
-        let first: Vec<(usize, PartitionResult)> = order
+        let first: Vec<(usize, Option<PartitionResult>)> = order
             .par_iter()
             .with_max_len(1)
             .map(|&i| {
@@ -271,21 +367,22 @@ where
                     (Some(r), Some(d)) => Some((Instant::now() + r).min(d)),
                     _ => deadline,
                 };
-                (i, run(i, d))
+                (i, run(i, d, first_round.is_none()))
             })
             .collect();
         let mut retry = Vec::new();
         for (i, r) in first {
-            if r.verdict == Verdict::Unknown && deadline.is_some_and(|d| Instant::now() < d) {
-                retry.push(i);
+            match r {
+                Some(r) => results[i] = Some(r),
+                None => retry.push(i),
             }
-            results[i] = Some(r);
         }
-        // Round two: the unfinished parts share what is left, each getting an equal slice of
-        // the remaining time per worker thread, so one hard part cannot eat every other's time.
+        // Round two: the unfinished parts resume and share what is left, each getting an
+        // equal slice of the remaining time per worker thread, so one hard part cannot eat
+        // every other's time.
         let threads = rayon::current_num_threads().max(1) as u32;
         let waves = (retry.len() as u32).div_ceil(threads).max(1);
-        let second: Vec<(usize, PartitionResult)> = retry
+        let second: Vec<(usize, Option<PartitionResult>)> = retry
             .par_iter()
             .with_max_len(1)
             .map(|&i| {
@@ -293,20 +390,16 @@ where
                     let left = d.saturating_duration_since(Instant::now());
                     (Instant::now() + left / waves).min(d)
                 });
-                (i, run(i, d))
+                (i, run(i, d, true))
             })
             .collect();
         for (i, r) in second {
-            results[i] = Some(r);
+            results[i] = r;
         }
         let mut out: Vec<PartitionResult> = results.into_iter().flatten().collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
         out
     } else {
-        let budget = Budget {
-            deadline,
-            cancel: &cancel,
-        };
         vec![check_unpartitioned(prepared, ops, &budget, opts)]
     };
 
@@ -347,25 +440,35 @@ fn explain(verdict: Verdict, parts: &[PartitionResult]) -> String {
             format!("illegal: {} of {} part(s) cannot be linearized; {}: {}", bad.len(), parts.len(), name(first), why)
         }
         Verdict::Unknown => {
-            let unk: Vec<String> =
-                parts.iter().filter(|p| p.verdict == Verdict::Unknown).map(name).collect();
-            format!("unknown: the budget ran out before deciding {}", unk.join(", "))
+            // Group the undecided parts by reason: "time budget exhausted" for keys "0", "7".
+            let mut by_reason: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            for p in parts.iter().filter(|p| p.verdict == Verdict::Unknown) {
+                by_reason
+                    .entry(p.reason.as_deref().unwrap_or("undecided"))
+                    .or_default()
+                    .push(name(p));
+            }
+            let said: Vec<String> = by_reason
+                .into_iter()
+                .map(|(why, who)| format!("{why} before deciding {}", who.join(", ")))
+                .collect();
+            format!("unknown: {}", said.join("; "))
         }
     }
 }
 
-fn check_prepared<M: Model>(
-    key: Option<String>,
-    p: &mut Prepared<M>,
+/// Works on one partition until it is decided or `budget` stops it. `None` when it stopped
+/// on time and `last` is false (it resumes in the next round); otherwise its result.
+fn advance<M: Model>(
+    part: &mut Part<'_, M>,
     all: &[Operation],
     budget: &Budget<'_>,
-    cache_bytes: usize,
-) -> PartitionResult {
+    last: bool,
+) -> Option<PartitionResult> {
     let start = Instant::now();
-    let calls: Vec<u64> = p.ids.iter().map(|&i| all[i].call).collect();
-    let rets: Vec<Option<u64>> = p.ids.iter().map(|&i| all[i].ret).collect();
+    let p = &mut part.p;
     let mut result = PartitionResult {
-        key,
+        key: part.key.clone(),
         verdict: Verdict::Linearizable,
         ops: p.ids.len() + p.dropped.len(),
         dropped_indeterminate: p.dropped.len(),
@@ -374,30 +477,25 @@ fn check_prepared<M: Model>(
         reason: None,
     };
     if let Some((id, why)) = &p.violation {
-        let pos = p.ids.iter().position(|i| i == id);
-        let description = pos
-            .map(|k| p.model.describe_op(&p.ops[k]))
-            .unwrap_or_default();
         result.verdict = Verdict::Illegal;
-        result.counterexample = Some(Counterexample {
-            prefix: Vec::new(),
-            unplaceable: vec![CounterexampleOp {
-                op: all[*id].clone(),
-                description,
-                order: None,
-                state_after: None,
-            }],
-            state: p.model.state_json(&p.model.init()),
-            explanation: why.clone(),
-        });
+        result.counterexample = Some(static_violation(p, all, *id, why));
     } else {
-        match search(&mut p.model, &p.ops, &calls, &rets, budget, cache_bytes) {
-            Outcome::Linearizable(_) => {}
-            Outcome::Unknown => {
-                result.verdict = Verdict::Unknown;
-                result.reason = Some("time budget exhausted".into());
+        let search = part.search.get_or_insert_with(|| {
+            let calls: Vec<u64> = p.ids.iter().map(|&i| all[i].call).collect();
+            let rets: Vec<Option<u64>> = p.ids.iter().map(|&i| all[i].ret).collect();
+            Search::new(p.model.init(), &calls, &rets)
+        });
+        match search.run(&mut p.model, &p.ops, &budget.deadline, &mut part.memory) {
+            Progress::Stopped(Stop::Time) if !last => {
+                part.elapsed += start.elapsed();
+                return None;
             }
-            Outcome::Illegal { prefix, candidates } => {
+            Progress::Stopped(stop) => {
+                result.verdict = Verdict::Unknown;
+                result.reason = Some(budget.reason(stop));
+            }
+            Progress::Done(Outcome::Linearizable(_)) => {}
+            Progress::Done(Outcome::Illegal { prefix, candidates }) => {
                 result.verdict = Verdict::Illegal;
                 result.counterexample = Some(counterexample(
                     &mut p.model,
@@ -409,9 +507,40 @@ fn check_prepared<M: Model>(
                 ));
             }
         }
+        // Decided (or given up): the memo goes, the model's interned values stay until the end.
+        part.search = None;
+        let _ = part.memory.set(p.model.memory_bytes());
     }
-    result.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
-    result
+    part.elapsed += start.elapsed();
+    result.elapsed_ms = part.elapsed.as_secs_f64() * 1e3;
+    Some(result)
+}
+
+/// The counterexample for an op the model found illegal whatever the order.
+fn static_violation<M: Model>(
+    p: &Prepared<M>,
+    all: &[Operation],
+    id: usize,
+    why: &str,
+) -> Counterexample {
+    let description = p
+        .ids
+        .iter()
+        .position(|&i| i == id)
+        .map(|k| p.model.describe_op(&p.ops[k]))
+        .unwrap_or_default();
+    Counterexample {
+        prefix: Vec::new(),
+        unplaceable: vec![CounterexampleOp {
+            op: all[id].clone(),
+            description,
+            order: None,
+            state_after: None,
+            why: Some(why.to_string()),
+        }],
+        state: p.model.state_json(&p.model.init()),
+        explanation: why.to_string(),
+    }
 }
 
 fn counterexample<M: Model>(
@@ -420,7 +549,7 @@ fn counterexample<M: Model>(
     ids: &[usize],
     all: &[Operation],
     prefix: &[usize],
-    candidates: &[usize],
+    candidates: &[(usize, Why)],
 ) -> Counterexample {
     let mut state = model.init();
     let mut out = Vec::with_capacity(prefix.len());
@@ -431,384 +560,71 @@ fn counterexample<M: Model>(
             description: model.describe_op(&ops[k]),
             order: Some(order),
             state_after: Some(model.state_json(&state)),
+            why: None,
         });
     }
-    let unplaceable: Vec<CounterexampleOp> = candidates
+    let name = |model: &M, k: usize| {
+        let op = &all[ids[k]];
+        format!(
+            "{} (process {}, line {})",
+            model.describe_op(&ops[k]),
+            op.process,
+            op.line
+        )
+    };
+    // The ops a legal move would strand come first: their results are what no order explains.
+    let mut listed: Vec<(usize, String)> = Vec::new();
+    for &(_, why) in candidates {
+        if let Why::Strands(r) = why {
+            if !listed.iter().any(|(k, _)| *k == r) && !candidates.iter().any(|(c, _)| *c == r) {
+                listed.push((
+                    r,
+                    "must take effect before it returns, and none of the ops that can come next allows that".into(),
+                ));
+            }
+        }
+    }
+    for &(c, why) in candidates {
+        let text = match why {
+            Why::Illegal => "not legal in this state".to_string(),
+            Why::Strands(r) => format!(
+                "after it, {} could no longer take effect before it returns",
+                name(model, r)
+            ),
+            Why::Explored => "every order that continues with it fails later".to_string(),
+        };
+        listed.push((c, text));
+    }
+    let unplaceable: Vec<CounterexampleOp> = listed
         .iter()
-        .map(|&k| CounterexampleOp {
-            op: all[ids[k]].clone(),
-            description: model.describe_op(&ops[k]),
+        .map(|(k, why)| CounterexampleOp {
+            op: all[ids[*k]].clone(),
+            description: model.describe_op(&ops[*k]),
             order: None,
             state_after: None,
+            why: Some(why.clone()),
         })
         .collect();
     let state_json = model.state_json(&state);
-    let shown: Vec<String> = unplaceable
+    let shown: Vec<String> = listed
         .iter()
+        .filter(|(k, _)| candidates.iter().any(|(c, _)| c == k))
         .take(4)
-        .map(|c| {
-            format!(
-                "{} (process {}, index {})",
-                c.description, c.op.process, c.op.invoke_index
-            )
-        })
+        .map(|(k, why)| format!("{}: {why}", name(model, *k)))
         .collect();
     let explanation = format!(
-        "after {} ops linearized (state {}), none of the {} op(s) that must come next is legal: {}{}",
+        "after {} ops linearized (state {}), none of the {} op(s) that could come next works: {}{}",
         prefix.len(),
         state_json,
-        unplaceable.len(),
+        candidates.len(),
         shown.join("; "),
-        if unplaceable.len() > 4 { "; ..." } else { "" }
+        if candidates.len() > 4 { "; ..." } else { "" }
     );
     Counterexample {
         prefix: out,
         unplaceable,
         state: state_json,
         explanation,
-    }
-}
-
-/// The result of one search.
-enum Outcome {
-    /// The ops in a legal order (indices into the search's op slice).
-    Linearizable(Vec<usize>),
-    /// The deepest prefix reached and the ops that could not extend it.
-    Illegal {
-        prefix: Vec<usize>,
-        candidates: Vec<usize>,
-    },
-    /// Budget exhausted.
-    Unknown,
-}
-
-/// An FxHash-style hasher for model states (fast, not DoS-resistant; inputs are ours).
-#[derive(Default)]
-struct Fx(u64);
-impl Hasher for Fx {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(b as u64);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(n as u64);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-/// The memo of explored configurations: an open-addressing table over an arena, so an entry
-/// costs its bitset words, its state and a hash, with no allocation per entry.
-struct Memo<S> {
-    words: usize,
-    /// Slot → entry index + 1 (0 = empty).
-    slots: Vec<u32>,
-    hashes: Vec<u64>,
-    bits: Vec<u64>,
-    states: Vec<S>,
-}
-
-impl<S: Eq> Memo<S> {
-    fn new(words: usize) -> Self {
-        Memo {
-            words,
-            slots: vec![0; 1024],
-            hashes: Vec::new(),
-            bits: Vec::new(),
-            states: Vec::new(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.states.len()
-    }
-
-    fn clear(&mut self) {
-        self.slots.iter_mut().for_each(|s| *s = 0);
-        self.hashes.clear();
-        self.bits.clear();
-        self.states.clear();
-    }
-
-    /// Inserts (bits, state) unless present; `true` if it was new.
-    fn insert(&mut self, hash: u64, bits: &[u64], state: &S) -> bool
-    where
-        S: Clone,
-    {
-        let mask = self.slots.len() - 1;
-        let mut at = (hash as usize) & mask;
-        loop {
-            let slot = self.slots[at];
-            if slot == 0 {
-                break;
-            }
-            let k = slot as usize - 1;
-            if self.hashes[k] == hash
-                && self.states[k] == *state
-                && self.bits[k * self.words..(k + 1) * self.words] == *bits
-            {
-                return false;
-            }
-            at = (at + 1) & mask;
-        }
-        let k = self.states.len();
-        self.slots[at] = k as u32 + 1;
-        self.hashes.push(hash);
-        self.bits.extend_from_slice(bits);
-        self.states.push(state.clone());
-        if self.states.len() * 2 > self.slots.len() {
-            let n = self.slots.len() * 2;
-            self.slots = vec![0; n];
-            for (k, &h) in self.hashes.iter().enumerate() {
-                let mut at = (h as usize) & (n - 1);
-                while self.slots[at] != 0 {
-                    at = (at + 1) & (n - 1);
-                }
-                self.slots[at] = k as u32 + 1;
-            }
-        }
-        true
-    }
-}
-
-/// The ops whose calls lie in the list before `stop` (the earliest pending return), except
-/// the two in `skip` (the op being placed and the target).
-struct Window<'a, O> {
-    next: &'a [usize],
-    cur: usize,
-    stop: usize,
-    skip: (usize, usize),
-    ops: &'a [O],
-}
-
-impl<'a, O> Iterator for Window<'a, O> {
-    type Item = &'a O;
-    fn next(&mut self) -> Option<&'a O> {
-        while self.cur != HEAD && self.cur != self.stop {
-            let e = self.cur;
-            self.cur = self.next[e];
-            let i = e / 2;
-            if e & 1 == 0 && i != self.skip.0 && i != self.skip.1 {
-                return Some(&self.ops[i]);
-            }
-        }
-        None
-    }
-}
-
-fn state_hash<S: Hash>(s: &S) -> u64 {
-    let mut h = Fx::default();
-    s.hash(&mut h);
-    h.finish()
-}
-
-const HEAD: usize = usize::MAX;
-
-/// How many of the earliest pending returns the lookahead checks after each step.
-const LOOKAHEAD: usize = 4;
-
-/// Wing–Gong–Lowe over `ops` with call times `calls` and return times `rets` (`None` = never).
-fn search<M: Model>(
-    model: &mut M,
-    ops: &[M::Op],
-    calls: &[u64],
-    rets: &[Option<u64>],
-    budget: &Budget<'_>,
-    cache_bytes: usize,
-) -> Outcome {
-    let n = ops.len();
-    if n == 0 {
-        return Outcome::Linearizable(Vec::new());
-    }
-    // Entries: 2*i = call of op i, 2*i+1 = return of op i. Sorted by time, calls first on ties.
-    let mut entries: Vec<usize> = (0..2 * n).collect();
-    let time = |e: usize| -> (u64, u8) {
-        let i = e / 2;
-        if e & 1 == 0 {
-            (calls[i], 0)
-        } else {
-            (rets[i].unwrap_or(u64::MAX), 1)
-        }
-    };
-    entries.sort_by_key(|&e| time(e));
-    let mut next = vec![HEAD; 2 * n];
-    let mut prev = vec![HEAD; 2 * n];
-    let mut head_next = entries[0];
-    for w in 0..entries.len() {
-        let e = entries[w];
-        prev[e] = if w == 0 { HEAD } else { entries[w - 1] };
-        next[e] = entries.get(w + 1).copied().unwrap_or(HEAD);
-    }
-    // Zobrist keys for the linearized set.
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-    let zobrist: Vec<u64> = (0..n)
-        .map(|_| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        })
-        .collect();
-    let words = n.div_ceil(64);
-    let mut bits = vec![0u64; words];
-    let mut zob = 0u64;
-    let entry_bytes = words * 8 + std::mem::size_of::<M::State>() + 8 + 8;
-    let max_entries = (cache_bytes / entry_bytes).max(1024);
-    let mut memo: Memo<M::State> = Memo::new(words);
-
-    let mut state = model.init();
-    let mut stack: Vec<(usize, M::State)> = Vec::with_capacity(n);
-    let mut best: Vec<usize> = Vec::new();
-    let mut best_candidates: Vec<usize> = Vec::new();
-    let mut cur = head_next;
-    let mut steps: u64 = 0;
-
-    macro_rules! unlink {
-        ($e:expr) => {{
-            let e = $e;
-            let (p, q) = (prev[e], next[e]);
-            if p == HEAD {
-                head_next = q
-            } else {
-                next[p] = q
-            }
-            if q != HEAD {
-                prev[q] = p
-            }
-        }};
-    }
-    macro_rules! relink {
-        ($e:expr) => {{
-            let e = $e;
-            let (p, q) = (prev[e], next[e]);
-            if p == HEAD {
-                head_next = e
-            } else {
-                next[p] = e
-            }
-            if q != HEAD {
-                prev[q] = e
-            }
-        }};
-    }
-
-    loop {
-        steps += 1;
-        if steps & 0xfff == 1 && budget.expired() {
-            return Outcome::Unknown;
-        }
-        if cur == HEAD {
-            return Outcome::Linearizable(stack.iter().map(|(i, _)| *i).collect());
-        }
-        let i = cur / 2;
-        if cur & 1 == 0 {
-            // Symmetry: identical indeterminate ops that can both be placed now are
-            // interchangeable (both may take effect at any later time), so only the first in
-            // list order is tried; swapping two such ops maps any linearization to one of those.
-            let twin = rets[i].is_none() && {
-                let mut e = head_next;
-                let mut found = false;
-                while e != cur {
-                    if e & 1 == 0 && rets[e / 2].is_none() && ops[e / 2] == ops[i] {
-                        found = true;
-                        break;
-                    }
-                    e = next[e];
-                }
-                found
-            };
-            let stepped = if twin {
-                None
-            } else {
-                model.step(&state, &ops[i])
-            };
-            let stepped = stepped.filter(|ns| {
-                // Lookahead: each of the next few pending ops to return must still be
-                // placeable after this one, using only ops invoked before it returns (exactly
-                // the unplaced calls ahead of its return entry in the time-sorted list).
-                let mut e = head_next;
-                let mut checked = 0;
-                while e != HEAD && checked < LOOKAHEAD {
-                    if e & 1 == 1 && e / 2 != i {
-                        let r = e / 2;
-                        if rets[r].is_none() {
-                            break;
-                        }
-                        checked += 1;
-                        let mut window = Window {
-                            next: &next,
-                            cur: head_next,
-                            stop: e,
-                            skip: (i, r),
-                            ops,
-                        };
-                        if !model.can_reach(ns, &ops[r], &mut window) {
-                            return false;
-                        }
-                    }
-                    e = next[e];
-                }
-                true
-            });
-            if let Some(ns) = stepped {
-                bits[i / 64] |= 1 << (i % 64);
-                zob ^= zobrist[i];
-                let hash = zob ^ state_hash(&ns);
-                if memo.len() >= max_entries {
-                    memo.clear();
-                }
-                if memo.insert(hash, &bits, &ns) {
-                    stack.push((i, std::mem::replace(&mut state, ns)));
-                    unlink!(2 * i);
-                    unlink!(2 * i + 1);
-                    cur = head_next;
-                    continue;
-                }
-                bits[i / 64] &= !(1 << (i % 64));
-                zob ^= zobrist[i];
-            }
-            cur = next[cur];
-        } else {
-            if rets[i].is_none() {
-                // Only never-returning ops remain unplaced: they may never take effect.
-                return Outcome::Linearizable(stack.iter().map(|(i, _)| *i).collect());
-            }
-            if stack.len() >= best.len() && (stack.len() > best.len() || best_candidates.is_empty())
-            {
-                best = stack.iter().map(|(i, _)| *i).collect();
-                best_candidates.clear();
-                let mut e = head_next;
-                while e != HEAD && e != cur {
-                    if e & 1 == 0 {
-                        best_candidates.push(e / 2);
-                    }
-                    e = next[e];
-                }
-                best_candidates.push(i);
-                best_candidates.sort_unstable();
-                best_candidates.dedup();
-            }
-            let Some((j, old)) = stack.pop() else {
-                return Outcome::Illegal {
-                    prefix: best,
-                    candidates: best_candidates,
-                };
-            };
-            relink!(2 * j + 1);
-            relink!(2 * j);
-            bits[j / 64] &= !(1 << (j % 64));
-            zob ^= zobrist[j];
-            state = old;
-            cur = next[2 * j];
-        }
     }
 }
 
@@ -845,7 +661,7 @@ fn check_unpartitioned<M: Model>(
         .map(|&k| slot[k].take().expect("each op once"))
         .collect();
     let ids: Vec<usize> = perm.iter().map(|&k| ids[k]).collect();
-    let mut p = Prepared {
+    let p = Prepared {
         model: Product { parts },
         ops,
         ids,
@@ -853,20 +669,31 @@ fn check_unpartitioned<M: Model>(
         violation,
     };
     let mut result = match opts.strategy {
-        Strategy::Plain => check_prepared(None, &mut p, all, budget, opts.cache_bytes),
-        Strategy::Compositional => compositional(&mut p, all, budget, opts.cache_bytes),
+        Strategy::Plain => plain(p, all, budget),
+        Strategy::Compositional => compositional(p, all, budget),
     };
     result.elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
     result
 }
 
+/// One search over the whole product (Porcupine's unpartitioned check).
+fn plain<M: Model>(p: Prepared<M>, all: &[Operation], budget: &Budget<'_>) -> PartitionResult {
+    let mut part = Part {
+        key: None,
+        p,
+        search: None,
+        memory: Reservation::new(budget.pool),
+        elapsed: Duration::ZERO,
+    };
+    advance(&mut part, all, budget, true).expect("the last round always gives a result")
+}
+
 /// The compositional search over a product: each component searched on its own; a
 /// linearizable answer is certified by a merged global order replayed on the product.
 fn compositional<M: Model>(
-    p: &mut Prepared<Product<M>>,
+    mut p: Prepared<Product<M>>,
     all: &[Operation],
     budget: &Budget<'_>,
-    cache_bytes: usize,
 ) -> PartitionResult {
     let mut result = PartitionResult {
         key: None,
@@ -878,7 +705,7 @@ fn compositional<M: Model>(
         reason: None,
     };
     if p.violation.is_some() {
-        return check_prepared(None, p, all, budget, cache_bytes);
+        return plain(p, all, budget);
     }
     let nparts = p.model.parts.len();
     // Component op lists (indices into p.ops), smallest component first.
@@ -889,22 +716,40 @@ fn compositional<M: Model>(
     let mut order: Vec<usize> = (0..nparts).collect();
     order.sort_by_key(|&c| comps[c].len());
     let mut orders: Vec<Vec<usize>> = vec![Vec::new(); nparts];
-    let mut unknown = false;
+    let mut unknown = None;
+    // What every component's model holds, and what the running search holds on top.
+    let mut models = Reservation::new(budget.pool);
     for c in order {
         let members = &comps[c];
         let sub_ops: Vec<&M::Op> = members.iter().map(|&k| &p.ops[k].op).collect();
         let calls: Vec<u64> = members.iter().map(|&k| all[p.ids[k]].call).collect();
         let rets: Vec<Option<u64>> = members.iter().map(|&k| all[p.ids[k]].ret).collect();
-        let model = &mut p.model.parts[c];
         let owned: Vec<RefOp<'_, M::Op>> = sub_ops.into_iter().map(RefOp).collect();
-        let mut wrapped = RefModel(model);
-        match search(&mut wrapped, &owned, &calls, &rets, budget, cache_bytes) {
-            Outcome::Linearizable(o) => orders[c] = o.into_iter().map(|j| members[j]).collect(),
-            Outcome::Unknown => unknown = true,
-            Outcome::Illegal { prefix, candidates } => {
+        let mut wrapped = RefModel(&mut p.model.parts[c]);
+        let mut memory = Reservation::new(budget.pool);
+        let mut search = Search::new(wrapped.init(), &calls, &rets);
+        let progress = search.run(&mut wrapped, &owned, &budget.deadline, &mut memory);
+        drop(search);
+        drop(memory);
+        let _ = models.set(p.model.memory_bytes());
+        match progress {
+            Progress::Done(Outcome::Linearizable(o)) => {
+                orders[c] = o.into_iter().map(|j| members[j]).collect()
+            }
+            Progress::Stopped(stop) => unknown = Some(budget.reason(stop)),
+            Progress::Done(Outcome::Illegal { prefix, candidates }) => {
                 // Illegal on one component ⇒ illegal as a whole (project any linearization).
                 let prefix: Vec<usize> = prefix.into_iter().map(|j| members[j]).collect();
-                let candidates: Vec<usize> = candidates.into_iter().map(|j| members[j]).collect();
+                let candidates: Vec<(usize, Why)> = candidates
+                    .into_iter()
+                    .map(|(j, why)| {
+                        let why = match why {
+                            Why::Strands(r) => Why::Strands(members[r]),
+                            other => other,
+                        };
+                        (members[j], why)
+                    })
+                    .collect();
                 result.verdict = Verdict::Illegal;
                 result.counterexample = Some(counterexample(
                     &mut p.model,
@@ -918,9 +763,9 @@ fn compositional<M: Model>(
             }
         }
     }
-    if unknown {
+    if let Some(reason) = unknown {
         result.verdict = Verdict::Unknown;
-        result.reason = Some("time budget exhausted".into());
+        result.reason = Some(reason);
         return result;
     }
     // Merge the component orders into one order that respects real time, then replay it.
@@ -1001,5 +846,25 @@ impl<'a, M: Model> Model for RefModel<'a, M> {
     }
     fn state_json(&self, s: &M::State) -> serde_json::Value {
         self.0.state_json(s)
+    }
+    fn can_reach(
+        &mut self,
+        state: &M::State,
+        target: &Self::Op,
+        window: &mut dyn Iterator<Item = &Self::Op>,
+    ) -> bool {
+        self.0.can_reach(state, target.0, &mut window.map(|o| o.0))
+    }
+    fn is_observer(&self, op: &Self::Op) -> bool {
+        self.0.is_observer(op.0)
+    }
+    fn representative(&mut self, s: &M::State) -> M::State {
+        self.0.representative(s)
+    }
+    fn memory_bytes(&self) -> usize {
+        self.0.memory_bytes()
+    }
+    fn state_heap_bytes(&self, s: &M::State) -> usize {
+        self.0.state_heap_bytes(s)
     }
 }

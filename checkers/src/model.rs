@@ -42,6 +42,31 @@ pub trait Model {
     ) -> bool {
         true
     }
+
+    /// True when `op` never changes the state: `step` gives back the same state or `None`
+    /// (reads). The search linearizes a legal observer at once instead of branching on it;
+    /// `false` is always sound (the default).
+    fn is_observer(&self, _op: &Self::Op) -> bool {
+        false
+    }
+
+    /// The representative of `state`'s class of equivalent states: states from which every
+    /// sequence of this instance's ops is legal alike and leads to equivalent states. The
+    /// search memoizes configurations by it, so equivalent states are explored once. The
+    /// default, the state itself, is always sound.
+    fn representative(&mut self, state: &Self::State) -> Self::State {
+        state.clone()
+    }
+
+    /// Heap bytes the model holds for values it interned, for the check's memory cap.
+    fn memory_bytes(&self) -> usize {
+        0
+    }
+
+    /// Heap bytes a state owns beyond its own size (0 for interned ids), for the memory cap.
+    fn state_heap_bytes(&self, _state: &Self::State) -> usize {
+        0
+    }
 }
 
 /// A model built for one partition, with its ops converted.
@@ -59,16 +84,40 @@ pub struct Prepared<M: Model> {
     pub violation: Option<(usize, String)>,
 }
 
-/// Builds a [`Prepared`] model from the ops of one partition.
-pub trait Prepare: Model + Sized {
-    /// `init` is the initial value (`--init`), JSON null = nil.
-    fn prepare(ops: &[&Operation], init: &serde_json::Value) -> Result<Prepared<Self>, ModelError>;
+/// What a read that returned nil means.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NilReads {
+    /// Nil is a value like any other: the register held nil (faultline's histories, Porcupine).
+    #[default]
+    Value,
+    /// Nil means the value is unknown and matches any state (Knossos's reading of Jepsen
+    /// histories, whose clients record nil when a read's result was lost).
+    Unknown,
 }
 
-/// An op the model cannot interpret: bad input, reported with the op's invoke index.
+/// What every model is prepared with.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelOptions<'a> {
+    /// The initial value (`--init`), JSON null = nil; the multi-register model also takes an
+    /// object of per-key initial values.
+    pub init: &'a serde_json::Value,
+    /// What a nil read means.
+    pub nil_reads: NilReads,
+}
+
+/// Builds a [`Prepared`] model from the ops of one partition.
+pub trait Prepare: Model + Sized {
+    /// Converts `ops` for this model under `opts`.
+    fn prepare(ops: &[&Operation], opts: &ModelOptions<'_>) -> Result<Prepared<Self>, ModelError>;
+}
+
+/// An op the model cannot interpret: bad input, reported with the line of the op's invoke.
 #[derive(Debug, thiserror::Error)]
-#[error("op at index {index} ({f} {value}): {message}")]
+#[error("line {line}: {f} {value}: {message}")]
 pub struct ModelError {
+    /// 1-based source line of the op's invoke event.
+    pub line: usize,
     /// `index` of the op's invoke event.
     pub index: u64,
     /// The op's function.
@@ -83,6 +132,7 @@ impl ModelError {
     /// An error about `op`.
     pub fn new(op: &Operation, message: impl Into<String>) -> Self {
         ModelError {
+            line: op.line,
             index: op.invoke_index,
             f: op.f.clone(),
             value: op.input.to_string(),
@@ -101,6 +151,9 @@ pub enum ModelKind {
     CasRegister,
     /// get / put / append on strings, per key (Porcupine's kv model).
     Kv,
+    /// Atomic multi-key read/write transactions over registers (Knossos's `multi-register`):
+    /// `f: "txn"`, value `[["read", k, v], ["write", k, v], ...]`.
+    MultiRegister,
 }
 
 impl ModelKind {
@@ -110,16 +163,18 @@ impl ModelKind {
             ModelKind::Register => "register",
             ModelKind::CasRegister => "cas-register",
             ModelKind::Kv => "kv",
+            ModelKind::MultiRegister => "multi-register",
         }
     }
 
-    /// Guesses the model from the functions used: get/put/append → kv, cas → cas-register,
-    /// otherwise register.
+    /// Guesses the model from the functions used: get/put/append → kv, txn → multi-register,
+    /// cas → cas-register, otherwise register.
     pub fn infer(ops: &[Operation]) -> ModelKind {
         let mut kind = ModelKind::Register;
         for op in ops {
             match op.f.as_str() {
                 "get" | "put" | "append" => return ModelKind::Kv,
+                "txn" => return ModelKind::MultiRegister,
                 "cas" => kind = ModelKind::CasRegister,
                 _ => {}
             }
@@ -135,8 +190,9 @@ impl std::str::FromStr for ModelKind {
             "register" => Ok(ModelKind::Register),
             "cas-register" | "cas" => Ok(ModelKind::CasRegister),
             "kv" => Ok(ModelKind::Kv),
+            "multi-register" => Ok(ModelKind::MultiRegister),
             _ => Err(format!(
-                "unknown model {s:?} (expected register, cas-register or kv)"
+                "unknown model {s:?} (expected register, cas-register, kv or multi-register)"
             )),
         }
     }
@@ -178,6 +234,28 @@ impl<M: Model> Model for Product<M> {
     }
     fn describe_op(&self, op: &Self::Op) -> String {
         self.parts[op.part].describe_op(&op.op)
+    }
+    fn is_observer(&self, op: &Self::Op) -> bool {
+        self.parts[op.part].is_observer(&op.op)
+    }
+    fn representative(&mut self, state: &Self::State) -> Self::State {
+        self.parts
+            .iter_mut()
+            .zip(state)
+            .map(|(m, s)| m.representative(s))
+            .collect()
+    }
+    fn memory_bytes(&self) -> usize {
+        self.parts.iter().map(Model::memory_bytes).sum()
+    }
+    fn state_heap_bytes(&self, state: &Self::State) -> usize {
+        state.capacity() * std::mem::size_of::<M::State>()
+            + self
+                .parts
+                .iter()
+                .zip(state)
+                .map(|(m, s)| m.state_heap_bytes(s))
+                .sum::<usize>()
     }
     fn can_reach(
         &mut self,

@@ -21,6 +21,10 @@ pub struct SynthSpec {
     pub processes: usize,
     /// Fraction of ops whose outcome is unknown (`info`).
     pub info_rate: f64,
+    /// Longest op, call to return, in time units (a process waits 1–49 units between ops).
+    /// Long ops overlap many others: 2000 with 50 processes is the shape of Porcupine's
+    /// slow-client kv logs, where many appends are never observed before a put.
+    pub latency: u64,
     /// Seed of the random generator.
     pub seed: u64,
 }
@@ -46,7 +50,7 @@ fn schedule(spec: &SynthSpec, rng: &mut ChaCha8Rng) -> Vec<Planned> {
     for _ in 0..spec.ops {
         let p = rng.gen_range(0..procs);
         let call = clock[p] + rng.gen_range(1..50);
-        let ret = call + rng.gen_range(1..200);
+        let ret = call + rng.gen_range(1..spec.latency.max(2));
         let lin = rng.gen_range(call..=ret);
         clock[p] = ret;
         let info = rng.gen_bool(spec.info_rate.clamp(0.0, 1.0));
@@ -101,6 +105,12 @@ fn events(mut plan: Vec<Planned>) -> Vec<Event> {
         evs.push((p.call, 0, base));
         evs.push((p.ret, 1, done));
     }
+    indexed(evs)
+}
+
+/// Orders `(time, rank, event)` by time, then rank (0 for invokes, so they sort before
+/// completions at equal times: intervals are closed), and numbers the events densely.
+pub fn indexed(mut evs: Vec<(u64, u8, Event)>) -> Vec<Event> {
     evs.sort_by_key(|(t, k, _)| (*t, *k));
     evs.into_iter()
         .enumerate()
@@ -111,8 +121,50 @@ fn events(mut plan: Vec<Planned>) -> Vec<Event> {
         .collect()
 }
 
+/// A nemesis `info` event at `time` (ns), index 0 (number the history with [`indexed`]).
+pub fn nemesis_event(time: u64, f: &str, value: Value) -> Event {
+    Event {
+        index: 0,
+        time,
+        process: Process::Nemesis,
+        kind: EventType::Info,
+        f: f.into(),
+        key: None,
+        value,
+        node: None,
+        error: None,
+    }
+}
+
 /// A kv history (get/put/append of unique tokens, Porcupine's kv model) over `spec.keys` keys.
 pub fn kv(spec: &SynthSpec) -> Vec<Event> {
+    kv_with(spec, 0.08, |_, process, n, put| {
+        if put {
+            format!("p {process} {n} q")
+        } else {
+            format!("x {process} {n} y")
+        }
+    })
+}
+
+/// A kv history whose puts and appends draw from a few short texts that are prefixes of one
+/// another (`""`, `"a"`, `"b"`, `"ab"`, `"ba"`), so the same string arises in several ways and
+/// results share prefixes: the cases that stress the kv model's prefix reasoning. Puts are
+/// frequent (30 %), so concurrent puts leave the same ops linearized with different values.
+pub fn kv_small_alphabet(spec: &SynthSpec) -> Vec<Event> {
+    const TEXTS: [&str; 5] = ["", "a", "b", "ab", "ba"];
+    kv_with(spec, 0.3, |rng, _, _, _| {
+        TEXTS[rng.gen_range(0..TEXTS.len())].to_string()
+    })
+}
+
+/// The kv generator: 45 % gets, `puts` puts, appends otherwise; `text(rng, process, n,
+/// is_put)` gives the value of op `n`.
+fn kv_with(
+    spec: &SynthSpec,
+    puts: f64,
+    mut text: impl FnMut(&mut ChaCha8Rng, u64, usize, bool) -> String,
+) -> Vec<Event> {
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let mut plan = schedule(spec, &mut rng);
     for (n, p) in plan.iter_mut().enumerate() {
@@ -120,12 +172,12 @@ pub fn kv(spec: &SynthSpec) -> Vec<Event> {
         let r: f64 = rng.gen();
         if r < 0.45 {
             p.f = "get";
-        } else if r < 0.92 {
+        } else if r < 1.0 - puts {
             p.f = "append";
-            p.input = json!(format!("x {} {} y", p.process, n));
+            p.input = json!(text(&mut rng, p.process, n, false));
         } else {
             p.f = "put";
-            p.input = json!(format!("p {} {} q", p.process, n));
+            p.input = json!(text(&mut rng, p.process, n, true));
         }
     }
     let mut order: Vec<usize> = (0..plan.len()).collect();
@@ -249,6 +301,50 @@ pub fn inject_stale_read(events: &mut [Event]) -> bool {
                     return true;
                 }
             }
+        }
+    }
+    false
+}
+
+/// Makes one ok get of a kv history lose an acknowledged append: its result no longer holds
+/// the text of an append that completed before the get was invoked, with no put that could
+/// have come between them, which no linearization allows. Returns `false` if the history has
+/// no such pair. Exact for histories whose append texts are unique per key (as [`kv`] writes).
+pub fn inject_lost_append(events: &mut [Event]) -> bool {
+    let Ok(ops) = crate::history::pair(events, &[]) else {
+        return false;
+    };
+    let until = |o: &crate::history::Operation| o.ret.unwrap_or(u64::MAX);
+    for a in ops.iter().filter(|o| o.f == "append" && o.ret.is_some()) {
+        let Some(text) = a.input.as_str().filter(|t| !t.is_empty()) else {
+            continue;
+        };
+        let same_key = || ops.iter().filter(|o| o.key == a.key);
+        if same_key()
+            .filter(|o| o.input.as_str() == Some(text))
+            .count()
+            != 1
+        {
+            continue;
+        }
+        for g in same_key().filter(|o| o.f == "get" && o.ret.is_some()) {
+            let after = g.call > until(a);
+            // A put that may take effect between the append and the get could explain it.
+            let put_between =
+                same_key().any(|p| p.f == "put" && p.call < until(g) && until(p) > a.call);
+            let result = g.output.as_ref().and_then(|v| v.as_str()).unwrap_or("");
+            if !after || put_between || !result.contains(text) {
+                continue;
+            }
+            let lost = result.replacen(text, "", 1);
+            let Some(done) = events
+                .iter_mut()
+                .find(|e| Some(e.index) == g.complete_index)
+            else {
+                continue;
+            };
+            done.value = Value::String(lost);
+            return true;
         }
     }
     false

@@ -1,8 +1,11 @@
-//! The parse API on malformed and unusual input: errors name the line, nothing panics, and
-//! the importers agree with the writer.
+//! The parse API on malformed and unusual input: errors name the line, nothing panics, the
+//! importers agree with the writer, numbers are compared exactly or refused, and reading
+//! stops at an overlong line.
 
 use checkers::history::{parse_jsonl, Event, EventType, HistoryError, HistoryWriter, Process};
 use checkers::import::{self, Format};
+use checkers::linearizable::{check, CheckOptions, Verdict};
+use checkers::model::ModelKind;
 
 const W: &str = r#"{"index":0,"time":1,"process":0,"type":"invoke","f":"write","value":1}"#;
 
@@ -94,4 +97,184 @@ fn porcupine_logs_with_tabs_or_spaces() {
         line_of("INFO  jepsen.util - 2\t:invoke\t:cas\t[3 0]\nINFO  jepsen.util - x\t:ok\n"),
         2
     );
+}
+
+/// The op lines of a two-op history in each format: a write of `w`, then a read of `r`.
+fn write_then_read(w: &str, r: &str) -> [(Format, String); 3] {
+    let jsonl = format!(
+        "{}\n{}\n{}\n{}\n",
+        format_args!(
+            r#"{{"index":0,"time":1,"process":0,"type":"invoke","f":"write","value":{w}}}"#
+        ),
+        format_args!(r#"{{"index":1,"time":2,"process":0,"type":"ok","f":"write","value":{w}}}"#),
+        format_args!(
+            r#"{{"index":2,"time":3,"process":1,"type":"invoke","f":"read","value":null}}"#
+        ),
+        format_args!(r#"{{"index":3,"time":4,"process":1,"type":"ok","f":"read","value":{r}}}"#),
+    );
+    let edn = format!(
+        "{{:process 0 :type :invoke :f :write :value {w}}}\n{{:process 0 :type :ok :f :write :value {w}}}\n{{:process 1 :type :invoke :f :read :value nil}}\n{{:process 1 :type :ok :f :read :value {r}}}\n"
+    );
+    let log = format!(
+        "INFO  jepsen.util - 0\t:invoke\t:write\t{w}\nINFO  jepsen.util - 0\t:ok\t:write\t{w}\nINFO  jepsen.util - 1\t:invoke\t:read\tnil\nINFO  jepsen.util - 1\t:ok\t:read\t{r}\n"
+    );
+    [
+        (Format::Jsonl, jsonl),
+        (Format::Edn, edn),
+        (Format::Porcupine, log),
+    ]
+}
+
+fn verdict(text: &str, format: Format) -> Result<Verdict, String> {
+    let ops = import::parse(text, Some(format))
+        .and_then(|h| h.operations())
+        .map_err(|e| e.to_string())?;
+    let opts = CheckOptions {
+        model: Some(ModelKind::Register),
+        ..CheckOptions::default()
+    };
+    Ok(check(&ops, &opts).map_err(|e| e.to_string())?.verdict)
+}
+
+#[test]
+fn integers_beyond_64_bits_are_refused_naming_the_line_never_rounded() {
+    // Read as floats these two are equal, and the stale read passed as linearizable.
+    for (format, text) in write_then_read("18446744073709551616", "18446744073709551617") {
+        let err = verdict(&text, format).expect_err("refused");
+        assert!(
+            err.starts_with("line 1:") && err.contains("does not fit in 64 bits"),
+            "{format:?}: {err}"
+        );
+    }
+    // Within u64 (and i64 for EDN/logs) they are compared exactly.
+    for (format, text) in write_then_read("18446744073709551615", "18446744073709551614") {
+        assert_eq!(verdict(&text, format), Ok(Verdict::Illegal), "{format:?}");
+    }
+    for (format, text) in write_then_read("9223372036854775807", "9223372036854775807") {
+        assert_eq!(
+            verdict(&text, format),
+            Ok(Verdict::Linearizable),
+            "{format:?}"
+        );
+    }
+}
+
+#[test]
+fn decimals_are_exact_or_refused() {
+    // JSONL and EDN carry decimals (Porcupine's logs only integers).
+    for (format, text) in write_then_read("1.5", "1.5").into_iter().take(2) {
+        assert_eq!(
+            verdict(&text, format),
+            Ok(Verdict::Linearizable),
+            "{format:?}"
+        );
+    }
+    for (format, text) in write_then_read("0.1", "0.2").into_iter().take(2) {
+        assert_eq!(verdict(&text, format), Ok(Verdict::Illegal), "{format:?}");
+    }
+    // One digit past what a float keeps: rounding would make the read match the write.
+    for (format, text) in write_then_read("0.1", "0.10000000000000000001")
+        .into_iter()
+        .take(2)
+    {
+        let err = verdict(&text, format).expect_err("refused");
+        assert!(
+            err.starts_with("line 4:") && err.contains("exactly"),
+            "{format:?}: {err}"
+        );
+    }
+    let (_, log) = &write_then_read("1.5", "1.5")[2];
+    assert!(verdict(log, Format::Porcupine)
+        .unwrap_err()
+        .starts_with("line 1:"));
+}
+
+#[test]
+fn a_completion_before_its_invoke_is_refused_naming_both_lines() {
+    let jsonl = format!(
+        "{W}\n{}\n",
+        W.replace(r#""time":1"#, r#""time":0"#)
+            .replace("invoke", "ok")
+            .replace(r#""index":0"#, r#""index":1"#)
+    );
+    let err = import::parse(&jsonl, None)
+        .and_then(|h| h.operations())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HistoryError::CompletionBeforeInvoke {
+                line: 2,
+                invoke_line: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("earlier than its invoke"), "{err}");
+    let edn = "{:process 0 :type :invoke :f :write :value 1 :time 10}\n\n{:process 0 :type :info :f :write :value 1 :time 9}\n";
+    assert_eq!(line_of(edn), 3);
+}
+
+#[test]
+fn ops_a_model_cannot_read_name_their_line() {
+    let opts = CheckOptions {
+        model: Some(ModelKind::CasRegister),
+        ..CheckOptions::default()
+    };
+    let cases = [
+        // An unknown function, on line 3 (index 0 in the file's own numbering).
+        (
+            "{:process 1 :type :invoke :f :write :value 1}\n{:process 1 :type :ok :f :write :value 1}\n{:process 0 :type :invoke :f :frobnicate :value 1 :index 0}\n",
+            3,
+            "unknown function",
+        ),
+        // A cas whose value is not [expected, new].
+        (
+            "\n{:process 0 :type :invoke :f :cas :value 7}\n{:process 0 :type :ok :f :cas :value 7}\n",
+            2,
+            "cas needs [expected, new]",
+        ),
+    ];
+    for (text, line, what) in cases {
+        let ops = import::parse(text, None)
+            .and_then(|h| h.operations())
+            .expect("pairs");
+        let err = check(&ops, &opts).expect_err("bad op");
+        assert_eq!(err.line(), line, "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!("line {line}:")) && msg.contains(what),
+            "{msg}"
+        );
+        assert!(
+            !msg.contains("index"),
+            "names the line, not an index: {msg}"
+        );
+    }
+}
+
+#[test]
+fn reading_stops_at_an_overlong_line_or_too_much_input() {
+    use checkers::import::{read_text, ReadError, ReadLimits};
+    let limits = ReadLimits {
+        max_line: 1000,
+        max_bytes: 1 << 20,
+    };
+    // No newline at all (like /dev/zero): refused on line 1 after max_line bytes, not read
+    // to the end (the reader below never ends).
+    let err = read_text(std::io::repeat(0), limits).unwrap_err();
+    assert!(
+        matches!(err, ReadError::LineTooLong { line: 1, max: 1000 }),
+        "{err}"
+    );
+    let long = format!("{W}\n{W}\n{}\n", "x".repeat(1001));
+    let err = read_text(long.as_bytes(), limits).unwrap_err();
+    assert_eq!(err.line(), 3, "{err}");
+    let lines = format!("{W}\n").repeat(100_000);
+    let err = read_text(lines.as_bytes(), limits).unwrap_err();
+    assert!(matches!(err, ReadError::TooLarge { .. }), "{err}");
+    let err = read_text(&b"ok\n\xff\n"[..], limits).unwrap_err();
+    assert!(matches!(err, ReadError::NotUtf8 { line: 2 }), "{err}");
+    assert_eq!(read_text(W.as_bytes(), limits).unwrap(), W);
 }

@@ -188,6 +188,12 @@ pub struct Args {
     /// NWR: push the newest version to stale replicas that answered a read.
     #[arg(long)]
     pub read_repair: bool,
+    /// NWR: ABD-style linearizable quorums — a write first reads the highest timestamp from
+    /// R replicas and stamps above it; a read writes the newest version back to W replicas
+    /// before answering (unless W of its replies already hold it). With W+R>N the register
+    /// is linearizable, at the cost of a second round trip.
+    #[arg(long)]
+    pub read_writeback: bool,
     /// NWR: timestamp source for last-writer-wins.
     #[arg(long, value_enum, default_value = "hybrid")]
     pub clock: ClockFlag,
@@ -471,6 +477,7 @@ fn nwr_config(args: &Args, cluster_size: usize) -> anyhow::Result<NwrConfig> {
         c.r = r;
     }
     c.read_repair = args.read_repair;
+    c.read_writeback = args.read_writeback;
     c.clock = match args.clock {
         ClockFlag::Wall => ClockMode::Wall,
         ClockFlag::Hybrid => ClockMode::Hybrid,

@@ -42,6 +42,11 @@ fi
 if ! id "$user" >/dev/null 2>&1; then
     useradd --create-home --shell /bin/sh "$user"
 fi
+# useradd leaves the account locked ("!"), and sshd refuses locked accounts even for keys;
+# "*" means: no password can log in, keys can.
+if getent shadow "$user" | cut -d: -f2 | grep -q '^!'; then
+    usermod -p '*' "$user"
+fi
 echo "$user ALL=(ALL) NOPASSWD: ALL" > "/etc/sudoers.d/faultline-$user"
 chmod 440 "/etc/sudoers.d/faultline-$user"
 

@@ -1,11 +1,13 @@
 //! Clients: how a worker turns a workload [`Op`] into a call on the system under test.
 //!
-//! [`Client`] is the seam for DB adapters (kvnode now, etcd later). An implementation must
+//! [`Client`] is the seam for DB adapters (kvnode here, etcd in [`etcd`]). An implementation must
 //! classify every outcome the way the checker needs it: `Ok` (took effect), `Fail` (did
 //! definitely not take effect: cas mismatch, not-leader, unavailable, connection refused
 //! before the request was sent) or `Info` (unknown: timeout, connection lost after sending,
 //! 504). Getting `Fail` wrong hides anomalies or invents them, so when in doubt: `Info`.
 //! [`NoopClient`] answers instantly in-process; it measures the harness's own overhead.
+
+pub mod etcd;
 
 use serde_json::{json, Value};
 use std::future::Future;

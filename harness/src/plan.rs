@@ -53,9 +53,17 @@ pub struct Flags {
     /// --vagrant).
     #[arg(long = "env", default_value = "local", value_name = "local|netns|ssh")]
     pub env: crate::env::EnvKind,
-    /// Replication engine of the bundled kvnode (raft, multipaxos, nwr).
-    #[arg(long, default_value = "raft")]
-    pub engine: String,
+    /// System under test: `kvnode` (the bundled store) or `etcd` (the installed etcd server,
+    /// Debian's `etcd-server`; `FAULTLINE_ETCD=PATH` picks another binary).
+    #[arg(long, default_value = "kvnode", value_name = "kvnode|etcd")]
+    pub system: System,
+    /// --system etcd: serializable reads (served by the member asked, from its own state)
+    /// instead of linearizable ones; etcd documents that these may be stale.
+    #[arg(long)]
+    pub etcd_serializable_reads: bool,
+    /// Replication engine of the bundled kvnode (raft, multipaxos, nwr; default raft).
+    #[arg(long)]
+    pub engine: Option<String>,
     /// Extra arguments passed verbatim to every kvnode, e.g. "--read unsafe-local" (NWR's
     /// N/W/R, clock and read repair go through --nwr, --clock and --read-repair instead).
     #[arg(long, default_value = "", allow_hyphen_values = true)]
@@ -72,6 +80,10 @@ pub struct Flags {
     /// NWR engine: push the newest version to stale replicas that answered a read.
     #[arg(long)]
     pub read_repair: bool,
+    /// NWR engine: ABD-style linearizable quorums (writes read the highest timestamp from a
+    /// quorum first; reads write the newest version back before answering).
+    #[arg(long)]
+    pub read_writeback: bool,
     /// Percent of ops that are compare-and-set, 0..=50 (reads stay 50%, writes take the rest).
     /// Default: 20, or 0 for --engine nwr (which offers no cas).
     #[arg(long, value_name = "PERCENT", value_parser = numeric::count::<u32>(0, 50))]
@@ -82,7 +94,7 @@ pub struct Flags {
     /// Number of nodes (default 5; with --env ssh, the number of hosts).
     #[arg(long, value_parser = numeric::count::<usize>(1, 64))]
     pub nodes: Option<usize>,
-    /// --env ssh: the hosts file (addresses, login, sudo, clock mode; see docs/ssh.md).
+    /// --env ssh: the hosts file (addresses, login, sudo, clock mode; see docs/environments.md).
     #[arg(long, value_name = "FILE", conflicts_with = "vagrant")]
     pub hosts: Option<PathBuf>,
     /// --env ssh: the machines of the Vagrantfile in DIR (default: this directory), from
@@ -156,9 +168,16 @@ pub struct TestPlan {
     /// The SSH hosts (--env ssh), resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<crate::env::hosts::Hosts>,
-    /// System under test (always `kvnode` for now).
-    pub system: String,
-    /// kvnode engine.
+    /// System under test.
+    pub system: System,
+    /// Its version (`etcd --version`; faultline's own for kvnode); cluster.json has the one
+    /// the hosts reported.
+    #[serde(default)]
+    pub system_version: String,
+    /// etcd settings, for `--system etcd` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd: Option<EtcdSettings>,
+    /// kvnode engine (`raft` for etcd, whose replication is Raft).
     pub engine: String,
     /// Node ids, `n1`..`nN`.
     pub nodes: Vec<String>,
@@ -222,6 +241,9 @@ pub struct NwrSettings {
     pub clock: String,
     /// Read repair on.
     pub read_repair: bool,
+    /// ABD write-back reads and timestamp-querying writes.
+    #[serde(default)]
+    pub read_writeback: bool,
 }
 
 impl NwrSettings {
@@ -230,6 +252,7 @@ impl NwrSettings {
         spec: Option<&str>,
         clock: Option<&str>,
         read_repair: bool,
+        read_writeback: bool,
         nodes: usize,
     ) -> Result<NwrSettings> {
         let nums: Vec<u32> = match spec {
@@ -272,6 +295,7 @@ impl NwrSettings {
             r,
             clock,
             read_repair,
+            read_writeback,
         })
     }
 
@@ -290,8 +314,51 @@ impl NwrSettings {
         if self.read_repair {
             a.push("--read-repair".into());
         }
+        if self.read_writeback {
+            a.push("--read-writeback".into());
+        }
         a
     }
+}
+
+/// The systems faultline can test (`--system`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum System {
+    /// The bundled replicated store.
+    Kvnode,
+    /// etcd, installed on the hosts.
+    Etcd,
+}
+
+impl System {
+    /// The `--system` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            System::Kvnode => "kvnode",
+            System::Etcd => "etcd",
+        }
+    }
+}
+
+impl std::str::FromStr for System {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "kvnode" => Ok(System::Kvnode),
+            "etcd" => Ok(System::Etcd),
+            _ => Err(format!("unknown --system {s:?} (expected kvnode or etcd)")),
+        }
+    }
+}
+
+/// How an etcd run runs etcd.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EtcdSettings {
+    /// The etcd binary on this machine (none: the SSH hosts' own `etcd`).
+    pub binary: Option<PathBuf>,
+    /// Serializable instead of linearizable reads.
+    pub serializable_reads: bool,
 }
 
 fn local_env() -> crate::env::EnvKind {
@@ -363,14 +430,28 @@ impl Flags {
         if !(self.rate >= 0.0 && self.rate.is_finite()) {
             bail!("--rate must be >= 0 (got {})", self.rate);
         }
-        if !["raft", "multipaxos", "nwr"].contains(&self.engine.as_str()) {
-            bail!(
-                "unknown --engine {:?} (expected raft, multipaxos or nwr)",
-                self.engine
-            );
+        let etcd = self.system == System::Etcd;
+        if etcd {
+            let kvnode_only = [
+                ("--engine", self.engine.is_some()),
+                ("--kvnode", self.kvnode.is_some()),
+                ("--kvnode-args", !self.kvnode_args.trim().is_empty()),
+                ("--nwr", self.nwr.is_some()),
+                ("--clock", self.clock.is_some()),
+                ("--read-repair", self.read_repair),
+            ];
+            if let Some((flag, _)) = kvnode_only.iter().find(|(_, given)| *given) {
+                bail!("{flag} only applies to --system kvnode");
+            }
+        } else if self.etcd_serializable_reads {
+            bail!("--etcd-serializable-reads only applies to --system etcd");
+        }
+        let engine = self.engine.clone().unwrap_or_else(|| "raft".into());
+        if !["raft", "multipaxos", "nwr"].contains(&engine.as_str()) {
+            bail!("unknown --engine {engine:?} (expected raft, multipaxos or nwr)");
         }
         let workload: Workload = self.workload.parse()?;
-        let nwr_engine = self.engine == "nwr";
+        let nwr_engine = engine == "nwr";
         let kvnode_args: Vec<String> = self
             .kvnode_args
             .split_whitespace()
@@ -380,7 +461,15 @@ impl Flags {
             // One source of truth: flags given twice could disagree with what test.json says.
             if let Some(a) = kvnode_args.iter().find(|a| {
                 let name = a.split('=').next().unwrap_or_default();
-                ["--n", "--w", "--r", "--clock", "--read-repair"].contains(&name)
+                [
+                    "--n",
+                    "--w",
+                    "--r",
+                    "--clock",
+                    "--read-repair",
+                    "--read-writeback",
+                ]
+                .contains(&name)
             }) {
                 bail!(
                     "--kvnode-args {a}: set NWR quorums with --nwr N,W,R, the clock with --clock and \
@@ -391,11 +480,15 @@ impl Flags {
                 self.nwr.as_deref(),
                 self.clock.as_deref(),
                 self.read_repair,
+                self.read_writeback,
                 nodes,
             )?)
         } else {
-            if self.nwr.is_some() || self.clock.is_some() || self.read_repair {
-                bail!("--nwr, --clock and --read-repair only apply to --engine nwr");
+            if self.nwr.is_some() || self.clock.is_some() || self.read_repair || self.read_writeback
+            {
+                bail!(
+                    "--nwr, --clock, --read-repair and --read-writeback only apply to --engine nwr"
+                );
             }
             None
         };
@@ -419,6 +512,24 @@ impl Flags {
             bail!("--partition-shapes is empty but partitions are scheduled");
         }
         let mut notes = Vec::new();
+        let explicit_clock = self.nemesis.split(',').any(|p| p.trim() == "clock");
+        // Go reads the wall clock through the vDSO, never through libc, so libfaketime cannot
+        // move etcd's clock: only hosts whose system clock faultline moves can skew it.
+        let system_clocks = ssh.as_ref().is_some_and(|h| {
+            h.hosts
+                .iter()
+                .all(|h| h.clock == crate::env::hosts::ClockMode::System)
+        });
+        if etcd && kinds.contains(&FaultKind::Clock) && !system_clocks {
+            let why = "libfaketime cannot move etcd's clock (Go reads the wall clock through \
+                       the vDSO, not libc), and local and netns nodes share this machine's \
+                       clock; clock faults reach etcd only on --env ssh hosts with clock = \"system\"";
+            if explicit_clock {
+                bail!("--nemesis clock with --system etcd: {why}");
+            }
+            kinds.retain(|k| *k != FaultKind::Clock);
+            notes.push(format!("clock faults skipped: {why}"));
+        }
         let mut faketime = None;
         // On SSH hosts the clock mechanism is the hosts' (their own clocks, or their
         // libfaketime): nothing to find on this machine.
@@ -426,8 +537,7 @@ impl Flags {
             match find_faketime() {
                 Some(p) => faketime = Some(p),
                 None => {
-                    let explicit = self.nemesis.split(',').any(|p| p.trim() == "clock");
-                    if explicit {
+                    if explicit_clock {
                         bail!(
                             "--nemesis clock needs libfaketime, which is not installed \
                              (install the Debian package `faketime`: apt-get install -y faketime)"
@@ -454,10 +564,33 @@ impl Flags {
                 true,
             ),
         };
-        let name = self
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("kvnode-{}-{}", self.engine, workload));
+        let (etcd_settings, system_version) = if etcd {
+            // Local processes and namespaces run this machine's binary; SSH hosts may bring
+            // their own.
+            let binary = crate::db::etcd::find_binary();
+            let version = match &binary {
+                Some(b) => crate::db::etcd::local_version(b)?,
+                None if self.env == crate::env::EnvKind::Ssh => {
+                    "(the hosts' etcd; see cluster.json)".into()
+                }
+                None => bail!(
+                    "--system etcd needs the etcd server, which is not installed: {}",
+                    crate::db::etcd::INSTALL_HINT
+                ),
+            };
+            let settings = EtcdSettings {
+                binary,
+                serializable_reads: self.etcd_serializable_reads,
+            };
+            (Some(settings), version)
+        } else {
+            (None, env!("CARGO_PKG_VERSION").to_string())
+        };
+        let name = self.name.clone().unwrap_or_else(|| match &etcd_settings {
+            Some(e) if e.serializable_reads => format!("etcd-serializable-{workload}"),
+            Some(_) => format!("etcd-{workload}"),
+            None => format!("kvnode-{engine}-{workload}"),
+        });
         if name.is_empty() || name.contains('/') || name == "latest" || name.starts_with('.') {
             bail!("--name {name:?} is not a usable directory name");
         }
@@ -466,15 +599,17 @@ impl Flags {
         let run_dir = self
             .results
             .join(&name)
-            .join(crate::results::timestamp(std::time::SystemTime::now()));
+            .join(crate::rundir::timestamp(std::time::SystemTime::now()));
         if self.env == crate::env::EnvKind::Netns && !crate::env::netns::is_root() {
             bail!("--env netns needs root (network namespaces, iptables, tc netem); run as root or use --env local");
         }
         Ok(TestPlan {
             env: self.env,
             name,
-            system: "kvnode".into(),
-            engine: self.engine.clone(),
+            system: self.system,
+            system_version,
+            etcd: etcd_settings,
+            engine,
             nodes: node_ids,
             ssh,
             workload,
@@ -537,7 +672,7 @@ pub fn create_run_dir(results: &Path, name: &str) -> Result<PathBuf> {
     let base = results.join(name);
     std::fs::create_dir_all(&base)
         .with_context(|| format!("results directory {} is not writable", base.display()))?;
-    let stamp = crate::results::timestamp(std::time::SystemTime::now());
+    let stamp = crate::rundir::timestamp(std::time::SystemTime::now());
     for i in 0..1000 {
         let dir = if i == 0 {
             base.join(&stamp)
@@ -569,7 +704,7 @@ impl Flags {
     /// The flags a stored run was started with (its test.json's argv), with its seed, so
     /// the run repeats exactly: same cluster, workload, schedule and op stream.
     pub fn repeated(run_dir: &Path) -> Result<Flags> {
-        let path = run_dir.join("test.json");
+        let path = run_dir.join(checkers::layout::TEST);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("--repeat: cannot read {}", path.display()))?;
         let plan: serde_json::Value = serde_json::from_str(&text)

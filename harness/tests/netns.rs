@@ -104,20 +104,6 @@ fn netns_run(args: &[&str]) -> (i32, String, std::path::PathBuf, tempfile::TempD
     (code, text, run, dir)
 }
 
-fn fault_kinds(run: &Path) -> Vec<String> {
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap()).unwrap();
-    let mut kinds: Vec<String> = v["faults"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|f| f["kind"].as_str().map(String::from))
-        .collect();
-    kinds.sort();
-    kinds.dedup();
-    kinds
-}
-
 fn assert_clean_after(run: &Path) {
     let tag = run_tag(run).expect("cluster.json names the run's namespaces");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -160,7 +146,7 @@ fn safe_raft_and_multipaxos_pass_with_every_fault_kind() {
             "11",
         ]);
         assert_eq!(code, 0, "safe {engine} in netns must be valid:\n{text}");
-        let kinds = fault_kinds(&run);
+        let kinds = common::fault_kinds(&run);
         assert_eq!(
             kinds,
             ["clock", "kill", "packet", "partition", "pause"],
@@ -192,28 +178,9 @@ fn unsafe_local_reads_are_caught_in_netns() {
     let mut codes = Vec::new();
     for seed in 1..=3 {
         let seed = seed.to_string();
-        let (code, text, run, _dir) = netns_run(&[
-            "--time-limit",
-            "10",
-            "--workload",
-            "kv",
-            "--nemesis",
-            "partition",
-            "--partition-shapes",
-            "leader",
-            "--nemesis-interval",
-            "1",
-            "--rate",
-            "800",
-            "--concurrency",
-            "40",
-            "--op-timeout-ms",
-            "300",
-            "--kvnode-args",
-            "--read unsafe-local",
-            "--seed",
-            &seed,
-        ]);
+        let mut args = common::STALE_READ_SCENARIO.to_vec();
+        args.extend(["--seed", &seed]);
+        let (code, text, run, _dir) = netns_run(&args);
         assert!((0..=2).contains(&code), "harness failed:\n{text}");
         assert_clean_after(&run);
         codes.push(code);

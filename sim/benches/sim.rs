@@ -65,7 +65,6 @@ fn speed(seeds: u64) {
             let outcome = sim.run(&sim.case(seed, Faults::Generated));
             let c0 = cpu();
             let analysis = sim.analyze(&outcome, Duration::from_secs(30));
-            std::hint::black_box(sim::quorum_anomaly(&outcome.history));
             std::hint::black_box(analysis);
             check += cpu() - c0;
             sim_ns += u128::from(outcome.sim_ns);

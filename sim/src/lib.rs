@@ -38,10 +38,11 @@ pub mod world;
 
 pub use config::{Case, Environment, Faults, SimConfig};
 
-use checkers::analysis::Analysis;
+use checkers::analysis::{Analysis, AnalysisOptions, Check, NwrConfig, Verdict};
+use checkers::history::History;
 use checkers::linearizable::CheckOptions;
 use checkers::model::ModelKind;
-use checkers::nwr::{Anomaly, AnomalyKind, NwrOptions};
+use checkers::nwr::{Anomaly, AnomalyKind};
 use cluster::engine::multipaxos::MultiPaxos;
 use cluster::engine::nwr::{ClockMode, Nwr};
 use cluster::engine::raft::Raft;
@@ -83,7 +84,8 @@ pub struct Judged {
     /// For the leaderless engine (NWR), what decides: the first anomaly a quorum store
     /// promises not to show (see [`quorum_anomaly`]); `None` otherwise or when there is none.
     pub quorum_anomaly: Option<Anomaly>,
-    /// True for the leaderless engine, judged by [`Judged::quorum_anomaly`].
+    /// True for the leaderless engine without read write-back, judged by
+    /// [`Judged::quorum_anomaly`].
     pub leaderless: bool,
 }
 
@@ -93,7 +95,8 @@ pub struct Judged {
 /// `W + R <= N` or last-writer-wins on skewed wall clocks produce them. New-old inversions and
 /// monotonic-read violations are not among them: they need only a write in flight, and no
 /// Dynamo-style quorum without a synchronous write-back avoids them (`checkers::nwr`), so
-/// NWR histories are expected not to be linearizable and linearizability does not decide.
+/// NWR histories are expected not to be linearizable and linearizability does not decide
+/// (unless the run writes back on reads, `--read-writeback`: then it does, as for Raft).
 pub const QUORUM_ANOMALIES: [AnomalyKind; 4] = [
     AnomalyKind::LostWrite,
     AnomalyKind::StaleRead,
@@ -101,19 +104,13 @@ pub const QUORUM_ANOMALIES: [AnomalyKind; 4] = [
     AnomalyKind::UnexplainedRead,
 ];
 
-/// The first of [`QUORUM_ANOMALIES`] (in that order of severity) in a history.
-pub fn quorum_anomaly(events: &[checkers::history::Event]) -> Option<Anomaly> {
-    let ops = checkers::history::History::from_events(events.to_vec())
-        .operations()
-        .ok()?;
-    let opts = NwrOptions {
-        max_examples: 1,
-        ..NwrOptions::default()
-    };
-    let a = checkers::nwr::analyze(&ops, &opts);
+/// The first of [`QUORUM_ANOMALIES`] (in that order of severity) the analysis's NWR section
+/// found.
+pub fn quorum_anomaly(analysis: &Analysis) -> Option<Anomaly> {
+    let found = &analysis.nwr.as_ref()?.analysis.anomalies;
     QUORUM_ANOMALIES
         .iter()
-        .find_map(|k| a.anomalies.iter().find(|x| x.kind == *k).cloned())
+        .find_map(|k| found.iter().find(|x| x.kind == *k).cloned())
 }
 
 impl Judged {
@@ -133,7 +130,7 @@ impl Judged {
     /// True when the checkers could not decide (the linearizability budget was spent);
     /// never for NWR, whose quorum anomalies are always decided.
     pub fn undecided(&self) -> bool {
-        !self.leaderless && self.analysis.verdict == "unknown"
+        !self.leaderless && self.analysis.verdict == Verdict::Unknown
     }
 
     /// One line on why the run failed (or its verdict when it did not).
@@ -146,16 +143,18 @@ impl Judged {
                 Some(a) => format!("{}: {}", a.kind.name(), a.description),
                 None => format!(
                     "no stale read, lost write or session anomaly (linearizability: {})",
-                    self.analysis.verdict
+                    self.analysis.verdict.name()
                 ),
             };
         }
-        if let Some(why) = &self.analysis.explanation {
-            return why.clone();
-        }
-        match &self.analysis.linearizability {
-            Some(l) => format!("{}: {}", self.analysis.verdict, l.explanation),
-            None => self.analysis.verdict.clone(),
+        let a = &self.analysis;
+        let verdict = a.verdict.name();
+        match (a.decided_by, &a.linearizability, &a.ghosts) {
+            (Some(Check::Ghosts), _, Some(g)) => {
+                format!("{verdict} because of ghost writes: {}", g.summary())
+            }
+            (_, Some(l), _) => format!("{verdict}: {}", l.explanation),
+            _ => a.summary.clone(),
         }
     }
 }
@@ -230,11 +229,23 @@ impl Simulator {
         self.spec.kind == EngineKind::Nwr
     }
 
-    /// The NWR settings `(n, w, r, wall clock, read repair)`, for NWR only.
-    pub fn nwr(&self) -> Option<(usize, usize, usize, bool, bool)> {
+    /// The NWR settings as the checkers take them, for NWR only.
+    pub fn nwr(&self) -> Option<NwrConfig> {
         let q = &self.spec.nwr;
-        self.leaderless()
-            .then(|| (q.n, q.w, q.r, q.clock == ClockMode::Wall, q.read_repair))
+        self.leaderless().then(|| NwrConfig {
+            n: q.n as u32,
+            w: q.w as u32,
+            r: q.r as u32,
+            clock: if q.clock == ClockMode::Wall {
+                "wall"
+            } else {
+                "hybrid"
+            }
+            .into(),
+            read_repair: q.read_repair,
+            read_writeback: q.read_writeback,
+            intersecting: q.w + q.r > q.n,
+        })
     }
 
     /// The case of `seed` with `faults`.
@@ -282,9 +293,11 @@ impl Simulator {
     }
 
     /// The checkers' verdict on a history, with the options `faultline test` uses: the
-    /// cas-register model (the plain register for NWR, which has no cas), split per key.
+    /// cas-register model (the plain register for NWR, which has no cas), split per key, the
+    /// ghost check, and for NWR the staleness section. Counterexamples are not minimised
+    /// (a hunt judges thousands of runs; the run directory of a failure is analysed again).
     pub fn analyze(&self, outcome: &Outcome, check_timeout: Duration) -> Analysis {
-        let opts = CheckOptions {
+        let check = CheckOptions {
             model: Some(if self.leaderless() {
                 ModelKind::Register
             } else {
@@ -294,17 +307,22 @@ impl Simulator {
             partition: true,
             ..CheckOptions::default()
         };
-        Analysis::of_events(&outcome.history, &opts)
+        let opts = AnalysisOptions {
+            check,
+            nwr: self.nwr(),
+            minimize: Duration::ZERO,
+            ghosts: true,
+        };
+        Analysis::new(&History::from_events(outcome.history.clone()), &opts)
     }
 
     /// Runs and judges one case.
     pub fn judge(&self, case: &Case, check_timeout: Duration) -> Judged {
         let outcome = self.run(case);
         let analysis = self.analyze(&outcome, check_timeout);
-        let leaderless = self.leaderless();
-        let quorum_anomaly = leaderless
-            .then(|| quorum_anomaly(&outcome.history))
-            .flatten();
+        // With reads written back (ABD) an NWR history must be linearizable: judged as Raft's.
+        let leaderless = self.leaderless() && !self.spec.nwr.read_writeback;
+        let quorum_anomaly = leaderless.then(|| quorum_anomaly(&analysis)).flatten();
         Judged {
             outcome,
             analysis,

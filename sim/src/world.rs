@@ -23,15 +23,15 @@ use crate::clock::NodeClock;
 use crate::config::{Case, Faults};
 use crate::net::Network;
 use crate::queue::{Nanos, Queue, MS};
+use checkers::cluster_state::{ClusterStatus, NodeStatus, Role as StatusRole, CLUSTER_STATUS_F};
 use checkers::history::{Event, EventType, Process};
 use cluster::driver::{ClientOp, NodeCore, NodeIo, DRAIN_MAX};
-use cluster::engine::{Engine, Role};
+use cluster::engine::Engine;
 use cluster::msg::{Entry, NodeId, Reply};
 use cluster::storage::{MemStorage, Recovered, Storage, StorageError};
 use nemesis::{ClockOp, Fault, FaultKind, Schedule, ScheduleOptions, Step, StepAction};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
@@ -261,14 +261,6 @@ enum Phase {
     Over,
 }
 
-/// A node's answer to a status poll, shaped like the harness's `db::NodeStatus`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-struct StatusView {
-    role: &'static str,
-    term: u64,
-    leader: Option<String>,
-}
-
 /// The simulation of one [`Case`].
 pub struct World<'a, E: Engine> {
     case: &'a Case,
@@ -301,7 +293,7 @@ pub struct World<'a, E: Engine> {
     active: BTreeMap<FaultKind, Fault>,
     fallback: usize,
     strobe_gen: u64,
-    last_status: Option<Vec<Option<StatusView>>>,
+    last_status: Option<Vec<Option<NodeStatus>>>,
     recovery_started: Nanos,
     final_pending: usize,
     env_rng: ChaCha8Rng,
@@ -958,14 +950,14 @@ impl<E: Engine> World<'_, E> {
 
 impl<E: Engine> World<'_, E> {
     /// What node `i` would say to a status request: nothing when down or paused.
-    fn status_of(&self, i: usize) -> Option<StatusView> {
+    fn status_of(&self, i: usize) -> Option<NodeStatus> {
         let n = &self.nodes[i];
         if n.paused {
             return None;
         }
         let s = n.core.as_ref()?.status();
-        Some(StatusView {
-            role: s.role.as_str(),
+        Some(NodeStatus {
+            role: StatusRole::from_word(s.role.as_str()),
             term: s.term,
             leader: s.leader,
         })
@@ -976,7 +968,7 @@ impl<E: Engine> World<'_, E> {
         (0..self.nodes.len())
             .filter_map(|i| {
                 let s = self.status_of(i)?;
-                (s.role == Role::Leader.as_str()).then_some((s.term, i))
+                (s.role == StatusRole::Leader).then_some((s.term, i))
             })
             .max_by_key(|(t, _)| *t)
             .map(|(_, i)| self.ids[i].clone())
@@ -1026,18 +1018,15 @@ impl<E: Engine> World<'_, E> {
         if self.phase != Phase::Main || self.now >= self.deadline_at() {
             return;
         }
-        let st: Vec<Option<StatusView>> =
+        let st: Vec<Option<NodeStatus>> =
             (0..self.nodes.len()).map(|i| self.status_of(i)).collect();
         if self.last_status.as_ref() != Some(&st) {
-            let nodes: serde_json::Map<String, serde_json::Value> = self
-                .ids
-                .iter()
-                .zip(&st)
-                .map(|(id, s)| (id.clone(), serde_json::to_value(s).unwrap_or_default()))
-                .collect();
+            let status = ClusterStatus {
+                nodes: self.ids.iter().cloned().zip(st.iter().cloned()).collect(),
+            };
             self.record_nemesis(
-                "cluster-status".into(),
-                serde_json::json!({ "nodes": nodes }),
+                CLUSTER_STATUS_F.into(),
+                serde_json::to_value(&status).unwrap_or_default(),
             );
             self.last_status = Some(st);
         }

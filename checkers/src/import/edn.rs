@@ -8,6 +8,7 @@
 //! value: for a cas only when the second element is itself a vector (`[k [old new]]`), since a
 //! plain cas value `[old new]` has the same shape.
 
+use crate::history::exact::check_number;
 use crate::history::{Event, EventType, History, HistoryError, Process};
 use serde_json::Value;
 
@@ -18,9 +19,10 @@ pub enum Edn {
     Nil,
     /// `true` / `false`
     Bool(bool),
-    /// An integer.
-    Int(i64),
-    /// A float.
+    /// An integer, within the range of `i64` or `u64` (larger ones are refused when parsed).
+    Int(i128),
+    /// A float; only decimals a 64-bit float holds exactly are accepted (see
+    /// [`crate::history::exact`]).
     Float(f64),
     /// A string.
     Str(String),
@@ -40,7 +42,11 @@ impl Edn {
         match self {
             Edn::Nil => Value::Null,
             Edn::Bool(b) => Value::Bool(*b),
-            Edn::Int(i) => Value::from(*i),
+            Edn::Int(i) => match (i64::try_from(*i), u64::try_from(*i)) {
+                (Ok(v), _) => Value::from(v),
+                (_, Ok(v)) => Value::from(v),
+                _ => Value::String(i.to_string()), // never parsed: out of range is refused
+            },
             Edn::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
             Edn::Str(s) | Edn::Keyword(s) | Edn::Symbol(s) => Value::String(s.clone()),
             Edn::Seq(v) => Value::Array(v.iter().map(Edn::to_json).collect()),
@@ -230,20 +236,29 @@ impl<'a> Parser<'a> {
             _ if tok.starts_with(':') => Edn::Keyword(tok[1..].to_string()),
             _ => {
                 let t = tok.trim_end_matches('N').trim_end_matches('M');
-                if let Ok(i) = t.parse::<i64>() {
+                let numeric = t.starts_with(|c: char| c.is_ascii_digit())
+                    || (t.len() > 1 && t.starts_with(['-', '+', '.']))
+                        && t[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.');
+                if !numeric {
+                    return Ok(Edn::Symbol(tok.to_string()));
+                }
+                let t = t.strip_prefix('+').unwrap_or(t);
+                let integer = t
+                    .bytes()
+                    .enumerate()
+                    .all(|(k, b)| b.is_ascii_digit() || (k == 0 && b == b'-'));
+                if integer {
+                    // Exact, or refused naming the line: never rounded through a float.
+                    check_number(t).map_err(|m| self.err(m))?;
+                    let i: i128 = t
+                        .parse()
+                        .map_err(|_| self.err(format!("bad number {tok:?}")))?;
                     Edn::Int(i)
                 } else if let Ok(f) = t.parse::<f64>() {
-                    if tok.starts_with(|c: char| {
-                        c.is_ascii_digit() || c == '-' || c == '+' || c == '.'
-                    }) {
-                        Edn::Float(f)
-                    } else {
-                        Edn::Symbol(tok.to_string())
-                    }
-                } else if tok.starts_with(|c: char| c.is_ascii_digit()) {
-                    return Err(self.err(format!("bad number {tok:?}")));
+                    check_number(t).map_err(|m| self.err(m))?;
+                    Edn::Float(f)
                 } else {
-                    Edn::Symbol(tok.to_string())
+                    return Err(self.err(format!("bad number {tok:?}")));
                 }
             }
         })
@@ -308,7 +323,7 @@ fn event(m: &Edn, line: usize, pos: u64, untimed: bool) -> Result<Event, History
         )));
     }
     let process = match m.get("process") {
-        Some(Edn::Int(i)) if *i >= 0 => Process::Client(*i as u64),
+        Some(&Edn::Int(i)) if i >= 0 && i <= u64::MAX as i128 => Process::Client(i as u64),
         Some(Edn::Keyword(k) | Edn::Symbol(k) | Edn::Str(k)) if k == "nemesis" => Process::Nemesis,
         Some(other) => return Err(bad(format!("bad :process {}", other.to_json()))),
         None => return Err(bad("missing :process".into())),
@@ -335,7 +350,9 @@ fn event(m: &Edn, line: usize, pos: u64, untimed: bool) -> Result<Event, History
     };
     let mut key = m.get("key").map(Edn::as_text);
     let mut value = m.get("value").cloned().unwrap_or(Edn::Nil);
-    if key.is_none() && process != Process::Nemesis {
+    // A transaction's micro-op list is never an independent [key value] tuple.
+    let txn = f == "txn";
+    if key.is_none() && process != Process::Nemesis && !txn {
         if let Edn::Seq(items) = &value {
             if items.len() == 2 && (f != "cas" || matches!(items[1], Edn::Seq(_))) {
                 key = Some(items[0].as_text());
@@ -346,7 +363,7 @@ fn event(m: &Edn, line: usize, pos: u64, untimed: bool) -> Result<Event, History
     let int = |name: &str| -> Result<Option<u64>, HistoryError> {
         match m.get(name) {
             None | Some(Edn::Nil) => Ok(None),
-            Some(Edn::Int(i)) if *i >= 0 => Ok(Some(*i as u64)),
+            Some(&Edn::Int(i)) if i >= 0 && i <= u64::MAX as i128 => Ok(Some(i as u64)),
             Some(other) => Err(HistoryError::Syntax {
                 line,
                 message: format!("bad :{name} {}", other.to_json()),
@@ -370,7 +387,11 @@ fn event(m: &Edn, line: usize, pos: u64, untimed: bool) -> Result<Event, History
         kind,
         f,
         key,
-        value: value.to_json(),
+        value: if txn {
+            crate::txn::edn_value(&value).map_err(bad)?
+        } else {
+            value.to_json()
+        },
         node: m.get("node").map(Edn::as_text),
         error,
     })

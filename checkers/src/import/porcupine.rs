@@ -6,6 +6,7 @@
 //! with `false`, see `models/register.rs`), `:fail :read` (timed out) constrains nothing and
 //! is dropped, `:info` leaves the op open forever. Event time is the line number.
 
+use crate::history::exact::check_number;
 use crate::history::{Event, EventType, History, HistoryError, Process};
 use serde_json::Value;
 
@@ -22,12 +23,22 @@ fn value(tok: &str, line: usize) -> Result<Value, HistoryError> {
             inner.split_whitespace().map(|t| value(t, line)).collect();
         return Ok(Value::Array(items?));
     }
-    tok.parse::<i64>()
-        .map(Value::from)
-        .map_err(|_| HistoryError::Syntax {
-            line,
-            message: format!("bad value {tok:?} (expected nil, an integer, [a b] or :keyword)"),
-        })
+    let bad = |message: String| HistoryError::Syntax { line, message };
+    let digits = tok.strip_prefix('-').unwrap_or(tok);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad(format!(
+            "bad value {tok:?} (expected nil, an integer, [a b] or :keyword)"
+        )));
+    }
+    // Exact, or refused naming the line: never rounded through a float.
+    check_number(tok).map_err(bad)?;
+    match tok.parse::<i64>() {
+        Ok(i) => Ok(Value::from(i)),
+        Err(_) => tok
+            .parse::<u64>()
+            .map(Value::from)
+            .map_err(|_| bad(format!("bad value {tok:?}"))),
+    }
 }
 
 /// Parses a whole Porcupine etcd log. Blank lines are skipped; any other line that is not a

@@ -8,7 +8,7 @@
 
 use super::register::{RegisterModel, RegisterOp};
 use crate::history::Operation;
-use crate::model::{Model, ModelError, Prepare, Prepared};
+use crate::model::{Model, ModelError, ModelOptions, Prepare, Prepared};
 use serde_json::Value;
 
 /// A register with read, write and cas.
@@ -30,6 +30,15 @@ impl Model for CasRegisterModel {
     fn state_json(&self, state: &u32) -> Value {
         self.0.state_json(state)
     }
+    fn representative(&mut self, state: &u32) -> u32 {
+        self.0.representative(state)
+    }
+    fn is_observer(&self, op: &RegisterOp) -> bool {
+        self.0.is_observer(op)
+    }
+    fn memory_bytes(&self) -> usize {
+        self.0.memory_bytes()
+    }
     fn can_reach(
         &mut self,
         state: &u32,
@@ -41,8 +50,8 @@ impl Model for CasRegisterModel {
 }
 
 impl Prepare for CasRegisterModel {
-    fn prepare(ops: &[&Operation], init: &Value) -> Result<Prepared<Self>, ModelError> {
-        let p = RegisterModel::build(ops, init, true)?;
+    fn prepare(ops: &[&Operation], opts: &ModelOptions<'_>) -> Result<Prepared<Self>, ModelError> {
+        let p = RegisterModel::build(ops, opts, true)?;
         Ok(Prepared {
             model: CasRegisterModel(p.model),
             ops: p.ops,

@@ -9,7 +9,7 @@
 
 use super::Interner;
 use crate::history::Operation;
-use crate::model::{Model, ModelError, Prepare, Prepared};
+use crate::model::{Model, ModelError, ModelOptions, NilReads, Prepare, Prepared};
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -39,7 +39,14 @@ pub enum RegisterOp {
 pub struct RegisterModel {
     values: Interner,
     init: u32,
+    /// `seen[v]`: some read returned v or some cas expected v. Values nobody looks at behave
+    /// alike (no read or cas succeeds on them, a mismatching cas always does, a write replaces
+    /// them), so the search memoizes them as one class, [`UNSEEN`].
+    seen: Vec<bool>,
 }
+
+/// The class of every value no read returned and no cas expected (a memo key only).
+const UNSEEN: u32 = u32::MAX;
 
 impl RegisterModel {
     fn show(&self, id: u32) -> String {
@@ -49,9 +56,10 @@ impl RegisterModel {
     /// Builds the model and ops; `allow_cas` distinguishes cas-register from register.
     pub fn build(
         ops: &[&Operation],
-        init: &Value,
+        opts: &ModelOptions<'_>,
         allow_cas: bool,
     ) -> Result<Prepared<Self>, ModelError> {
+        let init = opts.init;
         let mut values = Interner::default();
         let init_id = values.id(init);
         let mut conv: Vec<(usize, RegisterOp, bool)> = Vec::with_capacity(ops.len());
@@ -59,7 +67,8 @@ impl RegisterModel {
             let indeterminate = op.is_indeterminate();
             let rop = match op.f.as_str() {
                 "read" => {
-                    if indeterminate {
+                    let nil = matches!(op.output, None | Some(Value::Null));
+                    if indeterminate || (nil && opts.nil_reads == NilReads::Unknown) {
                         continue; // an unknown read constrains nothing
                     }
                     RegisterOp::Read(values.id(op.output.as_ref().unwrap_or(&Value::Null)))
@@ -98,19 +107,31 @@ impl RegisterModel {
         let mut observed: HashSet<u32> = HashSet::new();
         let mut written: HashSet<u32> = HashSet::from([init_id]);
         let mut any_mismatch = false;
+        let mut seen = Vec::new();
+        let mut see = |v: u32| {
+            if seen.len() <= v as usize {
+                seen.resize(v as usize + 1, false);
+            }
+            seen[v as usize] = true;
+        };
         for (_, rop, _) in &conv {
             match *rop {
                 RegisterOp::Read(v) => {
                     observed.insert(v);
+                    see(v);
                 }
                 RegisterOp::Write(v) => {
                     written.insert(v);
                 }
                 RegisterOp::Cas { from, to } => {
                     observed.insert(from);
+                    see(from);
                     written.insert(to);
                 }
-                RegisterOp::CasMismatch { .. } => any_mismatch = true,
+                RegisterOp::CasMismatch { from } => {
+                    any_mismatch = true;
+                    see(from);
+                }
             }
         }
         let mut violation = None;
@@ -133,6 +154,7 @@ impl RegisterModel {
             model: RegisterModel {
                 values,
                 init: init_id,
+                seen,
             },
             ops: Vec::with_capacity(conv.len()),
             ids: Vec::with_capacity(conv.len()),
@@ -184,6 +206,19 @@ impl Model for RegisterModel {
     fn state_json(&self, state: &u32) -> Value {
         self.values.value(*state).clone()
     }
+    fn representative(&mut self, state: &u32) -> u32 {
+        if self.seen.get(*state as usize).copied().unwrap_or(false) {
+            *state
+        } else {
+            UNSEEN
+        }
+    }
+    fn is_observer(&self, op: &RegisterOp) -> bool {
+        matches!(op, RegisterOp::Read(_) | RegisterOp::CasMismatch { .. })
+    }
+    fn memory_bytes(&self) -> usize {
+        self.values.bytes()
+    }
     fn can_reach(
         &mut self,
         state: &u32,
@@ -200,7 +235,7 @@ impl Model for RegisterModel {
 }
 
 impl Prepare for RegisterModel {
-    fn prepare(ops: &[&Operation], init: &Value) -> Result<Prepared<Self>, ModelError> {
-        RegisterModel::build(ops, init, false)
+    fn prepare(ops: &[&Operation], opts: &ModelOptions<'_>) -> Result<Prepared<Self>, ModelError> {
+        RegisterModel::build(ops, opts, false)
     }
 }

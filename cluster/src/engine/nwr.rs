@@ -45,6 +45,15 @@
 //!   ([`Reply::Unavailable`]), a definite failure, since a read has no effect.
 //! - read repair (`--read-repair`): the newest version is pushed to the replicas whose reply
 //!   (among those counted) was older.
+//! - `--read-writeback` (ABD: Attiya, Bar-Noy and Dolev, "Sharing Memory Robustly in
+//!   Message-Passing Systems", JACM 1995, multi-writer form): a write first asks R replicas
+//!   for their timestamps and stamps its version above the highest one it hears (so a write
+//!   that starts after another finished orders after it, whatever the clocks say); a read,
+//!   after its R replies, writes the newest version back and waits for W acks before
+//!   answering (so a later read cannot see an older value), unless W of the replies already
+//!   hold it. With W+R>N this makes the register linearizable; plain LWW quorums are not
+//!   (a read may see a write that a later read misses, while the write is still spreading).
+//!   The price: a second round trip on every write, and on reads that see a replica behind.
 //! - CAS: [`Reply::Unsupported`] (501). LWW registers cannot compare-and-set.
 //!
 //! Timestamps are totally ordered by `(l, c, node)`: `node` is the coordinator that stamped
@@ -129,6 +138,8 @@ pub struct NwrConfig {
     pub r: usize,
     /// Push the newest version to stale replicas that answered a read.
     pub read_repair: bool,
+    /// ABD: writes query timestamps first, reads write back before answering.
+    pub read_writeback: bool,
     /// Timestamp source.
     pub clock: ClockMode,
     /// Request deadline in ticks; past it writes answer unknown, reads fail.
@@ -144,6 +155,7 @@ impl NwrConfig {
             w: q,
             r: q,
             read_repair: false,
+            read_writeback: false,
             clock: ClockMode::Hybrid,
             request_ticks: 80,
         }
@@ -265,6 +277,20 @@ struct PendingWrite {
     req: ReqId,
     acks: BTreeSet<NodeId>,
     deadline: u64,
+    /// What the client gets once W replicas acknowledged: `Ok` for a write, the value for
+    /// a read's write-back (`--read-writeback`).
+    answer: Reply,
+}
+
+/// A write asking R replicas for their timestamps before stamping (`--read-writeback`).
+#[derive(Debug)]
+struct PendingQuery {
+    req: ReqId,
+    key: String,
+    value: Value,
+    writer: Option<(String, u64)>,
+    replies: BTreeMap<NodeId, Option<Version>>,
+    deadline: u64,
 }
 
 #[derive(Debug)]
@@ -304,6 +330,7 @@ pub struct Nwr {
     next_id: u64,
     writes: HashMap<u64, PendingWrite>,
     reads: HashMap<u64, PendingRead>,
+    queries: HashMap<u64, PendingQuery>,
     /// client_id -> (seq, timestamp stamped for it).
     dedup: HashMap<String, (u64, Ts)>,
     /// Outputs collected for the next Ready.
@@ -424,6 +451,7 @@ impl Nwr {
             next_id: 0,
             writes: HashMap::new(),
             reads: HashMap::new(),
+            queries: HashMap::new(),
             dedup: HashMap::new(),
             rd,
             self_replies: Vec::new(),
@@ -550,6 +578,38 @@ impl Nwr {
         value: Value,
         writer: Option<(String, u64)>,
     ) {
+        let retry = writer
+            .as_ref()
+            .and_then(|(client, seq)| self.dedup.get(client).map(|(s, _)| s == seq))
+            .unwrap_or(false);
+        if self.cfg.read_writeback && !retry {
+            // ABD phase 1: learn the highest timestamp a read quorum holds.
+            let id = self.new_id();
+            self.ask_replicas(id, &key);
+            self.queries.insert(
+                id,
+                PendingQuery {
+                    req,
+                    key,
+                    value,
+                    writer,
+                    replies: BTreeMap::new(),
+                    deadline: self.ticks + self.cfg.request_ticks,
+                },
+            );
+            return;
+        }
+        self.stamp_and_write(req, key, value, writer);
+    }
+
+    /// Stamps the version (or reuses a retry's timestamp) and sends it to every replica.
+    fn stamp_and_write(
+        &mut self,
+        req: ReqId,
+        key: String,
+        value: Value,
+        writer: Option<(String, u64)>,
+    ) {
         let ts = match &writer {
             Some((client, seq)) => match self.dedup.get(client) {
                 Some((s, ts)) if s == seq => ts.clone(),
@@ -574,6 +634,11 @@ impl Nwr {
             ts,
             writer,
         };
+        self.replicate(req, version, Reply::Ok);
+    }
+
+    /// Sends `version` to every replica; `answer` goes to the client after W acks.
+    fn replicate(&mut self, req: ReqId, version: Version, answer: Reply) {
         let id = self.new_id();
         let replicas = self.replicas(&version.key);
         for r in &replicas {
@@ -594,24 +659,14 @@ impl Nwr {
                 req,
                 acks: BTreeSet::new(),
                 deadline: self.ticks + self.cfg.request_ticks,
+                answer,
             },
         );
     }
 
     fn start_read(&mut self, req: ReqId, key: String) {
         let id = self.new_id();
-        for r in self.replicas(&key) {
-            if r == self.id {
-                let version = self.stored(&key).cloned();
-                self.self_replies.push(Body::ReadReply { id, version });
-            } else {
-                let body = Body::Read {
-                    id,
-                    key: key.clone(),
-                };
-                self.send(&r, body, false);
-            }
-        }
+        self.ask_replicas(id, &key);
         self.reads.insert(
             id,
             PendingRead {
@@ -621,6 +676,40 @@ impl Nwr {
                 deadline: self.ticks + self.cfg.request_ticks,
             },
         );
+    }
+
+    /// Asks every replica of `key` for its version under request `id`.
+    fn ask_replicas(&mut self, id: u64, key: &str) {
+        for r in self.replicas(key) {
+            if r == self.id {
+                let version = self.stored(key).cloned();
+                self.self_replies.push(Body::ReadReply { id, version });
+            } else {
+                let body = Body::Read {
+                    id,
+                    key: key.to_string(),
+                };
+                self.send(&r, body, false);
+            }
+        }
+    }
+
+    /// ABD phase 2 of a write: stamp above every timestamp the read quorum reported.
+    fn finish_query(&mut self, q: PendingQuery) {
+        if let Some(top) = q.replies.values().flatten().map(|v| v.ts.clone()).max() {
+            // Move this node's clock past the highest timestamp, whatever the clock mode:
+            // the next stamp is then strictly greater.
+            if (top.l, top.c) >= (self.l, self.c) {
+                self.l = top.l;
+                self.c = top.c;
+            }
+            if self.cfg.clock == ClockMode::Wall {
+                // Wall stamps take `l` from the wall clock; keep it from going back below
+                // what the quorum has seen.
+                self.wall = self.wall.max(top.l);
+            }
+        }
+        self.stamp_and_write(q.req, q.key, q.value, q.writer);
     }
 
     /// Coordinator side: a replica's reply arrived (from a peer or from this node itself).
@@ -636,7 +725,15 @@ impl Nwr {
                 };
                 if done {
                     let w = self.writes.remove(&id).expect("present");
-                    self.rd.replies.push((w.req, Reply::Ok));
+                    self.rd.replies.push((w.req, w.answer));
+                }
+            }
+            Body::ReadReply { id, version } if self.queries.contains_key(&id) => {
+                let q = self.queries.get_mut(&id).expect("present");
+                q.replies.insert(from.to_string(), version);
+                if q.replies.len() >= self.cfg.r {
+                    let q = self.queries.remove(&id).expect("present");
+                    self.finish_query(q);
                 }
             }
             Body::ReadReply { id, version } => {
@@ -663,6 +760,22 @@ impl Nwr {
             .flatten()
             .max_by(|a, b| a.ts.cmp(&b.ts))
             .cloned();
+        if self.cfg.read_writeback {
+            if let Some(v) = &newest {
+                let holders = r
+                    .replies
+                    .values()
+                    .flatten()
+                    .filter(|x| x.ts == v.ts)
+                    .count();
+                if holders < self.cfg.w {
+                    // ABD phase 2 of a read: make sure a write quorum holds what we return.
+                    let answer = Reply::Value(Some(v.value.clone()));
+                    self.replicate(r.req, v.clone(), answer);
+                    return;
+                }
+            }
+        }
         self.rd.replies.push((
             r.req,
             Reply::Value(newest.as_ref().map(|v| v.value.clone())),
@@ -714,7 +827,18 @@ impl Engine for Nwr {
         expired.sort_unstable();
         for id in expired {
             let w = self.writes.remove(&id).expect("present");
-            self.rd.replies.push((w.req, Reply::Unknown));
+            let reply = match w.answer {
+                // Some replicas may hold the write: its outcome is unknown.
+                Reply::Ok => Reply::Unknown,
+                // A read's write-back spreads a value that was already written: the read
+                // itself had no effect, so it definitely failed.
+                _ => Reply::Unavailable(format!(
+                    "read write-back quorum not reached: {} of W={} replicas acknowledged in time",
+                    w.acks.len(),
+                    self.cfg.w
+                )),
+            };
+            self.rd.replies.push((w.req, reply));
         }
         let mut expired: Vec<u64> = self
             .reads
@@ -731,6 +855,23 @@ impl Engine for Nwr {
                 self.cfg.r
             );
             self.rd.replies.push((r.req, Reply::Unavailable(msg)));
+        }
+        let mut expired: Vec<u64> = self
+            .queries
+            .iter()
+            .filter(|(_, q)| q.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        expired.sort_unstable();
+        for id in expired {
+            // Nothing was sent to replicas yet: the write definitely did not happen.
+            let q = self.queries.remove(&id).expect("present");
+            let msg = format!(
+                "timestamp query quorum not reached: {} of R={} replicas answered in time",
+                q.replies.len(),
+                self.cfg.r
+            );
+            self.rd.replies.push((q.req, Reply::Unavailable(msg)));
         }
         if self.cfg.clock == ClockMode::Hybrid && self.ticks.is_multiple_of(self.heartbeat_ticks) {
             // Gossip the clock so nodes that exchanged no request still move together.

@@ -39,6 +39,7 @@ fn cfg(n: usize, w: usize, r: usize, clock: ClockMode) -> NwrConfig {
         w,
         r,
         read_repair: false,
+        read_writeback: false,
         clock,
         request_ticks: 5,
     }
@@ -404,4 +405,77 @@ fn hybrid_clock_orders_writes_by_arrival_time_between_gossip_rounds() {
         read(&mut s, "n2", 3, "k"),
         Some(Reply::Value(Some(Value::Int(2))))
     );
+}
+
+/// ABD reads (`--read-writeback`): a write of 2 reached only n1 (its other messages lost).
+/// A read through n2 hears 1 from itself and 2 from n1 and returns 2. Plain quorums answer
+/// at once, so a later read through n3 (quorum n2, n3) returns 1: new-old inversion, not
+/// linearizable. With write-back the first read puts 2 on a write quorum before answering,
+/// and every later read sees it.
+#[test]
+fn read_writeback_prevents_a_new_old_inversion() {
+    for (writeback, later) in [(false, 1), (true, 2)] {
+        let mut c = cfg(3, 2, 2, ClockMode::Hybrid);
+        c.read_writeback = writeback;
+        let mut s = sim(3, c);
+        tick_wall(&mut s, 1_000);
+        assert_eq!(write(&mut s, "n1", 1, "k", 1), Some(Reply::Ok));
+        tick_wall(&mut s, 1_001);
+        // n1's messages carrying 2 are lost; it holds 2 alone.
+        s.filter = Some(Box::new(|from, _to, m: &NwrMsg| {
+            from == "n1"
+                && matches!(&m.body, Body::Write { version, .. } if version.value == Value::Int(2))
+        }));
+        assert_eq!(
+            write(&mut s, "n1", 2, "k", 2),
+            None,
+            "write of 2 cannot finish"
+        );
+        s.filter = None;
+        // The first read is served by n2 and n1 (n3's reply is lost on the way).
+        s.filter = Some(Box::new(|from, to, m: &NwrMsg| {
+            from == "n3" && to == "n2" && matches!(m.body, Body::ReadReply { .. })
+        }));
+        assert_eq!(
+            read(&mut s, "n2", 3, "k"),
+            Some(Reply::Value(Some(Value::Int(2)))),
+            "writeback {writeback}: the first read sees 2"
+        );
+        // The second read is served by n3 and n2 (n1's reply is lost).
+        s.filter = Some(Box::new(|from, to, m: &NwrMsg| {
+            from == "n1" && to == "n3" && matches!(m.body, Body::ReadReply { .. })
+        }));
+        assert_eq!(
+            read(&mut s, "n3", 4, "k"),
+            Some(Reply::Value(Some(Value::Int(later)))),
+            "writeback {writeback}: the later read"
+        );
+    }
+}
+
+/// ABD writes (`--read-writeback`) ask a quorum for timestamps first: n2's write, begun
+/// after n1's (whose clock runs 10 s ahead) was acknowledged, is stamped above it even with
+/// wall-clock timestamps, so it is not lost.
+#[test]
+fn read_writeback_orders_writes_despite_wall_clock_skew() {
+    for (writeback, expect) in [(false, 1), (true, 2)] {
+        let mut c = cfg(3, 2, 2, ClockMode::Wall);
+        c.read_writeback = writeback;
+        let mut s = sim(3, c);
+        s.node("n1").tick(11_000);
+        s.node("n2").tick(1_000);
+        s.node("n3").tick(1_000);
+        s.settle();
+        assert_eq!(write(&mut s, "n1", 1, "k", 1), Some(Reply::Ok));
+        s.node("n1").tick(12_000);
+        s.node("n2").tick(2_000);
+        s.node("n3").tick(2_000);
+        s.settle();
+        assert_eq!(write(&mut s, "n2", 2, "k", 2), Some(Reply::Ok));
+        assert_eq!(
+            read(&mut s, "n3", 3, "k"),
+            Some(Reply::Value(Some(Value::Int(expect)))),
+            "writeback {writeback}"
+        );
+    }
 }

@@ -21,6 +21,16 @@ enum Command {
     Clean,
     /// List the resources of runs this machine knows about (live and dead).
     List,
+    /// Run N SSH hosts on this machine (sshd in network namespaces, root) until Ctrl-C, to
+    /// try `--env ssh` without VMs; writes DIR/hosts.toml.
+    Hosts {
+        /// How many hosts.
+        #[arg(long, default_value_t = 3, value_parser = crate::numeric::count::<usize>(1, 16))]
+        nodes: usize,
+        /// Where keys, the hosts file and sshd logs go.
+        #[arg(long, default_value = "faultline-hosts")]
+        dir: std::path::PathBuf,
+    },
 }
 
 /// Runs the subcommand.
@@ -35,6 +45,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 netns,
                 ssh
             );
+        }
+        Command::Hosts { nodes, dir } => {
+            if !netns::is_root() {
+                anyhow::bail!("faultline env hosts needs root (network namespaces, sshd)");
+            }
+            let dir = std::path::absolute(&dir)?;
+            let t = std::time::Instant::now();
+            let hosts =
+                crate::env::sshd_hosts::SshdHosts::start(nodes, &dir, "/tmp/faultline-hosts")?;
+            println!(
+                "faultline: {nodes} ssh hosts up after {:.1} s; try:\n  faultline test --env ssh --hosts {} --accept-new-host-keys\nCtrl-C stops them.",
+                t.elapsed().as_secs_f64(),
+                hosts.hosts_file.display()
+            );
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                use tokio::signal::unix::{signal, SignalKind};
+                let mut term = signal(SignalKind::terminate())?;
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                anyhow::Ok(())
+            })?;
+            drop(hosts);
+            println!("faultline: ssh hosts stopped and removed");
         }
         Command::List => {
             for r in registry::all() {

@@ -261,12 +261,13 @@ struct SimPlan<'a> {
 
 /// The NWR settings `results::analyze_dir` reads back from test.json.
 fn nwr_settings(s: &Simulator) -> Option<NwrSettings> {
-    s.nwr().map(|(n, w, r, wall, read_repair)| NwrSettings {
-        n: n as u32,
-        w: w as u32,
-        r: r as u32,
-        clock: if wall { "wall" } else { "hybrid" }.into(),
-        read_repair,
+    s.nwr().map(|q| NwrSettings {
+        n: q.n,
+        w: q.w,
+        r: q.r,
+        clock: q.clock,
+        read_repair: q.read_repair,
+        read_writeback: q.read_writeback,
     })
 }
 
@@ -322,9 +323,10 @@ fn write_run(
     };
     std::fs::write(dir.join("schedule.txt"), script.render(comments))
         .context("cannot write schedule.txt")?;
-    let analysis = results::analyze_dir(dir, Duration::from_secs_f64(args.check_timeout))?;
+    let (analysis, observed) =
+        results::analyze_dir(dir, Duration::from_secs_f64(args.check_timeout))?;
     if !args.no_report {
-        results::render_report(dir);
+        results::render_report(dir, observed.as_ref().map(|o| (&analysis, o)));
     }
     Ok(analysis)
 }
@@ -419,10 +421,10 @@ fn from_run(dir: &Path) -> Result<(SimConfig, Vec<Step>, u64)> {
     }
     let plan: TestPlan = serde_json::from_value(value)
         .with_context(|| format!("--from: {} is not a faultline test plan", path.display()))?;
-    if plan.system != "kvnode" {
+    if plan.system != crate::plan::System::Kvnode {
         bail!(
             "--from: only kvnode runs can be simulated (this run tested {})",
-            plan.system
+            plan.system.name()
         );
     }
     let mut config = SimConfig::new(&plan.engine);
@@ -443,7 +445,7 @@ fn from_run(dir: &Path) -> Result<(SimConfig, Vec<Step>, u64)> {
         .chain(plan.nwr.iter().flat_map(NwrSettings::kvnode_args))
         .collect();
     let events = results::read_history(&dir.join("history.jsonl"))?;
-    let steps = sim::from_run::steps_from_history(&events)
+    let steps = sim::from_run::steps_from_history(&events.events)
         .with_context(|| format!("--from: {}", dir.join("history.jsonl").display()))?;
     // The simulated nodes are n1..nN; a run on named hosts is mapped in order.
     let ids = config.node_ids();
@@ -495,7 +497,7 @@ fn run_one(simulator: &Simulator, args: &Args, seed: u64, faults: Faults) -> Res
     let took = t.elapsed();
     let name = format!("sim-{}", case.config.engine);
     let dir = crate::plan::create_run_dir(&args.results, &name)?;
-    let _ = results::link_latest(&args.results, &dir);
+    let _ = crate::rundir::link_latest(&args.results, &dir);
     let comments = vec![format!("seed {seed}, {}", engine_line(&case.config))];
     let analysis = write_run(simulator, &dir, &case, &judged, &comments, args)?;
     eprintln!(
@@ -638,7 +640,7 @@ fn run_hunt(simulator: &Simulator, args: &Args, faults: Faults) -> Result<ExitCo
     println!("seed {seed} fails: {}", found.summary);
     let name = format!("sim-{}", case.config.engine);
     let dir = crate::plan::create_run_dir(&args.results, &name)?;
-    let _ = results::link_latest(&args.results, &dir);
+    let _ = crate::rundir::link_latest(&args.results, &dir);
     let comments = vec![format!(
         "seed {seed}, {}, as applied",
         engine_line(&case.config)

@@ -1,4 +1,4 @@
-//! `faultline test`: start a local kvnode cluster, drive it through faults, check, report.
+//! `faultline test`: start a cluster (kvnode or etcd), drive it through faults, check, report.
 //!
 //! Flags are resolved into a [`TestPlan`] before anything starts (bad input exits 255 with a
 //! message and leaves nothing behind). The run itself happens inside a tokio runtime, raced
@@ -6,13 +6,15 @@
 //! [`Testbed`] guard, which heals the network, resets clocks and kills every node we started. The history on disk stays
 //! checkable either way. Exit codes: 0 valid, 1 invalid, 2 unknown, 255 harness error.
 
+use crate::db::etcd::{self, Etcd, EtcdSpec};
 use crate::db::kvnode::{Kvnode, KvnodeSpec};
 use crate::db::Db;
 use crate::env::{self, EnvKind};
-use crate::plan::TestPlan;
+use crate::plan::{System, TestPlan};
 use crate::recorder::Recorder;
 use crate::results;
 use crate::run::{self, FaultCounts, LoadSpec, ProcessIds};
+use crate::rundir::layout;
 use crate::testbed::Testbed;
 use anyhow::{anyhow, Context, Result};
 use nemesis::schedule::ScheduleOptions;
@@ -56,11 +58,11 @@ pub fn run(flags: Args) -> Result<ExitCode> {
         eprintln!("faultline: note: {n}");
     }
     std::fs::write(
-        plan.run_dir.join("test.json"),
+        plan.run_dir.join(layout::TEST),
         serde_json::to_string_pretty(&plan)?,
     )
     .context("cannot write test.json")?;
-    let _ = results::link_latest(&plan.results_dir, &plan.run_dir);
+    let _ = crate::rundir::link_latest(&plan.results_dir, &plan.run_dir);
     let quorums = plan.nwr.as_ref().map_or(String::new(), |q| {
         format!(
             ", N={} W={} R={} {} clock{}",
@@ -100,10 +102,10 @@ pub fn run(flags: Args) -> Result<ExitCode> {
     rt.shutdown_timeout(Duration::from_secs(2));
     outcome?;
     eprintln!("faultline: checking history ...");
-    let analysis =
+    let (analysis, observed) =
         results::analyze_dir(&plan.run_dir, Duration::from_secs_f64(plan.check_timeout))?;
     let report = if plan.report {
-        results::render_report(&plan.run_dir)
+        results::render_report(&plan.run_dir, observed.as_ref().map(|o| (&analysis, o)))
     } else {
         None
     };
@@ -114,7 +116,7 @@ pub fn run(flags: Args) -> Result<ExitCode> {
 /// What a signal left behind: the partial history when one was written, else only the run
 /// directory (the cluster had not started serving yet).
 fn stopped_note(plan: &TestPlan) -> String {
-    let history = plan.run_dir.join("history.jsonl");
+    let history = plan.run_dir.join(layout::HISTORY);
     if history.is_file() {
         format!(
             "nodes stopped; partial history in {} (check it with `faultline analyze {}`)",
@@ -133,7 +135,12 @@ fn stopped_note(plan: &TestPlan) -> String {
 pub async fn execute(plan: &TestPlan) -> Result<FaultCounts> {
     let environment = match plan.env {
         EnvKind::Local => {
-            env::local::build(&plan.nodes, &plan.run_dir, plan.faketime.clone()).await?
+            // etcd members must all name a peer by one URL: one proxy per node.
+            let links = match plan.system {
+                System::Kvnode => env::local::PeerLinks::PerLink,
+                System::Etcd => env::local::PeerLinks::PerNode(etcd::PEER_PROTOCOL),
+            };
+            env::local::build_with(&plan.nodes, &plan.run_dir, plan.faketime.clone(), links).await?
         }
         EnvKind::Netns => {
             let (ids, dir, ft) = (
@@ -151,9 +158,26 @@ pub async fn execute(plan: &TestPlan) -> Result<FaultCounts> {
             tokio::task::spawn_blocking(move || env::ssh::build(hosts, &dir, &exe)).await??
         }
     };
-    let db = Kvnode::new(kvnode_spec(plan), &*environment.env)?;
-    let testbed = Testbed::start(environment, db).await?;
-    run_phases(plan, &testbed).await
+    match plan.system {
+        System::Kvnode => {
+            let db = Kvnode::new(kvnode_spec(plan), &*environment.env)?;
+            run_phases(plan, &Testbed::start(environment, db).await?).await
+        }
+        System::Etcd => {
+            let db = Etcd::new(etcd_spec(plan), &*environment.env)?;
+            run_phases(plan, &Testbed::start(environment, db).await?).await
+        }
+    }
+}
+
+/// How the plan runs etcd.
+pub fn etcd_spec(plan: &TestPlan) -> EtcdSpec {
+    let settings = plan.etcd.clone();
+    EtcdSpec {
+        binary: settings.as_ref().and_then(|e| e.binary.clone()),
+        serializable_reads: settings.is_some_and(|e| e.serializable_reads),
+        token: format!("faultline-{}", plan.seed),
+    }
 }
 
 /// How the plan runs kvnode.
@@ -176,7 +200,7 @@ pub fn kvnode_spec(plan: &TestPlan) -> KvnodeSpec {
 /// status poller, heal, recovery, final reads; then collect logs and tear down.
 pub async fn run_phases<D: Db>(plan: &TestPlan, testbed: &Testbed<D>) -> Result<FaultCounts> {
     std::fs::write(
-        plan.run_dir.join("cluster.json"),
+        plan.run_dir.join(layout::CLUSTER),
         serde_json::to_string_pretty(&testbed.describe())?,
     )?;
     testbed.await_ready(Duration::from_secs(20)).await?;
@@ -190,9 +214,15 @@ pub async fn run_phases<D: Db>(plan: &TestPlan, testbed: &Testbed<D>) -> Result<
     {
         eprintln!("faultline: warning: no leader after 10 s; starting anyway");
     }
+    eprintln!(
+        "faultline: {} nodes up and serving after {:.1} s ({} environment)",
+        plan.nodes.len(),
+        testbed.age().as_secs_f64(),
+        testbed.env().kind().name()
+    );
     let start = tokio::time::Instant::now();
     let rec = Arc::new(Recorder::create(
-        &plan.run_dir.join("history.jsonl"),
+        &plan.run_dir.join(layout::HISTORY),
         start.into_std(),
     )?);
     let client = Arc::new(

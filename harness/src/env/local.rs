@@ -3,14 +3,18 @@
 //! Ports are picked free below the ephemeral range (`cluster::ports`). Peer traffic runs
 //! through the harness's link proxies ([`crate::inject::proxies`]): node `i` is told to
 //! reach node `j` at the proxy `i -> j`, so partitions and packet faults are cut there.
+//! Systems whose members must all use one address per peer (etcd) get one proxy per node
+//! instead, which learns each request's sender from the HTTP peer protocol
+//! ([`crate::inject::http_peers`]); see [`PeerLinks`].
 //! Clock faults use libfaketime when it is installed. Commands "on the host" run on this
 //! machine.
 
 use super::procs::Children;
 use super::{CmdOutput, DaemonSpec, Env, EnvKind, Environment, Host};
 use crate::inject::clock::{Faketime, NoClock};
+use crate::inject::http_peers::{HttpPeerNet, PeerProtocol};
 use crate::inject::proxies::ProxyNet;
-use crate::inject::ClockFaults;
+use crate::inject::{ClockFaults, NetFaults};
 use anyhow::{Context, Result};
 use nix::sys::signal::Signal;
 use std::collections::BTreeMap;
@@ -30,6 +34,42 @@ fn free_port() -> Result<SocketAddr> {
     cluster::ports::free_loopback_port().context("no free loopback port")
 }
 
+/// How peer links are proxied.
+#[derive(Debug, Clone, Copy)]
+pub enum PeerLinks {
+    /// One proxy per directed link; each node gets its own address for every peer.
+    PerLink,
+    /// One proxy per node, its advertised peer address for every sender; senders are learned
+    /// from the HTTP peer protocol.
+    PerNode(PeerProtocol),
+    /// No proxies: nodes dial each other's peer ports; no partitions or packet faults
+    /// (benchmarks, which would otherwise measure the proxies too).
+    Direct,
+}
+
+/// The network faults of an environment without proxies: there is nothing to cut.
+struct NoNetFaults;
+
+impl NetFaults for NoNetFaults {
+    fn partition(&self, _grudge: &nemesis::Grudge) -> Result<()> {
+        anyhow::bail!("this local environment has no peer proxies: partitions cannot be injected")
+    }
+    fn heal(&self) -> Result<()> {
+        Ok(())
+    }
+    fn packet(&self, _nodes: &[usize], _delay_ms: u64, _loss: f64) -> Result<()> {
+        anyhow::bail!(
+            "this local environment has no peer proxies: packet faults cannot be injected"
+        )
+    }
+    fn clear_packet(&self) -> Result<()> {
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "none (direct peer links)".into()
+    }
+}
+
 /// Builds the local environment for `ids` under `run_dir`: ports, node directories, link
 /// proxies, and libfaketime when `faketime` names it.
 pub async fn build(
@@ -37,6 +77,17 @@ pub async fn build(
     run_dir: &Path,
     faketime: Option<PathBuf>,
 ) -> Result<Environment> {
+    build_with(ids, run_dir, faketime, PeerLinks::PerLink).await
+}
+
+/// [`build`] with the peer links proxied as `links` says.
+pub async fn build_with(
+    ids: &[String],
+    run_dir: &Path,
+    faketime: Option<PathBuf>,
+    links: PeerLinks,
+) -> Result<Environment> {
+    let started = std::time::Instant::now();
     let mut hosts = Vec::new();
     for id in ids {
         let dir = run_dir.join(id);
@@ -54,15 +105,34 @@ pub async fn build(
         });
     }
     let listen: Vec<SocketAddr> = hosts.iter().map(|h| h.peer_listen).collect();
-    let net = ProxyNet::start(ids.to_vec(), &listen).await?;
     let mut peers = BTreeMap::new();
-    for i in 0..ids.len() {
-        for j in 0..ids.len() {
-            if let Some(a) = net.addr(i, j) {
-                peers.insert((i, j), a);
+    let net: Box<dyn NetFaults> = match links {
+        PeerLinks::PerLink => {
+            let net = ProxyNet::start(ids.to_vec(), &listen).await?;
+            for i in 0..ids.len() {
+                for j in 0..ids.len() {
+                    if let Some(a) = net.addr(i, j) {
+                        peers.insert((i, j), a);
+                    }
+                }
             }
+            Box::new(net)
         }
-    }
+        PeerLinks::PerNode(protocol) => {
+            let net = HttpPeerNet::start(ids.to_vec(), &listen, protocol).await?;
+            // Every node, the target itself included (it advertises the address), uses the
+            // one proxy of the target.
+            for i in 0..ids.len() {
+                for j in 0..ids.len() {
+                    if let Some(a) = net.addr(j) {
+                        peers.insert((i, j), a);
+                    }
+                }
+            }
+            Box::new(net)
+        }
+        PeerLinks::Direct => Box::new(NoNetFaults),
+    };
     let env: Arc<dyn Env> = Arc::new(LocalEnv {
         hosts,
         peers,
@@ -76,8 +146,9 @@ pub async fn build(
         )),
     };
     Ok(Environment {
+        started,
         env,
-        net: Box::new(net),
+        net,
         clock,
     })
 }

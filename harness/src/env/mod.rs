@@ -18,6 +18,7 @@ pub mod netns;
 pub mod procs;
 pub mod registry;
 pub mod ssh;
+pub mod sshd_hosts;
 
 use anyhow::{bail, Result};
 use nix::sys::signal::Signal;
@@ -180,6 +181,8 @@ pub struct Environment {
     pub net: Box<dyn NetFaults>,
     /// Clock faults.
     pub clock: Box<dyn ClockFaults>,
+    /// When building it began (bring-up time is measured from here).
+    pub started: std::time::Instant,
 }
 
 /// Runs `f` for every host in parallel threads (5 SSH hosts start as fast as one); returns

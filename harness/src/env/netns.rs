@@ -280,6 +280,7 @@ pub fn build(
     faketime: Option<PathBuf>,
     faultline: &Path,
 ) -> Result<Environment> {
+    let started = std::time::Instant::now();
     let tag = super::run_tag();
     let net = NsNetwork::create(&tag, ids.len())?;
     let mut hosts = Vec::new();
@@ -315,6 +316,7 @@ pub fn build(
         )),
     };
     Ok(Environment {
+        started,
         env,
         net: Box::new(kernel),
         clock,

@@ -4,6 +4,11 @@
 //! Every child gets `PR_SET_PDEATHSIG = SIGKILL`, so even a SIGKILLed harness leaves no node
 //! running; teardown SIGCONTs (a stopped process must not linger) and SIGKILLs every child it
 //! still owns, then reaps it.
+//!
+//! The death signal fires when the *thread* that forked the child exits, not the process, so
+//! every child is forked by one spawner thread that lives as long as [`Children`]: spawning
+//! from a short-lived worker thread (a parallel start, a blocking-pool task) would kill the
+//! node the moment that thread finished.
 
 use crate::env::DaemonSpec;
 use anyhow::{Context, Result};
@@ -15,10 +20,35 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
+/// A spawn request for the spawner thread.
+struct SpawnRequest {
+    cmd: Command,
+    reply: std::sync::mpsc::Sender<std::io::Result<Child>>,
+}
+
 /// The children, by host index.
-#[derive(Default)]
 pub struct Children {
     procs: Mutex<BTreeMap<usize, Child>>,
+    /// The spawner thread's inbox (`None` once shutting down).
+    spawner: Mutex<Option<std::sync::mpsc::Sender<SpawnRequest>>>,
+}
+
+impl Default for Children {
+    fn default() -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("faultline-spawner".into())
+            .spawn(move || {
+                for mut req in rx {
+                    let _ = req.reply.send(req.cmd.spawn());
+                }
+            })
+            .expect("cannot start the process spawner thread");
+        Children {
+            procs: Mutex::default(),
+            spawner: Mutex::new(Some(tx)),
+        }
+    }
 }
 
 impl Children {
@@ -48,8 +78,23 @@ impl Children {
                 Ok(())
             });
         }
-        let child = cmd
-            .spawn()
+        let (reply, answer) = std::sync::mpsc::channel();
+        let sent = self
+            .spawner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|tx| tx.send(SpawnRequest { cmd, reply }).is_ok())
+            .unwrap_or(false);
+        if !sent {
+            anyhow::bail!(
+                "cannot start {}: the environment is shutting down",
+                argv.join(" ")
+            );
+        }
+        let child = answer
+            .recv()
+            .context("the process spawner thread is gone")?
             .with_context(|| format!("cannot start {}", argv.join(" ")))?;
         self.procs
             .lock()
@@ -121,5 +166,42 @@ impl Children {
 impl Drop for Children {
     fn drop(&mut self) {
         self.kill_all();
+        // Closing the inbox ends the spawner thread.
+        self.spawner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_outlives_the_thread_that_asked_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let children = std::sync::Arc::new(Children::default());
+        let c = children.clone();
+        let log = dir.path().join("log");
+        std::thread::spawn(move || {
+            let spec = DaemonSpec {
+                program: "/bin/sleep".into(),
+                args: vec!["30".into()],
+                env: vec![],
+            };
+            c.spawn(0, &[], &spec, &log).unwrap();
+        })
+        .join()
+        .unwrap();
+        // PR_SET_PDEATHSIG would have killed it when the asking thread ended.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(
+            !children.exited(0),
+            "the child died with the thread that spawned it"
+        );
+        let pid = children.pid(0).unwrap();
+        children.kill_all();
+        assert!(kill(Pid::from_raw(pid as i32), None).is_err());
     }
 }

@@ -176,6 +176,21 @@ fn discover_address(sess: &Session, who: &str) -> Result<IpAddr> {
     bail!("{who}: cannot tell the node's private-network address from `ip addr`; list the hosts in a --hosts file instead")
 }
 
+/// A shell test that is true once `pid` has exited. A killed process stays a zombie until
+/// its new parent (init, after the starting shell is gone) reaps it — on some hosts seconds
+/// later — and `kill -0` succeeds on zombies, so the process state is read instead.
+fn is_dead(pid: &str) -> String {
+    format!("! grep -qv '^[^)]*) Z' /proc/{pid}/stat 2>/dev/null")
+}
+
+/// A bounded (10 s) shell loop that waits until `pid` has exited.
+fn wait_dead(pid: &str) -> String {
+    format!(
+        "n=0; while ! {{ {dead}; }} && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done",
+        dead = is_dead(pid)
+    )
+}
+
 /// Nodes on SSH hosts.
 pub struct SshEnv {
     tag: String,
@@ -184,6 +199,8 @@ pub struct SshEnv {
     sessions: Vec<Mutex<Session>>,
     /// sha256 of local files already computed.
     digests: Mutex<HashMap<PathBuf, String>>,
+    /// Files already installed this run: (host, local file) -> remote path.
+    installed: Mutex<HashMap<(usize, PathBuf), String>>,
     pids: Mutex<Vec<Option<u32>>>,
 }
 
@@ -264,6 +281,7 @@ impl SshEnv {
             hosts,
             sessions,
             digests: Mutex::default(),
+            installed: Mutex::default(),
             pids: Mutex::new(vec![None; n]),
         })
     }
@@ -317,8 +335,8 @@ impl SshEnv {
         let wd = &self.hosts[i].workdir;
         let script = format!(
             "if [ -f {pf} ]; then pid=$(cat {pf}); kill -CONT $pid 2>/dev/null; kill -9 $pid 2>/dev/null; \
-             n=0; while kill -0 $pid 2>/dev/null && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done; fi; \
-             rm -rf {wd}",
+             {wait}; fi; rm -rf {wd}",
+            wait = wait_dead("$pid"),
             pf = quote(&self.pid_file(i)),
             wd = quote(wd)
         );
@@ -327,6 +345,61 @@ impl SshEnv {
             "stop the node and remove its directory",
         )?;
         Ok(())
+    }
+
+    /// Uploads `local` to host `i` unless the remote copy's sha256 already matches;
+    /// returns the remote path.
+    fn upload(&self, i: usize, local: &Path) -> Result<String> {
+        let name = local
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("the binary has no file name")?;
+        let bin = format!("{}/{}/bin", self.config.hosts[i].dir, self.hosts[i].node);
+        let remote = format!("{bin}/{name}");
+        let want = self.digest(local)?;
+        let size = std::fs::metadata(local)?.len();
+        // The digest is kept beside the binary at upload, so checking a 100 MB binary costs
+        // a `cat`, not a hash; the size guards against a binary replaced by hand.
+        let have = self.sh(
+            i,
+            &format!(
+                "mkdir -p {b} && [ \"$(stat -c %s {r} 2>/dev/null)\" = {size} ] && cat {r}.sha256 2>/dev/null",
+                b = quote(&bin),
+                r = quote(&remote)
+            ),
+        )?;
+        if have.stdout.trim() == want {
+            return Ok(remote);
+        }
+        let tmp = format!("{remote}.upload");
+        {
+            let sess = self.session(i);
+            let mut ch = sess
+                .scp_send(Path::new(&tmp), 0o755, size, None)
+                .with_context(|| format!("{}: cannot upload to {tmp}", self.hosts[i].describe))?;
+            let mut f = std::fs::File::open(local)?;
+            std::io::copy(&mut f, &mut ch).with_context(|| {
+                format!(
+                    "{}: upload of {} failed",
+                    self.hosts[i].describe,
+                    local.display()
+                )
+            })?;
+            ch.send_eof()?;
+            ch.wait_eof()?;
+            ch.close()?;
+            ch.wait_close()?;
+        }
+        self.sh(
+            i,
+            &format!(
+                "chmod 755 {t} && [ \"$(sha256sum {t} | cut -d' ' -f1)\" = {want} ] && mv -f {t} {r} && echo {want} > {r}.sha256",
+                t = quote(&tmp),
+                r = quote(&remote)
+            ),
+        )?
+        .ok(&self.hosts[i].describe, "install the binary")?;
+        Ok(remote)
     }
 }
 
@@ -363,53 +436,20 @@ impl Env for SshEnv {
     }
 
     fn install(&self, i: usize, local: &Path) -> Result<String> {
-        let name = local
-            .file_name()
-            .and_then(|n| n.to_str())
-            .context("the binary has no file name")?;
-        let bin = format!("{}/{}/bin", self.config.hosts[i].dir, self.hosts[i].node);
-        let remote = format!("{bin}/{name}");
-        let want = self.digest(local)?;
-        let have = self.sh(
-            i,
-            &format!(
-                "mkdir -p {} && sha256sum {} 2>/dev/null | cut -d' ' -f1",
-                quote(&bin),
-                quote(&remote)
-            ),
-        )?;
-        if have.stdout.trim() == want {
-            return Ok(remote);
-        }
-        let size = std::fs::metadata(local)?.len();
-        let tmp = format!("{remote}.upload");
+        let key = (i, local.to_path_buf());
+        if let Some(r) = self
+            .installed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
         {
-            let sess = self.session(i);
-            let mut ch = sess
-                .scp_send(Path::new(&tmp), 0o755, size, None)
-                .with_context(|| format!("{}: cannot upload to {tmp}", self.hosts[i].describe))?;
-            let mut f = std::fs::File::open(local)?;
-            std::io::copy(&mut f, &mut ch).with_context(|| {
-                format!(
-                    "{}: upload of {} failed",
-                    self.hosts[i].describe,
-                    local.display()
-                )
-            })?;
-            ch.send_eof()?;
-            ch.wait_eof()?;
-            ch.close()?;
-            ch.wait_close()?;
+            return Ok(r.clone());
         }
-        self.sh(
-            i,
-            &format!(
-                "chmod 755 {t} && mv -f {t} {r}",
-                t = quote(&tmp),
-                r = quote(&remote)
-            ),
-        )?
-        .ok(&self.hosts[i].describe, "install the binary")?;
+        let remote = self.upload(i, local)?;
+        self.installed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, remote.clone());
         Ok(remote)
     }
 
@@ -458,9 +498,9 @@ impl Env for SshEnv {
             return Ok(());
         };
         let script = format!(
-            "kill -CONT {pid} 2>/dev/null; kill -9 {pid} 2>/dev/null; n=0; \
-             while kill -0 {pid} 2>/dev/null && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done; \
-             rm -f {pf}; ! kill -0 {pid} 2>/dev/null",
+            "kill -CONT {pid} 2>/dev/null; kill -9 {pid} 2>/dev/null; {wait}; rm -f {pf}; {gone}",
+            wait = wait_dead(&pid.to_string()),
+            gone = is_dead(&pid.to_string()),
             pf = quote(&self.pid_file(i))
         );
         self.sh(i, &script)?
@@ -476,8 +516,8 @@ impl Env for SshEnv {
         let Some(pid) = self.pid(i) else {
             return false;
         };
-        self.sh(i, &format!("kill -0 {pid}"))
-            .is_ok_and(|o| o.status != 0)
+        self.sh(i, &is_dead(&pid.to_string()))
+            .is_ok_and(|o| o.status == 0)
     }
 
     fn collect(&self, i: usize) -> Result<()> {
@@ -515,6 +555,7 @@ impl Env for SshEnv {
 /// SIGKILLed run can be cleaned), uploads `faultline` (the clock and packet-delay helpers),
 /// installs the iptables chains and the clock mechanism.
 pub fn build(config: Hosts, run_dir: &Path, faultline: &Path) -> Result<Environment> {
+    let started = std::time::Instant::now();
     clean_stale();
     let tag = super::run_tag();
     let modes: Vec<ClockMode> = config.hosts.iter().map(|h| h.clock).collect();
@@ -543,6 +584,7 @@ pub fn build(config: Hosts, run_dir: &Path, faultline: &Path) -> Result<Environm
         ClockMode::System => Box::new(SystemClock::new(env.clone(), helpers)),
     };
     Ok(Environment {
+        started,
         env,
         net: Box::new(kernel),
         clock,

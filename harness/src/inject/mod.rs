@@ -6,7 +6,7 @@
 //!
 //! | environment | partitions | packet faults | clocks |
 //! |---|---|---|---|
-//! | local | userspace link proxies ([`proxies`]) | proxies (delay, TCP-style stall on loss) | libfaketime ([`clock`]) |
+//! | local | userspace link proxies ([`proxies`]), or one proxy per node that learns senders from an HTTP peer protocol ([`http_peers`], etcd) | proxies (delay, TCP-style stall on loss) | libfaketime ([`clock`]) |
 //! | netns | iptables in the namespaces ([`iptables`]) | tc netem ([`netem`]), or iptables loss + NFQUEUE delay ([`nfqueue`]) without netem | libfaketime (one kernel clock) |
 //! | ssh   | iptables on each host ([`iptables`]) | as netns | the host's system clock, or libfaketime |
 //!
@@ -14,6 +14,7 @@
 //! the testbed calls them on every exit path.
 
 pub mod clock;
+pub mod http_peers;
 pub mod iptables;
 pub mod kernel;
 pub mod netem;

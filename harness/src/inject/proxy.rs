@@ -56,19 +56,9 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (state, rx) = watch::channel(LinkState::default());
-        let task = tokio::spawn(async move {
-            let mut conns = tokio::task::JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((inbound, _)) = accepted else { continue };
-                        let _ = inbound.set_nodelay(true);
-                        conns.spawn(serve(inbound, target, rx.clone()));
-                    }
-                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
-                }
-            }
-        });
+        let task = tokio::spawn(accept_each(listener, move |inbound| {
+            serve(inbound, target, rx.clone())
+        }));
         Ok(Proxy { addr, state, task })
     }
 
@@ -105,8 +95,28 @@ impl Drop for Proxy {
     }
 }
 
+/// Accepts connections forever, each served by its own task (Nagle off); dropping the
+/// future stops every one of them.
+pub(super) async fn accept_each<F, Fut>(listener: TcpListener, mut serve: F)
+where
+    F: FnMut(TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((inbound, _)) = accepted else { continue };
+                let _ = inbound.set_nodelay(true);
+                conns.spawn(serve(inbound));
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
 /// Waits until the link is healed.
-async fn until_healed(rx: &mut watch::Receiver<LinkState>) {
+pub(super) async fn until_healed(rx: &mut watch::Receiver<LinkState>) {
     let _ = rx.wait_for(|s| !s.cut).await;
 }
 
@@ -116,12 +126,9 @@ async fn serve(inbound: TcpStream, target: SocketAddr, mut rx: watch::Receiver<L
         until_healed(&mut rx).await;
         return;
     }
-    let upstream =
-        match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(target)).await {
-            Ok(Ok(s)) => s,
-            _ => return,
-        };
-    let _ = upstream.set_nodelay(true);
+    let Some(upstream) = dial(target).await else {
+        return;
+    };
     let (ar, aw) = inbound.into_split();
     let (br, bw) = upstream.into_split();
     tokio::select! {
@@ -131,9 +138,19 @@ async fn serve(inbound: TcpStream, target: SocketAddr, mut rx: watch::Receiver<L
     // Either side closed, or the link was cut and then healed: drop both sockets.
 }
 
+/// Connects to the link's target (bounded, like a SYN that gets no answer), Nagle off.
+pub(super) async fn dial(target: SocketAddr) -> Option<TcpStream> {
+    let s = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(target))
+        .await
+        .ok()?
+        .ok()?;
+    let _ = s.set_nodelay(true);
+    Some(s)
+}
+
 /// Forwards bytes from `r` to `w` until EOF or error; once the link is cut it forwards
 /// nothing more and returns only after the heal.
-async fn pump<R, W>(mut r: R, mut w: W, mut rx: watch::Receiver<LinkState>)
+pub(super) async fn pump<R, W>(mut r: R, mut w: W, mut rx: watch::Receiver<LinkState>)
 where
     R: AsyncReadExt + Unpin,
     W: AsyncWriteExt + Unpin,

@@ -77,3 +77,43 @@ pub fn bound_ports(run: &Path) -> Vec<String> {
     }
     busy
 }
+
+/// The scenario that exposes stale reads from a deposed leader (`--read unsafe-local`): 3
+/// nodes, short leader-only isolations, many workers at a high rate with a short op timeout
+/// (workers bound to the old leader keep reading from it while the majority writes), the kv
+/// workload so the checker decides quickly. Add `--seed`.
+pub const STALE_READ_SCENARIO: &[&str] = &[
+    "--time-limit",
+    "10",
+    "--workload",
+    "kv",
+    "--nemesis",
+    "partition",
+    "--partition-shapes",
+    "leader",
+    "--nemesis-interval",
+    "1",
+    "--rate",
+    "800",
+    "--concurrency",
+    "40",
+    "--op-timeout-ms",
+    "300",
+    "--kvnode-args",
+    "--read unsafe-local",
+];
+
+/// The fault kinds a run's results.json says were applied, sorted and unique.
+pub fn fault_kinds(run: &Path) -> Vec<String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap()).unwrap();
+    let mut kinds: Vec<String> = v["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["kind"].as_str().map(String::from))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
