@@ -10,7 +10,8 @@
 //!
 //! Environment: `SIM_BENCH_SEEDS` (seeds per engine for 1, default 40),
 //! `SIM_BENCH_PAR_SEEDS` (seeds for 2, default 256), `SIM_BENCH_HUNT_SEEDS` (most seeds per
-//! variant for 3, default 5000), `SIM_BENCH_ONLY` (run only the parts named, e.g. `1,3`).
+//! variant for 3, default 5000), `SIM_BENCH_HUNT_SECS` (most wall seconds per variant for 3,
+//! default 300), `SIM_BENCH_ONLY` (run only the parts named, e.g. `1,3`).
 
 use nemesis::FaultKind;
 use sim::hunt::{hunt, HuntOptions};
@@ -155,10 +156,10 @@ fn zoo() -> Vec<(&'static str, SimConfig)> {
     ]
 }
 
-fn bug_zoo(max_seeds: u64) {
+fn bug_zoo(max_seeds: u64, max_secs: u64) {
     println!(
-        "3. bug zoo: first failing seed (every core, at most {max_seeds} seeds or 300 s), then \
-         its shrink (400 runs / 120 s, as faultline sim):"
+        "3. bug zoo: first failing seed (every core, at most {max_seeds} seeds or {max_secs} s), \
+         then its shrink (400 runs / 120 s, as faultline sim):"
     );
     for (name, c) in zoo() {
         let sim = simulator(c);
@@ -169,7 +170,7 @@ fn bug_zoo(max_seeds: u64) {
                 first: 1,
                 last: max_seeds,
                 all: false,
-                time_budget: Some(Duration::from_secs(300)),
+                time_budget: Some(Duration::from_secs(max_secs)),
                 check_timeout: Duration::from_secs(30),
                 faults: Faults::Generated,
             },
@@ -225,6 +226,9 @@ fn main() {
         seeds_per_minute(env_or("SIM_BENCH_PAR_SEEDS", 256));
     }
     if wanted("3") {
-        bug_zoo(env_or("SIM_BENCH_HUNT_SEEDS", 5000));
+        bug_zoo(
+            env_or("SIM_BENCH_HUNT_SEEDS", 5000),
+            env_or("SIM_BENCH_HUNT_SECS", 300),
+        );
     }
 }

@@ -30,7 +30,7 @@ fn found_and_shrunk(name: &str, unsafe_: SimConfig, safe: Option<SimConfig>, las
         .expect("the first failure keeps its run");
     let case = sim.case(found.seed, Faults::Generated);
     let budget = Budget {
-        max_runs: 150,
+        max_runs: 80,
         max_time: Duration::from_secs(120),
         check_timeout: Duration::from_secs(30),
     };

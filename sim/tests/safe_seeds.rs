@@ -37,13 +37,13 @@ fn no_failures(what: &str, c: SimConfig, n: u64) {
 }
 
 #[test]
-fn raft_passes_200_seeds_of_every_fault() {
-    no_failures("raft", quick("raft", "", &FaultKind::ALL), 200);
+fn raft_passes_150_seeds_of_every_fault() {
+    no_failures("raft", quick("raft", "", &FaultKind::ALL), 150);
 }
 
 #[test]
-fn multipaxos_passes_200_seeds_of_every_fault() {
-    no_failures("multipaxos", quick("multipaxos", "", &FaultKind::ALL), 200);
+fn multipaxos_passes_150_seeds_of_every_fault() {
+    no_failures("multipaxos", quick("multipaxos", "", &FaultKind::ALL), 150);
 }
 
 /// Strict quorums (W + R > N) on one clock: no stale read, no lost write. Clock faults are
@@ -51,11 +51,11 @@ fn multipaxos_passes_200_seeds_of_every_fault() {
 /// disagree by more than the time between them (`quorum_anomaly` and the test of
 /// `--clock wall` in `bug_zoo.rs`).
 #[test]
-fn nwr_strict_quorums_pass_200_seeds_without_clock_faults() {
-    no_failures("nwr 5/3/3", synced("nwr", "", &NO_CLOCK), 200);
+fn nwr_strict_quorums_pass_150_seeds_without_clock_faults() {
+    no_failures("nwr 5/3/3", synced("nwr", "", &NO_CLOCK), 150);
     no_failures(
         "nwr 3/2/2",
         synced("nwr", "--n 3 --w 2 --r 2", &NO_CLOCK),
-        100,
+        50,
     );
 }
