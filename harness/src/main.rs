@@ -37,6 +37,8 @@ enum Command {
     Compare(cmd::compare::Args),
     /// Static quorum analysis for N, W, R: intersection, fault tolerance, PBS staleness.
     Quorum(cmd::quorum::Args),
+    /// Simulate the whole cluster deterministically: hunt seeds, replay one exactly, shrink.
+    Sim(Box<cmd::sim::Args>),
     /// Benchmarks: the harness's own overhead, or systems side by side through one client
     /// (the checker, kvnode and report benches are `cargo bench -p checkers|cluster|report`).
     Bench(cmd::bench::Args),
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::Suite(a) => cmd::suite::run(a),
         Command::Compare(a) => cmd::compare::run(a),
         Command::Quorum(a) => cmd::quorum::run(a),
+        Command::Sim(a) => cmd::sim::run(*a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Env(a) => cmd::env::run(a),
         Command::Clock(a) => cmd::clock::run(a),
