@@ -214,6 +214,23 @@ fn bad_suite_files_name_the_line_and_exit_255() {
         assert!(!err.contains("panicked"), "{err}");
         assert!(!tmp.path().join("r").exists(), "nothing created for a bad file");
     }
+    // --seeds is one value (a list or a range), checked before the file is read.
+    let f = tmp.path().join("s.toml");
+    for (seeds, want) in [
+        ("x", "not a seed"),
+        ("3..1", "a <= b"),
+        ("1..2", "s.toml:1:"),
+    ] {
+        let out = faultline()
+            .args(["suite", "--seeds", seeds])
+            .arg(&f)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(255), "{err}");
+        assert!(err.contains(want), "{want} not in {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
     let out = faultline()
         .args(["suite", "/nonexistent.toml"])
         .output()

@@ -22,16 +22,24 @@ pub struct Args {
     #[arg(long, short, default_value_t = 1, value_parser = crate::numeric::count::<usize>(1, 64))]
     pub jobs: usize,
     /// Seeds for every entry, overriding the file: a list (1,2,5) or a range (1..10).
-    #[arg(long, value_parser = spec::parse_seeds)]
-    pub seeds: Option<Vec<u64>>,
+    #[arg(long, value_parser = parse_seeds, value_name = "SEEDS")]
+    pub seeds: Option<Seeds>,
     /// Results directory; the suite goes to DIR/suites/<name>/<timestamp>/.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
 }
 
+/// The seeds of `--seeds` (one value: a list or a range, not one value per seed).
+#[derive(Debug, Clone)]
+pub struct Seeds(pub Vec<u64>);
+
+fn parse_seeds(s: &str) -> Result<Seeds, String> {
+    spec::parse_seeds(s).map(Seeds)
+}
+
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let suite = spec::load(&args.file, args.seeds.as_deref())?;
+    let suite = spec::load(&args.file, args.seeds.as_ref().map(|s| s.0.as_slice()))?;
     let exe = std::env::current_exe().context("cannot locate the faultline executable")?;
     let dir = exec::create_suite_dir(&args.results, &suite.name)?;
     let opts = exec::Options {
