@@ -33,6 +33,8 @@ HTTP API on --client-listen (JSON):
   GET  /kv/{key}                                  -> 200 {\"value\": int|string|null}
   PUT  /kv/{key}      {\"value\":v, \"client_id\"?, \"seq\"?}  -> 200 {\"ok\":true}
   POST /kv/{key}/cas  {\"from\":a, \"to\":b, \"client_id\"?, \"seq\"?} -> 200 {\"ok\":true}
+  POST /txn     {\"txn\":[[\"append\",k,v],[\"r\",k,null],[\"w\",k,v],[\"add\",k,n],[\"expect\",k,v]]}
+                -> 200 {\"txn\":[...the micro-ops, reads filled in...]}; 409 txn-aborted (nothing applied)
   GET  /status  -> {\"id\",\"engine\",\"role\",\"term\",\"leader\",\"commit_index\",\"applied_index\"}
 
 Status codes (what the outcome of a request is; every error body is JSON with an
@@ -73,6 +75,9 @@ kept-alive connection is closed after --http-idle-timeout-ms without a request. 
 --max-connections a new connection closes the one that waited longest without a request
 in progress (never one serving a request). Closures and the cap are logged (at most one
 line per kind every 5 s).
+
+Transactions: Raft and Multi-Paxos apply a transaction as one log entry (strictly
+serializable); NWR runs each micro-op on its own quorums (no isolation, no atomicity).
 
 Durability: a write is acknowledged only after a majority has fsynced it. No snapshots or
 log compaction: the log grows for the lifetime of the data dir (fine for test runs).
@@ -519,6 +524,7 @@ async fn serve<E: engine::Engine, S: Storage + 'static>(
         leader: None,
         commit_index: 0,
         applied_index: 0,
+        shards: Vec::new(),
     }));
     let (client_tx, client_rx) = mpsc::channel(16 * 1024);
     let limits = http_limits(&args);

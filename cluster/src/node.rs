@@ -47,6 +47,26 @@ pub struct NodeStatus {
     pub commit_index: u64,
     /// Applied index.
     pub applied_index: u64,
+    /// Every group's status under `--shards` (the fields above are group 0's); empty
+    /// otherwise.
+    pub shards: Vec<ShardStatus>,
+}
+
+/// One replication group's status under `--shards`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardStatus {
+    /// Group number.
+    pub group: u32,
+    /// This node's role in it.
+    pub role: Role,
+    /// Term / ballot.
+    pub term: u64,
+    /// Known leader.
+    pub leader: Option<NodeId>,
+    /// Commit index.
+    pub commit_index: u64,
+    /// Applied index.
+    pub applied_index: u64,
 }
 
 /// Shared, cheaply readable status.
@@ -75,16 +95,85 @@ pub struct Driver<E: Engine, S: Storage> {
     pub status: StatusHandle,
 }
 
-fn wall_ms() -> u64 {
+/// The node's wall clock, ms since the Unix epoch (0 if it reads before the epoch).
+pub(crate) fn wall_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
 
-/// The real node's effects: the TCP transport, fsync on a blocking thread, oneshot replies.
-struct RealIo<'a, M> {
-    transport: &'a Transport<M>,
+/// The real node's effects: the TCP transport, fsync on a blocking thread, oneshot replies
+/// (also the sharded node's, with `M` its frame type).
+pub(crate) struct RealIo<'a, M> {
+    pub(crate) transport: &'a Transport<M>,
+}
+
+/// Runs a driver loop until `shutdown` fires, the HTTP side is gone or `turn` fails: wakes
+/// on every tick, peer message or client request, and hands `turn` the monotonic time since
+/// the start and everything queued (the unsharded and the sharded node share it).
+pub(crate) async fn drive<M>(
+    tick: Duration,
+    shutdown: &CancellationToken,
+    inbound: &mut mpsc::Receiver<(NodeId, M)>,
+    clients: &mut mpsc::Receiver<ClientRequest>,
+    mut turn: impl FnMut(
+        u128,
+        &mut Vec<(NodeId, M)>,
+        &mut Vec<(ClientOp, oneshot::Sender<Reply>)>,
+    ) -> Result<(), NodeError>,
+) -> Result<(), NodeError> {
+    let start = Instant::now();
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut msgs = Vec::new();
+    let mut reqs = Vec::new();
+    while next_inputs(
+        shutdown,
+        &mut interval,
+        inbound,
+        clients,
+        &mut msgs,
+        &mut reqs,
+    )
+    .await
+    {
+        turn(start.elapsed().as_nanos(), &mut msgs, &mut reqs)?;
+    }
+    Ok(())
+}
+
+/// Waits for something to do — a tick of `interval`, peer messages, client requests — and
+/// drains what is queued into `msgs` and `reqs` (up to [`DRAIN_MAX`] each). False when the
+/// node must stop (shutdown, or the HTTP side is gone).
+async fn next_inputs<M>(
+    shutdown: &CancellationToken,
+    interval: &mut tokio::time::Interval,
+    inbound: &mut mpsc::Receiver<(NodeId, M)>,
+    clients: &mut mpsc::Receiver<ClientRequest>,
+    msgs: &mut Vec<(NodeId, M)>,
+    reqs: &mut Vec<(ClientOp, oneshot::Sender<Reply>)>,
+) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => return false,
+        _ = interval.tick() => {}
+        m = inbound.recv() => {
+            if let Some(m) = m { msgs.push(m); }
+            while msgs.len() < DRAIN_MAX {
+                match inbound.try_recv() { Ok(m) => msgs.push(m), Err(_) => break }
+            }
+        }
+        r = clients.recv() => {
+            match r { Some(r) => reqs.push((r.op, r.reply)), None => return false }
+            while reqs.len() < DRAIN_MAX {
+                match clients.try_recv() {
+                    Ok(r) => reqs.push((r.op, r.reply)),
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    true
 }
 
 impl<M, S: Storage> NodeIo<M, S, oneshot::Sender<Reply>> for RealIo<'_, M>
@@ -136,38 +225,8 @@ impl<E: Engine, S: Storage> Driver<E, S> {
         let mut io = RealIo {
             transport: &transport,
         };
-        let start = Instant::now();
-        let mut interval = tokio::time::interval(cfg.tick);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut msgs = Vec::new();
-        let mut reqs = Vec::new();
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = interval.tick() => {}
-                m = inbound.recv() => {
-                    if let Some(m) = m { msgs.push(m); }
-                    while msgs.len() < DRAIN_MAX {
-                        match inbound.try_recv() { Ok(m) => msgs.push(m), Err(_) => break }
-                    }
-                }
-                r = clients.recv() => {
-                    match r { Some(r) => reqs.push((r.op, r.reply)), None => break }
-                    while reqs.len() < DRAIN_MAX {
-                        match clients.try_recv() {
-                            Ok(r) => reqs.push((r.op, r.reply)),
-                            Err(_) => break,
-                        }
-                    }
-                }
-            }
-            core.iterate(
-                start.elapsed().as_nanos(),
-                wall_ms,
-                &mut msgs,
-                &mut reqs,
-                &mut io,
-            )?;
+        drive(cfg.tick, &shutdown, &mut inbound, &mut clients, |mono, msgs, reqs| {
+            core.iterate(mono, wall_ms, msgs, reqs, &mut io)?;
             let st = core.status();
             let mut s = status.lock().expect("status lock");
             if s.role != st.role || s.leader != st.leader {
@@ -178,7 +237,8 @@ impl<E: Engine, S: Storage> Driver<E, S> {
             s.leader = st.leader;
             s.commit_index = st.commit_index;
             s.applied_index = core.applied_index();
-        }
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 }

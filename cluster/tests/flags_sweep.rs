@@ -21,7 +21,16 @@ const FLAGS: &[&str] = &[
     "max-connections",
 ];
 
-const VALUES: &[&str] = &["nan", "inf", "-1", "0", "1", "1e30", "99999999999999999999999", ""];
+const VALUES: &[&str] = &[
+    "nan",
+    "inf",
+    "-1",
+    "0",
+    "1",
+    "1e30",
+    "99999999999999999999999",
+    "",
+];
 
 #[test]
 fn numeric_flags_never_panic() {
