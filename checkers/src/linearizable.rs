@@ -29,8 +29,13 @@
 //! projection argument: a global linearization restricted to one key would linearize that key.
 
 use crate::history::Operation;
-use crate::model::{Model, ModelError, ModelKind, Prepare, Prepared, Product, ProductOp};
-use crate::models::{cas_register::CasRegisterModel, kv::KvModel, register::RegisterModel};
+use crate::model::{
+    Model, ModelError, ModelKind, ModelOptions, NilReads, Prepare, Prepared, Product, ProductOp,
+};
+use crate::models::{
+    cas_register::CasRegisterModel, kv::KvModel, multi_register::MultiRegisterModel,
+    register::RegisterModel,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
@@ -178,6 +183,8 @@ pub struct CheckOptions {
     /// Bytes the caller already holds for the history (its text, events and ops), counted
     /// against `max_memory` before any search starts.
     pub input_bytes: usize,
+    /// What a read that returned nil means (nil is a value by default).
+    pub nil_reads: NilReads,
 }
 
 /// The default of [`CheckOptions::max_memory`]: 2 GiB.
@@ -193,6 +200,7 @@ impl Default for CheckOptions {
             strategy: Strategy::Compositional,
             max_memory: DEFAULT_MAX_MEMORY,
             input_bytes: 0,
+            nil_reads: NilReads::Value,
         }
     }
 }
@@ -222,6 +230,7 @@ pub fn check(ops: &[Operation], opts: &CheckOptions) -> Result<CheckResult, Chec
         ModelKind::Register => check_with::<RegisterModel>(kind, ops, opts),
         ModelKind::CasRegister => check_with::<CasRegisterModel>(kind, ops, opts),
         ModelKind::Kv => check_with::<KvModel>(kind, ops, opts),
+        ModelKind::MultiRegister => check_with::<MultiRegisterModel>(kind, ops, opts),
     }
 }
 
@@ -317,7 +326,11 @@ where
     let groups = group_by_key(ops);
     let mut prepared: Vec<(Option<String>, Prepared<M>)> = Vec::with_capacity(groups.len());
     for (key, group) in &groups {
-        prepared.push((key.clone(), M::prepare(group, &opts.init)?));
+        let mopts = ModelOptions {
+            init: &opts.init,
+            nil_reads: opts.nil_reads,
+        };
+        prepared.push((key.clone(), M::prepare(group, &mopts)?));
     }
 
     let partitions: Vec<PartitionResult> = if opts.partition || prepared.len() <= 1 {

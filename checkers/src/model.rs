@@ -84,10 +84,32 @@ pub struct Prepared<M: Model> {
     pub violation: Option<(usize, String)>,
 }
 
+/// What a read that returned nil means.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NilReads {
+    /// Nil is a value like any other: the register held nil (faultline's histories, Porcupine).
+    #[default]
+    Value,
+    /// Nil means the value is unknown and matches any state (Knossos's reading of Jepsen
+    /// histories, whose clients record nil when a read's result was lost).
+    Unknown,
+}
+
+/// What every model is prepared with.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelOptions<'a> {
+    /// The initial value (`--init`), JSON null = nil; the multi-register model also takes an
+    /// object of per-key initial values.
+    pub init: &'a serde_json::Value,
+    /// What a nil read means.
+    pub nil_reads: NilReads,
+}
+
 /// Builds a [`Prepared`] model from the ops of one partition.
 pub trait Prepare: Model + Sized {
-    /// `init` is the initial value (`--init`), JSON null = nil.
-    fn prepare(ops: &[&Operation], init: &serde_json::Value) -> Result<Prepared<Self>, ModelError>;
+    /// Converts `ops` for this model under `opts`.
+    fn prepare(ops: &[&Operation], opts: &ModelOptions<'_>) -> Result<Prepared<Self>, ModelError>;
 }
 
 /// An op the model cannot interpret: bad input, reported with the line of the op's invoke.
@@ -129,6 +151,9 @@ pub enum ModelKind {
     CasRegister,
     /// get / put / append on strings, per key (Porcupine's kv model).
     Kv,
+    /// Atomic multi-key read/write transactions over registers (Knossos's `multi-register`):
+    /// `f: "txn"`, value `[["read", k, v], ["write", k, v], ...]`.
+    MultiRegister,
 }
 
 impl ModelKind {
@@ -138,16 +163,18 @@ impl ModelKind {
             ModelKind::Register => "register",
             ModelKind::CasRegister => "cas-register",
             ModelKind::Kv => "kv",
+            ModelKind::MultiRegister => "multi-register",
         }
     }
 
-    /// Guesses the model from the functions used: get/put/append → kv, cas → cas-register,
-    /// otherwise register.
+    /// Guesses the model from the functions used: get/put/append → kv, txn → multi-register,
+    /// cas → cas-register, otherwise register.
     pub fn infer(ops: &[Operation]) -> ModelKind {
         let mut kind = ModelKind::Register;
         for op in ops {
             match op.f.as_str() {
                 "get" | "put" | "append" => return ModelKind::Kv,
+                "txn" => return ModelKind::MultiRegister,
                 "cas" => kind = ModelKind::CasRegister,
                 _ => {}
             }
@@ -163,8 +190,9 @@ impl std::str::FromStr for ModelKind {
             "register" => Ok(ModelKind::Register),
             "cas-register" | "cas" => Ok(ModelKind::CasRegister),
             "kv" => Ok(ModelKind::Kv),
+            "multi-register" => Ok(ModelKind::MultiRegister),
             _ => Err(format!(
-                "unknown model {s:?} (expected register, cas-register or kv)"
+                "unknown model {s:?} (expected register, cas-register, kv or multi-register)"
             )),
         }
     }

@@ -176,9 +176,13 @@ async fn parse_body<T: for<'de> Deserialize<'de>>(
     let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY)).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(_)) => {
-            return Err(bad_request(format!(
-                "body unreadable or larger than {MAX_BODY} bytes"
-            )))
+            let mut r = bad_request(format!("body unreadable or larger than {MAX_BODY} bytes"));
+            // The unread rest of the body is still on the connection: it cannot carry another
+            // request, so tell the client not to reuse it (a pooled client otherwise races the
+            // close and loses its next request).
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Err(r);
         }
         Err(_) => {
             let mut r = error_response(

@@ -243,6 +243,23 @@ async fn bad_requests_get_400_and_the_node_keeps_serving() {
         .await;
     assert_eq!(code, 400);
     let huge = format!(r#"{{"value": "{}"}}"#, "x".repeat(100 * 1024));
+    let r = reqwest::Client::new()
+        .put(c.url(l, "/kv/x"))
+        .header("content-type", "application/json")
+        .body(huge.clone())
+        .send()
+        .await
+        .unwrap();
+    // The unread rest of the body poisons the connection: the server must say so, or the
+    // next pooled request on it is lost.
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(
+        r.headers()
+            .get("connection")
+            .map(|v| v.to_str().unwrap_or("")),
+        Some("close"),
+        "an oversized body's 400 must close the connection"
+    );
     let (code, body) = c.request(l, Method::PUT, "/kv/x", Some(huge)).await;
     assert_eq!(code, 400, "oversized body: {body}");
     assert_eq!(c.put(l, "x", json!(1)).await.0, 200);

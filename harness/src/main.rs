@@ -34,9 +34,10 @@ enum Command {
     Compare(cmd::compare::Args),
     /// Static quorum analysis for N, W, R: intersection, fault tolerance, PBS staleness.
     Quorum(cmd::quorum::Args),
-    /// Run a benchmark (checker, cluster, harness overhead).
+    /// Benchmarks: the harness's own overhead, or systems side by side through one client
+    /// (the checker, kvnode and report benches are `cargo bench -p checkers|cluster|report`).
     Bench(cmd::bench::Args),
-    /// Remove what runs killed with SIGKILL left behind (namespaces, remote daemons, rules).
+    /// Environment upkeep: clean what SIGKILLed runs left behind, list runs, run local SSH hosts.
     Env(cmd::env::Args),
     /// Move this machine's system clock (root; what clock faults run on VMs).
     Clock(cmd::clock::Args),

@@ -94,7 +94,7 @@ pub struct Flags {
     /// Number of nodes (default 5; with --env ssh, the number of hosts).
     #[arg(long, value_parser = numeric::count::<usize>(1, 64))]
     pub nodes: Option<usize>,
-    /// --env ssh: the hosts file (addresses, login, sudo, clock mode; see docs/ssh.md).
+    /// --env ssh: the hosts file (addresses, login, sudo, clock mode; see docs/environments.md).
     #[arg(long, value_name = "FILE", conflicts_with = "vagrant")]
     pub hosts: Option<PathBuf>,
     /// --env ssh: the machines of the Vagrantfile in DIR (default: this directory), from

@@ -334,3 +334,71 @@ fn porcupine_c50_bad_every_key_decided() {
         );
     }
 }
+
+#[test]
+fn multi_register_transactions_and_nil_reads_from_the_command_line() {
+    let init = r#"{"x":0,"y":0}"#;
+    let (code, out, err) = run(&[
+        "check",
+        &data("multi-register/good.edn"),
+        "--model",
+        "multi-register",
+        "--init",
+        init,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = run(&["check", &data("multi-register/torn.edn"), "--init", init]);
+    assert_eq!(
+        code, 1,
+        "a torn transaction is illegal (model inferred from txn): {out}"
+    );
+    let (code, _, _) = run(&["check", &data("multi-register/nil-read.edn")]);
+    assert_eq!(code, 1, "by default nil is a value");
+    let (code, out, _) = run(&[
+        "check",
+        &data("multi-register/nil-read.edn"),
+        "--nil-reads",
+        "unknown",
+    ]);
+    assert_eq!(code, 0, "Knossos's reading: {out}");
+    let (_, help, _) = run(&["check", "--help"]);
+    assert!(
+        help.contains("--nil-reads")
+            && help.contains("the default")
+            && help.contains("multi-register"),
+        "--help says which nil-read semantics is the default: {help}"
+    );
+}
+
+#[test]
+fn transactional_histories_are_checked_by_elle_with_the_isolation_asked() {
+    let (code, out, _) = run(&["check", &data("elle/valid.edn")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("list-append"), "the model is inferred: {out}");
+    // Write skew: prohibited by serializability, allowed by snapshot isolation.
+    let (code, out, _) = run(&[
+        "check",
+        &data("elle/write-skew.edn"),
+        "--isolation",
+        "serializable",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("G2-item"), "{out}");
+    let (code, out, _) = run(&[
+        "check",
+        &data("elle/write-skew.edn"),
+        "--isolation",
+        "snapshot-isolation",
+    ]);
+    assert_eq!(code, 0, "snapshot isolation allows write skew: {out}");
+    let (code, out, _) = run(&[
+        "check",
+        &data("elle/aborted-read.edn"),
+        "--model",
+        "list-append",
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("G1a"), "{out}");
+    let (code, _, err) = run(&["check", &data("elle/valid.edn"), "--isolation", "nonsense"]);
+    assert_eq!(code, 255, "{err}");
+}

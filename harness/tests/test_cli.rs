@@ -250,3 +250,42 @@ fn repeat_reruns_a_stored_run_with_its_flags_and_seed() {
     assert_eq!(out.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--repeat takes no other flags"));
 }
+
+/// SIGINT before the history exists: the message must not point to a history that was never
+/// written (it used to say "partial history in <run dir>" regardless).
+#[test]
+fn sigint_before_any_op_does_not_claim_a_partial_history() {
+    let dir = results_dir();
+    // A kvnode that never starts serving keeps the run in its start-up wait.
+    let never = dir.path().join("never-serves.sh");
+    std::fs::write(&never, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    std::fs::set_permissions(&never, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let child = faultline()
+        .args(["test", "--nodes", "1", "--no-report", "--kvnode"])
+        .arg(&never)
+        .arg("--results")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dir.path().join("latest/cluster.json").exists() {
+        assert!(Instant::now() < deadline, "the run never started its nodes");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{err}");
+    assert!(!dir.path().join("latest/history.jsonl").exists());
+    assert!(
+        err.contains("before any operation was recorded") && !err.contains("partial history"),
+        "{err}"
+    );
+    assert!(processes_mentioning(&dir.path().display().to_string()).is_empty());
+}

@@ -8,7 +8,7 @@
 
 use super::register::{RegisterModel, RegisterOp};
 use crate::history::Operation;
-use crate::model::{Model, ModelError, Prepare, Prepared};
+use crate::model::{Model, ModelError, ModelOptions, Prepare, Prepared};
 use serde_json::Value;
 
 /// A register with read, write and cas.
@@ -50,8 +50,8 @@ impl Model for CasRegisterModel {
 }
 
 impl Prepare for CasRegisterModel {
-    fn prepare(ops: &[&Operation], init: &Value) -> Result<Prepared<Self>, ModelError> {
-        let p = RegisterModel::build(ops, init, true)?;
+    fn prepare(ops: &[&Operation], opts: &ModelOptions<'_>) -> Result<Prepared<Self>, ModelError> {
+        let p = RegisterModel::build(ops, opts, true)?;
         Ok(Prepared {
             model: CasRegisterModel(p.model),
             ops: p.ops,

@@ -22,7 +22,7 @@
 
 use super::FxMap;
 use crate::history::Operation;
-use crate::model::{Model, ModelError, Prepare, Prepared};
+use crate::model::{Model, ModelError, ModelOptions, Prepare, Prepared};
 use serde_json::Value;
 
 /// A kv op on one key, its values as ids.
@@ -208,7 +208,8 @@ enum Raw {
 }
 
 impl Prepare for KvModel {
-    fn prepare(ops: &[&Operation], init: &Value) -> Result<Prepared<Self>, ModelError> {
+    fn prepare(ops: &[&Operation], opts: &ModelOptions<'_>) -> Result<Prepared<Self>, ModelError> {
+        let init = opts.init;
         let init = match init {
             Value::Null => String::new(),
             Value::String(s) => s.clone(),

@@ -2,6 +2,7 @@
 
 pub mod cas_register;
 pub mod kv;
+pub mod multi_register;
 pub mod register;
 
 use std::hash::{BuildHasherDefault, Hasher};

@@ -9,7 +9,7 @@
 
 use super::Interner;
 use crate::history::Operation;
-use crate::model::{Model, ModelError, Prepare, Prepared};
+use crate::model::{Model, ModelError, ModelOptions, NilReads, Prepare, Prepared};
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -56,9 +56,10 @@ impl RegisterModel {
     /// Builds the model and ops; `allow_cas` distinguishes cas-register from register.
     pub fn build(
         ops: &[&Operation],
-        init: &Value,
+        opts: &ModelOptions<'_>,
         allow_cas: bool,
     ) -> Result<Prepared<Self>, ModelError> {
+        let init = opts.init;
         let mut values = Interner::default();
         let init_id = values.id(init);
         let mut conv: Vec<(usize, RegisterOp, bool)> = Vec::with_capacity(ops.len());
@@ -66,7 +67,8 @@ impl RegisterModel {
             let indeterminate = op.is_indeterminate();
             let rop = match op.f.as_str() {
                 "read" => {
-                    if indeterminate {
+                    let nil = matches!(op.output, None | Some(Value::Null));
+                    if indeterminate || (nil && opts.nil_reads == NilReads::Unknown) {
                         continue; // an unknown read constrains nothing
                     }
                     RegisterOp::Read(values.id(op.output.as_ref().unwrap_or(&Value::Null)))
@@ -233,7 +235,7 @@ impl Model for RegisterModel {
 }
 
 impl Prepare for RegisterModel {
-    fn prepare(ops: &[&Operation], init: &Value) -> Result<Prepared<Self>, ModelError> {
-        RegisterModel::build(ops, init, false)
+    fn prepare(ops: &[&Operation], opts: &ModelOptions<'_>) -> Result<Prepared<Self>, ModelError> {
+        RegisterModel::build(ops, opts, false)
     }
 }

@@ -248,7 +248,8 @@ impl Cluster {
         }
     }
 
-    fn url(&self, i: usize, path: &str) -> String {
+    /// The URL of `path` on node `i`.
+    pub fn url(&self, i: usize, path: &str) -> String {
         format!("http://{}{}", self.nodes[i].client_addr, path)
     }
 

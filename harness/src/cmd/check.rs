@@ -8,7 +8,7 @@
 use anyhow::Context;
 use checkers::import::{self, Format, ReadError, ReadLimits};
 use checkers::linearizable::{self, show_bytes, CheckOptions, CheckResult, Strategy, Verdict};
-use checkers::model::ModelKind;
+use checkers::model::{ModelKind, NilReads};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,9 +19,18 @@ use std::time::Duration;
 pub struct Args {
     /// The history file (a line longer than 4 MiB is refused as bad input).
     pub file: PathBuf,
-    /// Model: register, cas-register or kv (default: inferred from the functions used).
-    #[arg(long)]
-    pub model: Option<ModelKind>,
+    /// Model: linearizability of register, cas-register, kv, or multi-register (atomic
+    /// read/write transactions, Knossos's model); or list-append / rw-register (Elle-style
+    /// transactional isolation, see --isolation), bank, set, counter. Default: inferred from
+    /// the functions used.
+    #[arg(long, value_parser = parse_model)]
+    pub model: Option<AnyModel>,
+    /// list-append / rw-register: the isolation level the history must satisfy:
+    /// strict-serializable (default), serializable, strong-session-serializable,
+    /// snapshot-isolation, strong-snapshot-isolation, strong-session-snapshot-isolation,
+    /// read-committed.
+    #[arg(long, default_value = "strict-serializable")]
+    pub isolation: checkers::elle::ConsistencyModel,
     /// Format: jsonl, edn or porcupine (default: detected from the first line).
     #[arg(long)]
     pub format: Option<Format>,
@@ -30,9 +39,15 @@ pub struct Args {
           value_parser = crate::numeric::secs(0.001, crate::numeric::MAX_BUDGET_S))]
     pub timeout: f64,
     /// Initial value of every register/key, as JSON (bare words are strings). Default nil.
+    /// multi-register also takes an object of per-key values: --init '{"x":0,"y":0}'.
     /// Numbers must be exact: integers within 64 bits, decimals a 64-bit float holds exactly.
     #[arg(long, value_parser = parse_init)]
     pub init: Option<serde_json::Value>,
+    /// What a read that returned nil means: `value` (the default: the register held nil, as
+    /// in faultline's and Porcupine's histories) or `unknown` (Knossos's reading of Jepsen
+    /// histories: the result was lost, so the read matches any value).
+    #[arg(long, default_value = "value", value_parser = parse_nil_reads, value_name = "value|unknown")]
+    pub nil_reads: NilReads,
     /// Memory cap for reading and checking, e.g. 512M, 2G (binary units; 16M to 1T). Every
     /// search's memo and the values models intern count against it, across all parallel
     /// searches; reaching it gives `unknown` with the reason. The text of the history may use
@@ -117,6 +132,32 @@ fn parse_init(s: &str) -> Result<serde_json::Value, String> {
         Ok(v) => Ok(v),
         Err(e) if numeric || s.trim_start().starts_with(['[', '{', '"']) => Err(e),
         Err(_) => Ok(serde_json::Value::String(s.to_string())),
+    }
+}
+
+/// A `--model`: a linearizability model or one of the other checkers.
+#[derive(Debug, Clone, Copy)]
+pub enum AnyModel {
+    /// Linearizability against this model.
+    Linear(ModelKind),
+    /// Transactional isolation or an invariant checker.
+    Txn(super::check_txn::TxnModel),
+}
+
+fn parse_model(s: &str) -> Result<AnyModel, String> {
+    if let Some(m) = super::check_txn::TxnModel::parse(s) {
+        return Ok(AnyModel::Txn(m));
+    }
+    s.parse::<ModelKind>()
+        .map(AnyModel::Linear)
+        .map_err(|e| format!("{e}, or list-append, rw-register, bank, set, counter"))
+}
+
+fn parse_nil_reads(s: &str) -> Result<NilReads, String> {
+    match s {
+        "value" => Ok(NilReads::Value),
+        "unknown" => Ok(NilReads::Unknown),
+        _ => Err(format!("{s:?}: expected value or unknown")),
     }
 }
 
@@ -217,14 +258,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(o) => o,
         Err(e) => return Ok(bad_line(&shown, e.line(), &e)),
     };
+    let txn_model = match args.model {
+        Some(AnyModel::Txn(m)) => Some(m),
+        Some(AnyModel::Linear(_)) => None,
+        None => super::check_txn::TxnModel::infer(&history),
+    };
+    if let Some(m) = txn_model {
+        let timeout = Duration::from_secs_f64(args.timeout);
+        return Ok(
+            match super::check_txn::check(&shown, &history, m, args.isolation, timeout, args.json) {
+                Ok(code) => code,
+                Err(e) => bad_line(&shown, e.line(), &e),
+            },
+        );
+    }
     let opts = CheckOptions {
-        model: args.model,
+        model: match args.model {
+            Some(AnyModel::Linear(m)) => Some(m),
+            _ => None,
+        },
         init: args.init.clone().unwrap_or(serde_json::Value::Null),
         timeout: Some(Duration::from_secs_f64(args.timeout)),
         partition: !args.no_partition,
         strategy: args.strategy,
         max_memory,
         input_bytes: parsed_bytes,
+        nil_reads: args.nil_reads,
     };
     let result = match linearizable::check(&ops, &opts) {
         Ok(r) => r,

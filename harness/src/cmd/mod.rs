@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod bench;
 pub mod check;
+pub mod check_txn;
 pub mod clock;
 pub mod compare;
 pub mod env;
