@@ -104,7 +104,10 @@ pub struct Flags {
     /// --env ssh: add unknown host keys to known_hosts instead of refusing to connect.
     #[arg(long)]
     pub accept_new_host_keys: bool,
-    /// Workload: register (one key) or kv (many keys).
+    /// Workload: register (one key) or kv (many keys), checked for linearizability; or the
+    /// transactional ones (kvnode's POST /txn): list-append (Elle: isolation cycles), bank
+    /// (transfers; every read shows the same total), set (adds; lost/unexpected elements),
+    /// counter (increments; reads within bounds).
     #[arg(long, default_value = "register")]
     pub workload: String,
     /// Faults: comma-separated partition, kill, pause, clock, packet; or all; or none.
@@ -451,6 +454,14 @@ impl Flags {
             bail!("unknown --engine {engine:?} (expected raft, multipaxos or nwr)");
         }
         let workload: Workload = self.workload.parse()?;
+        if workload.is_transactional() {
+            if etcd {
+                bail!("--workload {workload} runs kvnode's transactions (POST /txn); with --system etcd use register or kv");
+            }
+            if self.cas_percent.is_some() {
+                bail!("--cas-percent applies to the register and kv workloads, not {workload}");
+            }
+        }
         let nwr_engine = engine == "nwr";
         let kvnode_args: Vec<String> = self
             .kvnode_args
