@@ -56,7 +56,8 @@
 //! invoked after `T_x` has `e(w) < l(x)`. Writes sorted by invoke time with suffix minima of
 //! `e` answer that with one binary search per `x`: `O((W + R) log W)` in all.
 
-use crate::history::{pair, Event, EventType, HistoryError, Operation, Process};
+use crate::explain::{op_claim, Claim, Field, Sentence};
+use crate::history::{pair, Event, HistoryError, Operation, Outcome, Process};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -112,6 +113,9 @@ pub struct Ghost {
     pub ghost_read: ReadRef,
     /// What happened, in one sentence.
     pub explanation: String,
+    /// The same sentence with the claims it makes (see [`crate::explain`]).
+    #[serde(default)]
+    pub sentence: Sentence,
 }
 
 /// Result of [`check_events`] / [`check`].
@@ -154,17 +158,11 @@ impl GhostReport {
 pub fn check_events(events: &[Event]) -> Result<GhostReport, HistoryError> {
     let lines: Vec<usize> = (1..=events.len()).collect();
     let ops = pair(events, &lines)?;
-    Ok(check(&ops, events))
+    Ok(check(&ops))
 }
 
-/// Looks for ghost writes among paired operations; `events` supplies the `info` completion
-/// times (and errors) that [`Operation`] does not keep.
-pub fn check(ops: &[Operation], events: &[Event]) -> GhostReport {
-    let completions: HashMap<u64, &Event> = events
-        .iter()
-        .filter(|e| e.kind != EventType::Invoke && e.process != Process::Nemesis)
-        .map(|e| (e.index, e))
-        .collect();
+/// Looks for ghost writes among paired operations (`fail`s removed, as the checkers see them).
+pub fn check(ops: &[Operation]) -> GhostReport {
     let mut keys: HashMap<Option<&str>, KeyOps> = HashMap::new();
     for op in ops {
         let Process::Client(_) = op.process else {
@@ -188,13 +186,9 @@ pub fn check(ops: &[Operation], events: &[Event]) -> GhostReport {
                 if value.is_null() {
                     continue;
                 }
-                let gave_up = match (op.ret, op.complete_index) {
-                    (None, Some(i)) => completions
-                        .get(&i)
-                        .copied()
-                        .filter(|e| e.kind == EventType::Info),
-                    _ => None,
-                };
+                // The time its client gave up: an `info` completion (not an invoke that never
+                // completed, whose client never gave up before the history ended).
+                let gave_up = (op.outcome() == Outcome::Info).then_some(op.end).flatten();
                 slot.writes.push(Write {
                     id: value_id(&value),
                     value,
@@ -210,7 +204,7 @@ pub fn check(ops: &[Operation], events: &[Event]) -> GhostReport {
     let mut names: Vec<_> = keys.keys().copied().collect();
     names.sort();
     for name in names {
-        keys[&name].find(&completions, &mut report, &mut ghosts);
+        keys[&name].find(&mut report, &mut ghosts);
     }
     ghosts.sort_by_key(|g| (g.ghost_read.invoke_ns, g.gave_up_ns));
     report.count = ghosts.len();
@@ -231,17 +225,12 @@ struct Write<'a> {
     id: String,
     value: Value,
     op: &'a Operation,
-    /// The `info` completion, when the write ended indeterminate.
-    gave_up: Option<&'a Event>,
+    /// When its `info` completion came back, when the write ended indeterminate.
+    gave_up: Option<u64>,
 }
 
 impl KeyOps<'_> {
-    fn find(
-        &self,
-        completions: &HashMap<u64, &Event>,
-        report: &mut GhostReport,
-        out: &mut Vec<Ghost>,
-    ) {
+    fn find(&self, report: &mut GhostReport, out: &mut Vec<Ghost>) {
         // A value written twice cannot say which write a read saw: such writes prove nothing.
         let mut written: HashMap<&str, usize> = HashMap::new();
         for w in &self.writes {
@@ -288,7 +277,7 @@ impl KeyOps<'_> {
                 continue;
             };
             report.indeterminate_writes_read += 1;
-            let t_x = gave_up.time;
+            let t_x = gave_up;
             let start = read_writes.partition_point(|(w, _)| w.op.call <= t_x);
             let Some(&j) = suffix_min.get(start) else {
                 continue;
@@ -297,15 +286,7 @@ impl KeyOps<'_> {
             if read_end(rw) >= rx.call {
                 continue;
             }
-            let node = |r: &Operation| {
-                r.complete_index
-                    .and_then(|i| completions.get(&i))
-                    .and_then(|e| e.node.clone())
-            };
-            let mut g = describe(x, gave_up, w, rw, rx);
-            g.newer_read.node = node(rw);
-            g.ghost_read.node = node(rx);
-            out.push(g);
+            out.push(describe(x, gave_up, w, rw, rx));
         }
     }
 }
@@ -324,60 +305,66 @@ fn read_ref(r: &Operation) -> ReadRef {
         process: r.process,
         invoke_ns: r.call,
         complete_ns: read_end(r),
-        node: None,
+        node: r.node.clone(),
     }
 }
 
-fn s(ns: u64) -> String {
-    format!("{:.3} s", ns as f64 / 1e9)
-}
-
-fn describe(x: &Write, gave_up: &Event, w: &Write, rw: &Operation, rx: &Operation) -> Ghost {
-    let why = match gave_up.error.as_deref() {
-        Some("timeout") | None => "timed out".to_string(),
-        Some(e) => format!("ended unknown ({e})"),
-    };
-    let on_key =
-        x.op.key
-            .as_deref()
-            .map(|k| format!("on key {k}, "))
-            .unwrap_or_default();
-    let explanation = format!(
-        "{on_key}{} of {} (process {}) {why} at {}; {} of {} was issued at {}, after that, and \
-         read at {}; then {} was read at {}: the abandoned write was applied after a newer one \
-         (ghost reappearance)",
-        x.op.f,
-        x.value,
-        x.op.process,
-        s(gave_up.time),
-        w.op.f,
-        w.value,
-        s(w.op.call),
-        s(read_end(rw)),
-        x.value,
-        s(rx.call),
-    );
+fn describe(x: &Write, gave_up: u64, w: &Write, rw: &Operation, rx: &Operation) -> Ghost {
+    let mut s = Sentence::new(false);
+    // Unique values: each read names its write.
+    for op in [x.op, w.op] {
+        s.claim(Claim::Writers {
+            key: op.key.clone(),
+            value: written(op),
+            writers: vec![op.invoke_index],
+            init: Value::Null,
+        });
+    }
+    if x.op.key.is_some() {
+        let xi = s.claim(op_claim(x.op));
+        s.text("On ").show(xi, Field::Key).text(", ");
+    }
+    let (_, xi) = s.began_after(w.op, x.op);
+    s.text(" gave up at ").show(xi, Field::End).text(", and ");
+    let rwi = s.claim(op_claim(rw));
+    s.show(rwi, Field::Phrase)
+        .text(" had returned it by ")
+        .show(rwi, Field::End)
+        .text("; then ");
+    s.began_after(rx, rw);
+    s.text(" completed: the abandoned write was applied after a newer one (ghost reappearance).");
     Ghost {
         key: x.op.key.clone(),
         value: x.value.clone(),
         f: x.op.f.clone(),
         process: x.op.process,
         invoke_ns: x.op.call,
-        gave_up_ns: gave_up.time,
-        error: gave_up.error.clone(),
-        node: gave_up.node.clone(),
+        gave_up_ns: gave_up,
+        error: x.op.error.clone(),
+        node: x.op.node.clone(),
         newer_value: w.value.clone(),
         newer_process: w.op.process,
         newer_invoke_ns: w.op.call,
         newer_read: read_ref(rw),
         ghost_read: read_ref(rx),
-        explanation,
+        explanation: s.text.clone(),
+        sentence: s,
+    }
+}
+
+/// The value a write or cas leaves.
+fn written(op: &Operation) -> Value {
+    if op.f == "cas" {
+        op.input.get(1).cloned().unwrap_or(Value::Null)
+    } else {
+        op.input.clone()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::EventType;
     use serde_json::json;
 
     /// Builds a history from ops given as (process, f, key, invoke value, invoke ms,
@@ -458,9 +445,10 @@ mod tests {
         assert_eq!(g.ghost_read.invoke_ns, 9_100_000_000);
         assert_eq!(
             g.explanation,
-            "write of 17 (process 5) timed out at 3.200 s; write of 42 was issued at 4.000 s, \
-             after that, and read at 4.500 s; then 17 was read at 9.100 s: the abandoned write \
-             was applied after a newer one (ghost reappearance)"
+            "write 42 by p2 began 800 ms after write 17 by p5 (outcome unknown) gave up at \
+             3.200 s, and read → 42 by p3 had returned it by 4.500 s; then read → 17 by p4 \
+             began 4.60 s after read → 42 by p3 completed: the abandoned write was applied \
+             after a newer one (ghost reappearance)."
         );
         assert_eq!(
             (r.indeterminate_writes, r.indeterminate_writes_read),
@@ -555,7 +543,9 @@ mod tests {
         assert_eq!(r.count, 1);
         assert_eq!(r.ghosts[0].key.as_deref(), Some("b"));
         assert_eq!(r.ghosts[0].value, json!(7));
-        assert!(r.ghosts[0].explanation.starts_with("on key b, write of 7"));
+        assert!(r.ghosts[0]
+            .explanation
+            .starts_with("On key b, write 8 by p7 began"));
     }
 
     #[test]

@@ -366,7 +366,12 @@ pub struct Operation {
     /// The invoke's value (the argument).
     pub input: serde_json::Value,
     /// The completion's value for `ok` ops (the result); `None` when the outcome is unknown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A read of nil is `Some(null)`, also after a round trip through JSON.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub output: Option<serde_json::Value>,
     /// Invoke time (ns).
     pub call: u64,
@@ -381,12 +386,67 @@ pub struct Operation {
     /// 1-based source line of the invoke event, so messages can name it (0 = unknown).
     #[serde(default)]
     pub line: usize,
+    /// Time of the completion event of any kind (ns): `ret` for ok ops, and also when a `fail`
+    /// or `info` came back (the client gave up then; an `info` op may still take effect later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<u64>,
+    /// The op definitely did not happen (`fail`). Only [`pair_all`] keeps such ops.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
+    /// The node that served it (the completion's `node`, else the invoke's), when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Why it failed or is indeterminate, in words, when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A field that is present deserializes to `Some`, even when it is JSON null (a read of nil);
+/// an absent one is `None` through `#[serde(default)]`.
+pub fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
 }
 
 impl Operation {
     /// True when the outcome is unknown (`info`, or never completed).
     pub fn is_indeterminate(&self) -> bool {
-        self.ret.is_none()
+        self.ret.is_none() && !self.failed
+    }
+
+    /// How the call ended.
+    pub fn outcome(&self) -> Outcome {
+        if self.failed {
+            Outcome::Fail
+        } else if self.ret.is_some() {
+            Outcome::Ok
+        } else {
+            Outcome::Info
+        }
+    }
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Completed and took effect.
+    Ok,
+    /// Definitely did not take effect.
+    Fail,
+    /// Unknown: timed out, connection lost, or never completed before the history ended.
+    Info,
+}
+
+impl Outcome {
+    /// The history's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Fail => "fail",
+            Outcome::Info => "info",
+        }
     }
 }
 
@@ -405,6 +465,21 @@ fn process_name(p: &Process) -> String {
 /// A completion timed before its invoke is refused. `lines[i]` names the source line of
 /// `events[i]` in errors and in [`Operation::line`] (without lines: position + 1).
 pub fn pair(events: &[Event], lines: &[usize]) -> Result<Vec<Operation>, HistoryError> {
+    pair_with(events, lines, false)
+}
+
+/// Like [`pair`], but keeps `fail` ops (with [`Operation::failed`] set and `ret: None`), for
+/// whoever draws or counts what happened. Never hand its output to a checker unfiltered: a
+/// failed op did not happen.
+pub fn pair_all(events: &[Event], lines: &[usize]) -> Result<Vec<Operation>, HistoryError> {
+    pair_with(events, lines, true)
+}
+
+fn pair_with(
+    events: &[Event],
+    lines: &[usize],
+    keep_fails: bool,
+) -> Result<Vec<Operation>, HistoryError> {
     use std::collections::HashMap;
     let line_of = |i: usize| lines.get(i).copied().unwrap_or(i + 1);
     // process -> (event position, slot in `slots`)
@@ -437,6 +512,10 @@ pub fn pair(events: &[Event], lines: &[usize]) -> Result<Vec<Operation>, History
                     invoke_index: ev.index,
                     complete_index: None,
                     line: line_of(i),
+                    end: None,
+                    failed: false,
+                    node: ev.node.clone(),
+                    error: None,
                 }));
             }
             kind => {
@@ -468,10 +547,19 @@ pub fn pair(events: &[Event], lines: &[usize]) -> Result<Vec<Operation>, History
                 if op.key.is_none() {
                     op.key = ev.key.clone();
                 }
+                op.end = Some(ev.time.max(op.call));
+                if ev.node.is_some() {
+                    op.node = ev.node.clone();
+                }
+                op.error = ev.error.clone();
                 match kind {
                     EventType::Ok => {
                         op.ret = Some(ev.time);
                         op.output = Some(ev.value.clone());
+                        op.complete_index = Some(ev.index);
+                    }
+                    EventType::Fail if keep_fails => {
+                        op.failed = true;
                         op.complete_index = Some(ev.index);
                     }
                     EventType::Fail => slots[slot] = None,

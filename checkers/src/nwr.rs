@@ -47,6 +47,7 @@
 //! - **unexplained read**: a value that no non-failed write on that key wrote, or one whose
 //!   write began after the read completed. Not counted as fresh or stale.
 
+use crate::explain::{op_claim, Claim, Field, Sentence};
 use crate::history::{History, HistoryError, Operation, Process};
 use crate::quorum::{self, PbsOptions, QuorumConfig, QuorumError, StaticAnalysis, TVisibility};
 use serde::{Deserialize, Serialize};
@@ -128,8 +129,30 @@ pub struct Anomaly {
     pub ops: Vec<usize>,
     /// When it happened (the anomalous op's invoke), ns since the test started.
     pub time: u64,
-    /// A plain-language account, naming processes, values and times.
+    /// A plain-language account, naming processes, values and times (the sentence's text).
     pub description: String,
+    /// The same account with the claims it makes, each checkable against the history.
+    #[serde(default)]
+    pub sentence: Sentence,
+}
+
+impl Anomaly {
+    fn new(
+        kind: AnomalyKind,
+        key: &Option<String>,
+        ops: Vec<usize>,
+        time: i64,
+        s: Sentence,
+    ) -> Self {
+        Anomaly {
+            kind,
+            key: key.clone(),
+            ops,
+            time: time.max(0) as u64,
+            description: s.text.clone(),
+            sentence: s,
+        }
+    }
 }
 
 /// Reads that were `k` versions behind.
@@ -156,6 +179,28 @@ pub struct TBucket {
     pub fresh: u64,
     /// `fresh / reads`.
     pub p_fresh: f64,
+    /// Lower end of the 95 % Wilson score interval of `p_fresh`: with 1–6 reads a bucket's
+    /// fraction says little, and the plot shows how little instead of zigzagging.
+    #[serde(default)]
+    pub ci_lo: f64,
+    /// Upper end of that interval.
+    #[serde(default = "one")]
+    pub ci_hi: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The 95 % Wilson score interval of `k` successes in `n` trials.
+pub fn wilson(k: u64, n: u64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (n, p, z) = (n as f64, k as f64 / n as f64, 1.96f64);
+    let centre = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
+    let half = z / (1.0 + z * z / n) * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
 /// Session-guarantee violations of one process.
@@ -420,7 +465,6 @@ pub fn analyze_history(history: &History, opts: &NwrOptions) -> Result<NwrAnalys
 /// A write, as the analysis sees it.
 struct Write {
     op: usize,
-    process: Process,
     value: String,
     call: i64,
     /// `POS` when indeterminate.
@@ -436,7 +480,6 @@ enum Seen {
 
 struct Read {
     op: usize,
-    process: Process,
     call: i64,
     ret: i64,
     seen: Option<Seen>,
@@ -450,25 +493,6 @@ fn ms(t: f64) -> String {
         format!("{t:.0} ms")
     } else {
         format!("{t:.2} ms")
-    }
-}
-
-/// Times in descriptions, to the microsecond: quorum anomalies happen within a millisecond.
-fn secs(ns: i64) -> String {
-    format!("{:.6} s", ns as f64 / 1e9)
-}
-
-fn proc_name(p: Process) -> String {
-    match p {
-        Process::Client(n) => format!("p{n}"),
-        Process::Nemesis => "nemesis".into(),
-    }
-}
-
-fn key_phrase(key: &Option<String>) -> String {
-    match key {
-        Some(k) => format!(" on key {k:?}"),
-        None => String::new(),
     }
 }
 
@@ -513,7 +537,6 @@ pub fn analyze(ops: &[Operation], opts: &NwrOptions) -> NwrAnalysis {
             // A cas that returned ok took effect; one that is indeterminate may have.
             kd.writes.push(Write {
                 op: op.id,
-                process: op.process,
                 value: v.to_string(),
                 call: op.call as i64,
                 ret: op.ret.map_or(POS, |r| r as i64),
@@ -521,7 +544,6 @@ pub fn analyze(ops: &[Operation], opts: &NwrOptions) -> NwrAnalysis {
         } else if let (Some(ret), Some(out)) = (op.ret, op.output.as_ref()) {
             kd.reads.push(Read {
                 op: op.id,
-                process: op.process,
                 call: op.call as i64,
                 ret: ret as i64,
                 seen: None,
@@ -530,7 +552,7 @@ pub fn analyze(ops: &[Operation], opts: &NwrOptions) -> NwrAnalysis {
         }
     }
 
-    let mut acc = Acc::new(opts);
+    let mut acc = Acc::new(opts, ops);
     for kd in &mut keys {
         analyze_key(kd, &mut acc);
     }
@@ -540,6 +562,8 @@ pub fn analyze(ops: &[Operation], opts: &NwrOptions) -> NwrAnalysis {
 
 struct Acc<'o> {
     opts: &'o NwrOptions,
+    /// The ops analysed (anomalies name them by id, their sentences quote them).
+    ops: &'o [Operation],
     fresh: u64,
     stale: u64,
     unexplained: u64,
@@ -558,9 +582,10 @@ struct Acc<'o> {
 }
 
 impl<'o> Acc<'o> {
-    fn new(opts: &'o NwrOptions) -> Self {
+    fn new(opts: &'o NwrOptions, ops: &'o [Operation]) -> Self {
         Acc {
             opts,
+            ops,
             fresh: 0,
             stale: 0,
             unexplained: 0,
@@ -578,11 +603,12 @@ impl<'o> Acc<'o> {
         }
     }
 
-    fn example(&mut self, kind: AnomalyKind, make: impl FnOnce() -> Anomaly) {
+    /// Records an example of `kind` unless there are enough; `make` builds it from the ops.
+    fn example(&mut self, kind: AnomalyKind, make: impl FnOnce(&[Operation]) -> Anomaly) {
         let n = self.counts.entry(kind).or_default();
         if *n < self.opts.max_examples {
             *n += 1;
-            self.anomalies.push(make());
+            self.anomalies.push(make(self.ops));
         }
     }
 
@@ -657,6 +683,7 @@ fn buckets(curve: &[(f64, bool)], edges: &[f64]) -> Vec<TBucket> {
         }
         let n = (i - start) as u64;
         if n > 0 {
+            let (ci_lo, ci_hi) = wilson(fresh, n);
             out.push(TBucket {
                 t_lo_ms: lo,
                 t_hi_ms: hi,
@@ -664,6 +691,8 @@ fn buckets(curve: &[(f64, bool)], edges: &[f64]) -> Vec<TBucket> {
                 reads: n,
                 fresh,
                 p_fresh: fresh as f64 / n as f64,
+                ci_lo,
+                ci_hi,
             });
         }
     }
@@ -725,12 +754,6 @@ fn analyze_key(kd: &mut KeyData, acc: &mut Acc) {
             Seen::Write(w) => (writes[w].call, writes[w].ret),
         }
     };
-    let show = |s: Seen| -> String {
-        match s {
-            Seen::Nil => "nil (the initial value)".into(),
-            Seen::Write(w) => format!("write {}", writes[w].value),
-        }
-    };
 
     // Acknowledged writes by ack time, with prefix maxima of their invoke times.
     let mut acked: Vec<usize> = (0..writes.len())
@@ -759,29 +782,31 @@ fn analyze_key(kd: &mut KeyData, acc: &mut Acc) {
         }
         let Some(seen) = r.seen else {
             acc.unexplained += 1;
-            let (process, call, value, op) = (r.process, r.call, r.value.clone(), r.op);
-            let why = match by_value.get(value.as_str()) {
-                Some(&w) => format!(
-                    "which write {} by {} only began at {}, after the read completed",
-                    value,
-                    proc_name(writes[w].process),
-                    secs(writes[w].call)
-                ),
-                None => "which no successful or indeterminate write wrote".into(),
-            };
-            acc.example(AnomalyKind::UnexplainedRead, || Anomaly {
-                kind: AnomalyKind::UnexplainedRead,
-                key: key.clone(),
-                ops: vec![op],
-                time: call as u64,
-                description: format!(
-                    "read by {}{} at {} returned {}, {}.",
-                    proc_name(process),
-                    key_phrase(key),
-                    secs(call),
-                    value,
-                    why
-                ),
+            let (call, op) = (r.call, r.op);
+            let later: Vec<usize> = writes
+                .iter()
+                .filter(|w| w.value == r.value)
+                .map(|w| w.op)
+                .collect();
+            acc.example(AnomalyKind::UnexplainedRead, |ops| {
+                let read = &ops[op];
+                let mut s = Sentence::new(false);
+                on_key(&mut s, read);
+                let wc = s.claim(writers_claim(read, &later, ops));
+                if let Some(first) = later.iter().map(|&w| &ops[w]).min_by_key(|w| w.call) {
+                    s.show_op(read)
+                        .text(" returned ")
+                        .show(wc, Field::Value)
+                        .text(" before any operation wrote it: ");
+                    s.began_after(first, read);
+                    s.text(" completed.");
+                } else {
+                    s.show_op(read)
+                        .text(" returned ")
+                        .show(wc, Field::Value)
+                        .text(", which no operation on this key wrote.");
+                }
+                Anomaly::new(AnomalyKind::UnexplainedRead, key, vec![op], call, s)
             });
             continue;
         };
@@ -799,43 +824,45 @@ fn analyze_key(kd: &mut KeyData, acc: &mut Acc) {
         *acc.k_hist.entry(k).or_default() += 1;
         let first = acked[prefix_max_call[..inserted].partition_point(|&c| c <= vret)];
         let newest = acked[inserted - 1];
-        let (rp, rc, rop) = (r.process, r.call, r.op);
-        let fw = &writes[first];
-        let newest_note = if newest != first {
-            format!(
-                "; the newest acknowledged value was write {} (acknowledged at {})",
-                writes[newest].value,
-                secs(writes[newest].ret)
-            )
-        } else {
-            String::new()
+        let (rc, rop) = (r.call, r.op);
+        let fw = writes[first].op;
+        let newest_op = (newest != first).then(|| writes[newest].op);
+        let behind: Vec<usize> = acked[..inserted]
+            .iter()
+            .filter(|&&w| writes[w].call > vret)
+            .map(|&w| writes[w].op)
+            .collect();
+        let value_writer = match seen {
+            Seen::Write(w) => Some(writes[w].op),
+            Seen::Nil => None,
         };
-        let mut ids = vec![fw.op];
-        if let Seen::Write(w) = seen {
-            ids.insert(0, writes[w].op);
+        let mut ids = vec![fw];
+        if let Some(w) = value_writer {
+            ids.insert(0, w);
         }
         ids.push(rop);
-        let description = format!(
-            "read by {}{} at {} returned {}, {} acknowledged version{} behind: write {} by {} \
-             was acknowledged at {}, {} before the read began{}.",
-            proc_name(rp),
-            key_phrase(key),
-            secs(rc),
-            show(seen),
-            k,
-            if k == 1 { "" } else { "s" },
-            fw.value,
-            proc_name(fw.process),
-            secs(fw.ret),
-            ms((rc - fw.ret) as f64 / 1e6),
-            newest_note
-        );
-        acc.example(AnomalyKind::StaleRead, || Anomaly {
-            kind: AnomalyKind::StaleRead,
-            key: key.clone(),
-            ops: ids,
-            time: rc as u64,
-            description,
+        acc.example(AnomalyKind::StaleRead, |ops| {
+            let read = &ops[rop];
+            let mut s = Sentence::new(false);
+            on_key(&mut s, read);
+            let bi = s.claim(Claim::Behind {
+                key: read.key.clone(),
+                read: read.invoke_index,
+                writes: behind.iter().map(|&w| ops[w].invoke_index).collect(),
+            });
+            s.began_after(read, &ops[fw]);
+            s.text(" was acknowledged, yet it returned a value ")
+                .show(bi, Field::Value)
+                .text(" behind");
+            if let Some(n) = newest_op {
+                let ni = s.claim(op_claim(&ops[n]));
+                s.text("; the newest acknowledged value was that of ")
+                    .show(ni, Field::Phrase)
+                    .text(", acknowledged at ")
+                    .show(ni, Field::End);
+            }
+            s.text(".");
+            Anomaly::new(AnomalyKind::StaleRead, key, ids.clone(), rc, s)
         });
     }
 
@@ -864,35 +891,41 @@ fn analyze_key(kd: &mut KeyData, acc: &mut Acc) {
             acc.inversions += 1;
             let r1 = &kd.reads[wi];
             let s1 = r1.seen.expect("witness reads are attributed");
-            let older = match seen {
-                Seen::Nil => "nil (the initial value)".to_owned(),
-                Seen::Write(w) => format!(
-                    "the older value {} (acknowledged at {}, before write {} began)",
-                    writes[w].value,
-                    secs(writes[w].ret),
-                    r1.value
-                ),
+            let (first, second, time) = (r1.op, r.op, r.call);
+            let newer = match s1 {
+                Seen::Write(w) => Some(writes[w].op),
+                Seen::Nil => None,
             };
-            let description = format!(
-                "read by {}{} at {} saw {}, but a later read by {} (began at {}, after {}'s read \
-                 completed at {}) saw {}.",
-                proc_name(r1.process),
-                key_phrase(key),
-                secs(r1.call),
-                show(s1),
-                proc_name(r.process),
-                secs(r.call),
-                proc_name(r1.process),
-                secs(r1.ret),
-                older
-            );
-            let (ops, time) = (vec![r1.op, r.op], r.call as u64);
-            acc.example(AnomalyKind::NewOldInversion, || Anomaly {
-                kind: AnomalyKind::NewOldInversion,
-                key: key.clone(),
-                ops,
-                time,
-                description,
+            let older = match seen {
+                Seen::Write(w) => Some(writes[w].op),
+                Seen::Nil => None,
+            };
+            acc.example(AnomalyKind::NewOldInversion, |ops| {
+                let (a, b) = (&ops[first], &ops[second]);
+                let mut s = Sentence::new(false);
+                on_key(&mut s, b);
+                s.began_after(b, a);
+                if let (Some(u), Some(v)) = (newer, older) {
+                    let (u, v) = (&ops[u], &ops[v]);
+                    s.claim(writers_claim(a, &[u.id], ops));
+                    s.claim(writers_claim(b, &[v.id], ops));
+                    s.text(" had completed, yet it returned the value of ")
+                        .show_op(v)
+                        .text(", and the earlier read the value of ")
+                        .show_op(u)
+                        .text(": ");
+                    s.began_after(u, v);
+                    s.text(" was acknowledged.");
+                } else {
+                    s.text(" had completed, yet it returned nil, the initial value.");
+                }
+                Anomaly::new(
+                    AnomalyKind::NewOldInversion,
+                    key,
+                    vec![first, second],
+                    time,
+                    s,
+                )
             });
         }
     }
@@ -919,36 +952,39 @@ fn analyze_key(kd: &mut KeyData, acc: &mut Acc) {
         acc.undecided_keys += 1;
         return;
     };
-    let final_values: Vec<String> = {
-        let mut v: Vec<String> = finals.iter().map(|r| r.value.clone()).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
+    let final_ops: Vec<usize> = finals.iter().map(|r| r.op).collect();
     for &i in &acked {
         let w = &writes[i];
         if w.call > newest_final {
             acc.lost += 1;
-            let description = format!(
-                "write {} by {}{} was acknowledged at {} but lost: all {} final read{} after the \
-                 last write finished ({}) returned older values ({}).",
-                w.value,
-                proc_name(w.process),
-                key_phrase(key),
-                secs(w.ret),
-                finals.len(),
-                if finals.len() == 1 { "" } else { "s" },
-                secs(quiet),
-                final_values.join(", ")
-            );
-            let mut ids = vec![w.op];
-            ids.extend(finals.iter().take(3).map(|r| r.op));
-            acc.example(AnomalyKind::LostWrite, || Anomaly {
-                kind: AnomalyKind::LostWrite,
-                key: key.clone(),
-                ops: ids,
-                time: w.ret as u64,
-                description,
+            let (wop, t) = (w.op, w.ret);
+            let mut ids = vec![wop];
+            ids.extend(final_ops.iter().take(3));
+            acc.example(AnomalyKind::LostWrite, |ops| {
+                let lost = &ops[wop];
+                let mut s = Sentence::new(false);
+                on_key(&mut s, lost);
+                let li = s.claim(op_claim(lost));
+                let fi = s.claim(Claim::Lost {
+                    key: lost.key.clone(),
+                    write: lost.invoke_index,
+                    after: quiet.max(0) as u64,
+                    reads: final_ops.iter().map(|&r| ops[r].invoke_index).collect(),
+                });
+                s.show(li, Field::Phrase)
+                    .text(" was acknowledged at ")
+                    .show(li, Field::End)
+                    .text(" but lost: the ")
+                    .show(fi, Field::Value)
+                    .text(" that began after every write of the key had finished (at ")
+                    .show(fi, Field::Start)
+                    .text(") all returned older values");
+                if let Some(&r) = final_ops.first() {
+                    s.text(", such as ");
+                    s.show_op(&ops[r]);
+                }
+                s.text(".");
+                Anomaly::new(AnomalyKind::LostWrite, key, ids.clone(), t, s)
             });
         }
     }
@@ -958,8 +994,9 @@ fn analyze_key(kd: &mut KeyData, acc: &mut Acc) {
 fn session_checks(ops: &[Operation], keys: &[KeyData], acc: &mut Acc) {
     #[derive(Default, Clone, Copy)]
     struct Session {
-        /// Newest (by invoke) write this process has read: (invoke time, write index).
-        seen: Option<(i64, usize)>,
+        /// Newest (by invoke) write this process has read: (invoke time, write index, the
+        /// read's op id).
+        seen: Option<(i64, usize, usize)>,
         /// Newest own acknowledged write: (invoke time, write index).
         own: Option<(i64, usize)>,
     }
@@ -994,66 +1031,99 @@ fn session_checks(ops: &[Operation], keys: &[KeyData], acc: &mut Acc) {
         let kd = &keys[ki];
         let r = &kd.reads[ri];
         let Some(seen) = r.seen else { continue };
-        let (vcall, vret, shown) = match seen {
-            Seen::Nil => (NEG, NEG, "nil (the initial value)".to_owned()),
-            Seen::Write(w) => (
-                kd.writes[w].call,
-                kd.writes[w].ret,
-                format!("write {}", kd.writes[w].value),
-            ),
+        let (vcall, vret) = match seen {
+            Seen::Nil => (NEG, NEG),
+            Seen::Write(w) => (kd.writes[w].call, kd.writes[w].ret),
+        };
+        let value_op = match seen {
+            Seen::Write(w) => Some(kd.writes[w].op),
+            Seen::Nil => None,
         };
         let s = *sessions.entry((op.process, ki)).or_default();
         let key = kd.key;
-        if let Some((_, w)) = s.seen.filter(|(c, _)| vret < *c) {
+        let rop = r.op;
+        if let Some((_, w, prev)) = s.seen.filter(|(c, _, _)| vret < *c) {
             acc.monotonic += 1;
             acc.per_process.entry(op.process).or_default().0 += 1;
-            let newer = &kd.writes[w];
-            let description = format!(
-                "process {}{} had read write {}, then at {} read {}, which was acknowledged \
-                 before write {} began (at {}).",
-                proc_name(op.process),
-                key_phrase(key),
-                newer.value,
-                secs(r.call),
-                shown,
-                newer.value,
-                secs(newer.call)
-            );
-            acc.example(AnomalyKind::MonotonicRead, || Anomaly {
-                kind: AnomalyKind::MonotonicRead,
-                key: key.clone(),
-                ops: vec![r.op],
-                time: r.call as u64,
-                description,
+            let newer = kd.writes[w].op;
+            acc.example(AnomalyKind::MonotonicRead, |ops| {
+                let (read, before) = (&ops[rop], &ops[prev]);
+                let mut s = Sentence::new(false);
+                on_key(&mut s, read);
+                s.began_after(read, before);
+                s.text(", an earlier read of the same process, had completed, yet it returned ");
+                older_than(&mut s, read, value_op, &ops[newer], ops);
+                Anomaly::new(AnomalyKind::MonotonicRead, key, vec![prev, rop], r.call, s)
             });
         }
         if let Some((_, w)) = s.own.filter(|(c, _)| vret < *c) {
             acc.ryw += 1;
             acc.per_process.entry(op.process).or_default().1 += 1;
-            let own = &kd.writes[w];
-            let description = format!(
-                "process {}{} wrote {} (acknowledged at {}), then at {} read {}, an older value.",
-                proc_name(op.process),
-                key_phrase(key),
-                own.value,
-                secs(own.ret),
-                secs(r.call),
-                shown
-            );
-            acc.example(AnomalyKind::ReadYourWrites, || Anomaly {
-                kind: AnomalyKind::ReadYourWrites,
-                key: key.clone(),
-                ops: vec![own.op, r.op],
-                time: r.call as u64,
-                description,
+            let own = kd.writes[w].op;
+            acc.example(AnomalyKind::ReadYourWrites, |ops| {
+                let (read, mine) = (&ops[rop], &ops[own]);
+                let mut s = Sentence::new(false);
+                on_key(&mut s, read);
+                s.began_after(read, mine);
+                s.text(", a write of the same process, was acknowledged, yet it returned ");
+                older_than(&mut s, read, value_op, mine, ops);
+                Anomaly::new(AnomalyKind::ReadYourWrites, key, vec![own, rop], r.call, s)
             });
         }
         if let Seen::Write(w) = seen {
             let e = sessions.entry((op.process, ki)).or_default();
-            if e.seen.is_none_or(|(c, _)| vcall > c) {
-                e.seen = Some((vcall, w));
+            if e.seen.is_none_or(|(c, _, _)| vcall > c) {
+                e.seen = Some((vcall, w, rop));
             }
         }
+    }
+}
+
+/// `the value of {v}: {newer} began {gap} after it was acknowledged.` (or nil, the initial
+/// value): the value `read` returned is older than `newer`'s.
+fn older_than(
+    s: &mut Sentence,
+    read: &Operation,
+    value_op: Option<usize>,
+    newer: &Operation,
+    ops: &[Operation],
+) {
+    match value_op {
+        Some(v) => {
+            let v = &ops[v];
+            s.claim(writers_claim(read, &[v.id], ops));
+            s.text("the value of ").show_op(v).text(", older: ");
+            s.began_after(newer, v);
+            s.text(" was acknowledged.");
+        }
+        None => {
+            s.text("nil, the initial value, older than the value of ")
+                .show_op(newer)
+                .text(".");
+        }
+    }
+}
+
+/// `On key k, ` when the op has a key.
+fn on_key(s: &mut Sentence, op: &Operation) {
+    if op.key.is_some() {
+        let i = s.claim(op_claim(op));
+        s.text("On ").show(i, Field::Key).text(", ");
+    }
+}
+
+/// The claim that exactly the ops `ids` wrote the value `read` returned.
+fn writers_claim(read: &Operation, ids: &[usize], ops: &[Operation]) -> Claim {
+    let value = match (ids.first(), &read.output) {
+        (Some(&w), _) => written_value(&ops[w]).cloned().unwrap_or_default(),
+        (None, Some(v)) => v.clone(),
+        (None, None) => serde_json::Value::Null,
+    };
+    Claim::Writers {
+        key: read.key.clone(),
+        value,
+        writers: ids.iter().map(|&w| ops[w].invoke_index).collect(),
+        init: serde_json::Value::Null,
     }
 }
 

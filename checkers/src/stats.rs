@@ -1,14 +1,14 @@
 //! Counting what happened in a history: ok / fail / info by function, latency quantiles, and
 //! availability inside and outside fault windows.
 //!
-//! Everything here is a streaming fold over [`Event`]s ([`StatsBuilder::push`]), so the harness
-//! can summarise a history of any length without holding it; only completed-op latencies are
-//! kept (one `u64` per op) to compute exact quantiles. Judging correctness is left to
-//! [`crate::linearizable`]; turning numbers into pictures is left to the `report` crate.
+//! Everything here is computed once from the paired operations (fails included, see
+//! [`crate::history::pair_all`]) by [`crate::analysis::Analysis`] and stored in
+//! `results.json`; the report shows these figures and never recomputes them. Judging
+//! correctness is left to the checkers; turning numbers into pictures to the `report` crate.
 
-use crate::history::{Event, EventType, Process};
+use crate::history::{Operation, Outcome};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Completion counts for one function (or for all of them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,12 +24,12 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, kind: EventType) {
-        match kind {
-            EventType::Invoke => self.invoked += 1,
-            EventType::Ok => self.ok += 1,
-            EventType::Fail => self.fail += 1,
-            EventType::Info => self.info += 1,
+    fn add(&mut self, outcome: Outcome) {
+        self.invoked += 1;
+        match outcome {
+            Outcome::Ok => self.ok += 1,
+            Outcome::Fail => self.fail += 1,
+            Outcome::Info => self.info += 1,
         }
     }
 }
@@ -110,116 +110,57 @@ pub struct Availability {
     pub outside_faults: Fraction,
 }
 
-/// One fault the nemesis applied: from its `<kind>-start` event to its `<kind>-stop` event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FaultRecord {
-    /// The kind: `partition`, `kill`, `pause`, `clock`, `packet` (the `f` without `-start`).
-    pub kind: String,
-    /// Start time, ns since test start.
-    pub start: u64,
-    /// Stop time, ns since test start; `None` when the history ends first.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop: Option<u64>,
-    /// The start event's value: the fault as data (grudge, nodes, clock delta, ...).
-    pub value: serde_json::Value,
-}
-
-/// Splits a nemesis `f` such as `partition-start` into (`partition`, true).
-pub fn fault_kind(f: &str) -> Option<(&str, bool)> {
-    if let Some(k) = f.strip_suffix("-start") {
-        Some((k, true))
-    } else {
-        f.strip_suffix("-stop").map(|k| (k, false))
-    }
-}
-
-/// Folds events one at a time into [`Stats`], [`Latency`], [`Availability`] and the fault list.
-#[derive(Debug, Default)]
-pub struct StatsBuilder {
-    stats: Stats,
-    /// Pending invokes per process: (f, invoke time, fault active at invoke).
-    pending: HashMap<Process, (String, u64, bool)>,
-    latencies: Vec<u64>,
-    availability: Availability,
-    faults: Vec<FaultRecord>,
-    /// Indices into `faults` still open.
-    open: Vec<usize>,
-}
-
-impl StatsBuilder {
-    /// A new, empty builder.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Folds one event in (events must come in history order).
-    pub fn push(&mut self, ev: &Event) {
-        if ev.process == Process::Nemesis {
-            if let Some((kind, start)) = fault_kind(&ev.f) {
-                if start {
-                    self.open.push(self.faults.len());
-                    self.faults.push(FaultRecord {
-                        kind: kind.to_string(),
-                        start: ev.time,
-                        stop: None,
-                        value: ev.value.clone(),
-                    });
-                } else if let Some(pos) =
-                    self.open.iter().position(|&i| self.faults[i].kind == kind)
-                {
-                    let i = self.open.remove(pos);
-                    self.faults[i].stop = Some(ev.time);
-                }
-            }
-            return;
+impl Stats {
+    /// Counts of paired operations (from [`crate::history::pair_all`], so `fail`s included).
+    pub fn of(ops: &[Operation]) -> Stats {
+        let mut stats = Stats::default();
+        for op in ops {
+            let outcome = op.outcome();
+            stats.total.add(outcome);
+            stats.by_f.entry(op.f.clone()).or_default().add(outcome);
         }
-        self.stats.total.add(ev.kind);
-        self.stats
-            .by_f
-            .entry(ev.f.clone())
-            .or_default()
-            .add(ev.kind);
-        match ev.kind {
-            EventType::Invoke => {
-                let faulty = !self.open.is_empty();
-                self.pending
-                    .insert(ev.process, (ev.f.clone(), ev.time, faulty));
-            }
-            kind => {
-                if let Some((_, t0, faulty)) = self.pending.remove(&ev.process) {
-                    let ok = kind == EventType::Ok;
-                    if ok {
-                        self.latencies.push(ev.time.saturating_sub(t0));
-                    }
-                    if faulty {
-                        self.availability.during_faults.add(ok);
-                    } else {
-                        self.availability.outside_faults.add(ok);
-                    }
-                }
-            }
+        stats
+    }
+}
+
+/// Latency quantiles of ok ops, overall and per function.
+pub fn latencies(ops: &[Operation]) -> (Latency, BTreeMap<String, Latency>) {
+    let mut all = Vec::new();
+    let mut by_f: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for op in ops {
+        if let Some(ret) = op.ret {
+            let l = ret.saturating_sub(op.call);
+            all.push(l);
+            by_f.entry(op.f.as_str()).or_default().push(l);
         }
     }
+    let per_f = by_f
+        .into_iter()
+        .map(|(f, mut l)| (f.to_string(), Latency::from_nanos(&mut l)))
+        .collect();
+    (Latency::from_nanos(&mut all), per_f)
+}
 
-    /// Finishes: invokes never completed count as `info` (and as unavailable).
-    pub fn finish(mut self) -> (Stats, Latency, Availability, Vec<FaultRecord>) {
-        for (_, (f, _, faulty)) in self.pending.drain() {
-            self.stats.total.info += 1;
-            self.stats.by_f.entry(f).or_default().info += 1;
-            if faulty {
-                self.availability.during_faults.add(false);
+impl Availability {
+    /// Splits ops by whether a fault was active at their invoke (`active(t)`).
+    pub fn of(ops: &[Operation], active: impl Fn(u64) -> bool) -> Availability {
+        let mut a = Availability::default();
+        for op in ops {
+            let ok = op.outcome() == Outcome::Ok;
+            if active(op.call) {
+                a.during_faults.add(ok);
             } else {
-                self.availability.outside_faults.add(false);
+                a.outside_faults.add(ok);
             }
         }
-        let latency = Latency::from_nanos(&mut self.latencies);
-        (self.stats, latency, self.availability, self.faults)
+        a
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::{pair_all, Event, EventType, Process};
     use serde_json::json;
 
     fn ev(i: u64, t: u64, p: Process, kind: EventType, f: &str) -> Event {
@@ -243,23 +184,27 @@ mod tests {
         let evs = [
             ev(0, 0, c(0), Invoke, "write"),
             ev(1, 2_000_000, c(0), Ok, "write"),
-            ev(2, 3_000_000, Process::Nemesis, Info, "partition-start"),
             ev(3, 4_000_000, c(0), Invoke, "read"),
             ev(4, 5_000_000, c(0), Info, "read"),
-            ev(5, 6_000_000, Process::Nemesis, Info, "partition-stop"),
-            ev(6, 7_000_000, c(1), Invoke, "read"),
+            ev(5, 6_000_000, c(2), Invoke, "read"),
+            ev(6, 6_500_000, c(2), Fail, "read"),
+            ev(7, 7_000_000, c(1), Invoke, "read"),
         ];
-        let mut b = StatsBuilder::new();
-        evs.iter().for_each(|e| b.push(e));
-        let (stats, lat, avail, faults) = b.finish();
+        let lines: Vec<usize> = (1..=evs.len()).collect();
+        let ops = pair_all(&evs, &lines).unwrap();
+        let stats = Stats::of(&ops);
         assert_eq!(stats.total.ok, 1);
+        assert_eq!(stats.total.fail, 1);
+        assert_eq!(stats.total.invoked, 4);
         assert_eq!(stats.by_f["read"].info, 2);
+        let (lat, by_f) = latencies(&ops);
         assert_eq!(lat.count, 1);
         assert!((lat.p50_ms - 2.0).abs() < 1e-9);
+        assert_eq!(by_f["write"].count, 1);
+        assert!(!by_f.contains_key("read"));
+        let avail = Availability::of(&ops, |t| (3_000_000..6_000_000).contains(&t));
         assert_eq!(avail.during_faults.total, 1);
         assert_eq!(avail.during_faults.ok, 0);
-        assert_eq!(avail.outside_faults.total, 2);
-        assert_eq!(faults.len(), 1);
-        assert_eq!(faults[0].stop, Some(6_000_000));
+        assert_eq!(avail.outside_faults.total, 3);
     }
 }

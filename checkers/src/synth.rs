@@ -105,6 +105,12 @@ fn events(mut plan: Vec<Planned>) -> Vec<Event> {
         evs.push((p.call, 0, base));
         evs.push((p.ret, 1, done));
     }
+    indexed(evs)
+}
+
+/// Orders `(time, rank, event)` by time, then rank (0 for invokes, so they sort before
+/// completions at equal times: intervals are closed), and numbers the events densely.
+pub fn indexed(mut evs: Vec<(u64, u8, Event)>) -> Vec<Event> {
     evs.sort_by_key(|(t, k, _)| (*t, *k));
     evs.into_iter()
         .enumerate()
@@ -113,6 +119,21 @@ fn events(mut plan: Vec<Planned>) -> Vec<Event> {
             e
         })
         .collect()
+}
+
+/// A nemesis `info` event at `time` (ns), index 0 (number the history with [`indexed`]).
+pub fn nemesis_event(time: u64, f: &str, value: Value) -> Event {
+    Event {
+        index: 0,
+        time,
+        process: Process::Nemesis,
+        kind: EventType::Info,
+        f: f.into(),
+        key: None,
+        value,
+        node: None,
+        error: None,
+    }
 }
 
 /// A kv history (get/put/append of unique tokens, Porcupine's kv model) over `spec.keys` keys.

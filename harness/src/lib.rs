@@ -14,7 +14,8 @@
 //! - [`client`]: the [`client::Client`] seam; the kvnode HTTP client and the no-op client.
 //! - [`recorder`]: appends history events to `history.jsonl` as they happen.
 //! - [`run`]: the run loop (workers, nemesis, phases).
-//! - [`results`]: run directories, `results/latest`, analysis and summary.
+//! - [`rundir`]: run directory names and `results/latest` (file names: `checkers::layout`).
+//! - [`results`]: a finished run's analysis, report, summary and exit code.
 
 pub mod client;
 pub mod cmd;
@@ -26,4 +27,5 @@ pub mod plan;
 pub mod recorder;
 pub mod results;
 pub mod run;
+pub mod rundir;
 pub mod testbed;

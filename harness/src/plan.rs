@@ -610,7 +610,7 @@ impl Flags {
         let run_dir = self
             .results
             .join(&name)
-            .join(crate::results::timestamp(std::time::SystemTime::now()));
+            .join(crate::rundir::timestamp(std::time::SystemTime::now()));
         if self.env == crate::env::EnvKind::Netns && !crate::env::netns::is_root() {
             bail!("--env netns needs root (network namespaces, iptables, tc netem); run as root or use --env local");
         }
@@ -683,7 +683,7 @@ fn create_run_dir(results: &Path, name: &str) -> Result<PathBuf> {
     let base = results.join(name);
     std::fs::create_dir_all(&base)
         .with_context(|| format!("results directory {} is not writable", base.display()))?;
-    let stamp = crate::results::timestamp(std::time::SystemTime::now());
+    let stamp = crate::rundir::timestamp(std::time::SystemTime::now());
     for i in 0..1000 {
         let dir = if i == 0 {
             base.join(&stamp)
@@ -715,7 +715,7 @@ impl Flags {
     /// The flags a stored run was started with (its test.json's argv), with its seed, so
     /// the run repeats exactly: same cluster, workload, schedule and op stream.
     pub fn repeated(run_dir: &Path) -> Result<Flags> {
-        let path = run_dir.join("test.json");
+        let path = run_dir.join(checkers::layout::TEST);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("--repeat: cannot read {}", path.display()))?;
         let plan: serde_json::Value = serde_json::from_str(&text)

@@ -77,7 +77,7 @@ fn unsafe_no_start_working_is_caught_by_the_ghost_check() {
             assert_eq!(code, 1, "a ghost makes the run invalid:\n{stdout}");
             assert_eq!(results["verdict"], "invalid");
             assert!(
-                stdout.contains("ghost: write of"),
+                stdout.contains("ghost: ") && stdout.contains("(ghost reappearance)"),
                 "the summary names the ghost:\n{stdout}"
             );
             return;

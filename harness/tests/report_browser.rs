@@ -1,7 +1,9 @@
 //! Browser test: headless Chromium loads `faultline serve`'s listing, a failing run's
 //! index.html and its counterexample page; screenshots must decode and show content, the
 //! plots must have loaded (naturalWidth > 0, recorded in the DOM by the page's own script) and
-//! the counterexample must be present.
+//! the counterexample must be present, laid out so that no label overlaps another, none is
+//! cut at the edge, the failing op's label is inside the viewport and every failing key has a
+//! link (bounding boxes measured by the page's script, read back through `--dump-dom`).
 //!
 //! Needs the Debian package `chromium` (or `FAULTLINE_CHROMIUM=/path`). Without it the test shows as
 //! ignored with the reason, unless `FAULTLINE_REQUIRE_ALL=1`, when it fails.
@@ -156,14 +158,21 @@ fn chromium_sees_plots_listing_and_counterexample() {
         "the red INVALID banner is visible: {shot:?}"
     );
 
-    // The counterexample page: the stale read is drawn and highlighted.
+    // The counterexample page: the stale read is drawn, highlighted, labelled inside the
+    // viewport, and no two labels overlap (the page measures its labels after load and writes
+    // the result into the DOM).
     let dom = dump_dom(&bin, &profile, &format!("{run_url}linearizability.html"));
     assert!(dom.contains("NOT LINEARIZABLE"));
     assert!(
-        dom.contains("class=\"op unplaceable\""),
-        "unplaceable op in the DOM"
+        dom.contains("data-measured=\"yes\""),
+        "the measuring script ran"
     );
-    assert!(dom.contains("overwritten by 2"));
+    assert!(
+        dom.contains("class=\"op culprit\""),
+        "the op that cannot be placed is in the DOM"
+    );
+    assert!(dom.contains("yet it returned 1"));
+    check_layout(&dom);
     let shot = screenshot(
         &bin,
         &profile,
@@ -185,6 +194,47 @@ fn chromium_sees_plots_listing_and_counterexample() {
         .unwrap_or(0);
     assert!(drawn > 100, "timeline drew {drawn} bars");
     keep(tmp.path());
+}
+
+/// The value of attribute `name` on every element of `dom` that has it.
+fn attrs<'a>(dom: &'a str, name: &str) -> Vec<&'a str> {
+    dom.split(&format!(" {name}=\""))
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect()
+}
+
+/// Every drawing of a counterexample page: labels measured, none overlapping, none outside the
+/// drawing; the culprit's label inside the 1280-px viewport; every failing key linked.
+fn check_layout(dom: &str) {
+    let labels = attrs(dom, "data-labels");
+    assert!(!labels.is_empty(), "no drawing was measured:\n{dom}");
+    assert!(labels.iter().all(|n| n.parse::<u32>().unwrap() > 0));
+    for o in attrs(dom, "data-overlaps") {
+        assert_eq!(o, "0", "labels overlap in a drawing");
+    }
+    for o in attrs(dom, "data-outside") {
+        assert_eq!(o, "0", "a label leaves its drawing (clipped)");
+    }
+    let culprit = attrs(dom, "data-culprit-in-view");
+    assert!(
+        !culprit.is_empty() && culprit.iter().all(|v| *v == "yes"),
+        "{culprit:?}"
+    );
+    for b in attrs(dom, "data-culprit-box") {
+        let v: Vec<f64> = b.split(',').map(|x| x.parse().unwrap()).collect();
+        assert!(
+            v[0] >= 0.0 && v[2] <= 1280.0 && v[2] > v[0],
+            "culprit label at {b}"
+        );
+    }
+    let sections = attrs(dom, "class").iter().filter(|c| **c == "key").count();
+    let links = dom.matches("class=\"key-link\"").count();
+    assert!(sections > 0, "no key section");
+    assert_eq!(links, sections, "every failing key has a link");
+    for id in attrs(dom, "id").iter().filter(|i| i.starts_with("key-")) {
+        assert!(dom.contains(&format!("href=\"#{id}\"")), "no link to {id}");
+    }
 }
 
 /// Copies the screenshots to `$REPORT_BROWSER_KEEP` when set, to look at them.

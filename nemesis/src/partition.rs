@@ -10,54 +10,20 @@
 //! - `leader`: the current leader alone, resolved at injection time.
 
 use crate::{NemesisError, NodeId};
+pub use checkers::fault::{complete_cut, cut_links, isolate, Grudge, PartitionShape};
 use rand::seq::SliceRandom;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
 
-/// Node -> the nodes whose traffic it drops.
-pub type Grudge = BTreeMap<NodeId, BTreeSet<NodeId>>;
-
-/// How a partition is drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PartitionShape {
-    /// A random minority vs the rest.
-    Halves,
-    /// One random node isolated.
-    One,
-    /// Majorities ring: each node sees itself and its ring neighbours up to a majority.
-    Ring,
-    /// Two halves plus a bridge node connected to both.
-    Bridge,
-    /// The current leader isolated (resolved by the injector).
-    IsolateLeader,
-}
-
-impl PartitionShape {
-    /// Every shape, in `--partition-shapes all` order.
-    pub const ALL: [PartitionShape; 5] = [
-        PartitionShape::Halves,
-        PartitionShape::One,
-        PartitionShape::Ring,
-        PartitionShape::Bridge,
-        PartitionShape::IsolateLeader,
-    ];
-
-    /// The command-line name.
-    pub fn name(self) -> &'static str {
-        match self {
-            PartitionShape::Halves => "halves",
-            PartitionShape::One => "one",
-            PartitionShape::Ring => "ring",
-            PartitionShape::Bridge => "bridge",
-            PartitionShape::IsolateLeader => "leader",
-        }
-    }
-
+/// Drawing a random grudge of a shape: the nemesis's side of [`PartitionShape`] (the shape
+/// itself is history data and lives in `checkers::fault`).
+pub trait DrawGrudge {
     /// Draws a grudge of this shape over `nodes` (empty for `IsolateLeader`: the injector
     /// resolves it, see [`crate::Fault::resolve`]).
-    pub fn grudge<R: Rng>(self, nodes: &[NodeId], rng: &mut R) -> Grudge {
+    fn grudge<R: Rng>(self, nodes: &[NodeId], rng: &mut R) -> Grudge;
+}
+
+impl DrawGrudge for PartitionShape {
+    fn grudge<R: Rng>(self, nodes: &[NodeId], rng: &mut R) -> Grudge {
         let mut shuffled = nodes.to_vec();
         shuffled.shuffle(rng);
         let n = shuffled.len();
@@ -103,16 +69,6 @@ fn ring_reach(n: usize) -> usize {
     (n / 2).div_ceil(2)
 }
 
-impl std::str::FromStr for PartitionShape {
-    type Err = NemesisError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        PartitionShape::ALL
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| NemesisError::UnknownShape(s.to_string()))
-    }
-}
-
 /// Parses `--partition-shapes`: `all` or a comma-separated list.
 pub fn parse_shapes(s: &str) -> Result<Vec<PartitionShape>, NemesisError> {
     let mut out = Vec::new();
@@ -120,36 +76,14 @@ pub fn parse_shapes(s: &str) -> Result<Vec<PartitionShape>, NemesisError> {
         if part == "all" {
             out.extend(PartitionShape::ALL);
         } else {
-            out.push(part.parse()?);
+            out.push(
+                part.parse()
+                    .map_err(|e: checkers::fault::UnknownShape| NemesisError::UnknownShape(e.0))?,
+            );
         }
     }
     out.dedup();
     Ok(out)
-}
-
-/// A grudge isolating `node` from every other node, both directions.
-pub fn isolate(nodes: &[NodeId], node: &str) -> Grudge {
-    let others: Vec<NodeId> = nodes.iter().filter(|n| *n != node).cloned().collect();
-    complete_cut(&[node.to_string()], &others)
-}
-
-/// A grudge cutting every link between `a` and `b`, both directions.
-pub fn complete_cut(a: &[NodeId], b: &[NodeId]) -> Grudge {
-    let mut g = Grudge::new();
-    for x in a {
-        for y in b {
-            g.entry(x.clone()).or_default().insert(y.clone());
-            g.entry(y.clone()).or_default().insert(x.clone());
-        }
-    }
-    g
-}
-
-/// The directed links (src, dst) a grudge cuts: `dst` drops traffic from `src`.
-pub fn cut_links(g: &Grudge) -> Vec<(NodeId, NodeId)> {
-    g.iter()
-        .flat_map(|(dst, srcs)| srcs.iter().map(move |src| (src.clone(), dst.clone())))
-        .collect()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! order. The same seed, nodes and options give the same steps; only symbolic leader targets
 //! are left to the injector (see [`crate::Fault::resolve`]).
 
-use crate::partition::PartitionShape;
+use crate::partition::{DrawGrudge, PartitionShape};
 use crate::{ClockOp, Fault, FaultKind, NodeId, Target};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

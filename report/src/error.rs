@@ -17,8 +17,8 @@ pub enum ReportError {
         /// The underlying I/O error.
         source: std::io::Error,
     },
-    /// A line of `history.jsonl` is not a valid event.
-    #[error("{path}:{line}: not a history event: {message}")]
+    /// A line of `history.jsonl` is not a valid event, or the history cannot be paired.
+    #[error("{path}:{line}: {message}")]
     History {
         /// The history file.
         path: PathBuf,
@@ -27,7 +27,7 @@ pub enum ReportError {
         /// What was wrong with it.
         message: String,
     },
-    /// `test.json` or `results.json` is not valid JSON.
+    /// `test.json` or `results.json` is not valid JSON or not the expected shape.
     #[error("{path}: invalid JSON: {source}")]
     Json {
         /// The file concerned.
@@ -54,6 +54,21 @@ impl ReportError {
         ReportError::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// A history problem, with the line the checkers' reader named.
+    pub(crate) fn history(path: &std::path::Path, e: checkers::history::HistoryError) -> Self {
+        let line = e.line();
+        let message = e.to_string();
+        let message = match message.split_once(": ") {
+            Some((head, rest)) if head.starts_with("line ") => rest.to_string(),
+            _ => message,
+        };
+        ReportError::History {
+            path: path.to_owned(),
+            line,
+            message,
         }
     }
 }

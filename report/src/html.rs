@@ -31,21 +31,20 @@ pub fn script_json(v: &impl serde::Serialize) -> String {
         .replace('<', "\\u003c")
 }
 
-/// Nanoseconds as seconds with millisecond precision: `12.345 s`.
+/// Nanoseconds since the test started as seconds with millisecond precision: `12.345 s`.
 pub fn secs(ns: u64) -> String {
-    format!("{:.3} s", ns as f64 / 1e9)
+    checkers::explain::time_text(ns, false)
 }
 
-/// A latency in ns as a short human figure: `850 µs`, `12.3 ms`, `1.20 s`.
+/// A duration in ns as a short human figure (`850 µs`, `4.2 ms`, `12 ms`, `1.35 s`), the way
+/// the checkers' sentences write it.
 pub fn dur(ns: u64) -> String {
-    let ns = ns as f64;
-    if ns < 1e6 {
-        format!("{:.0} µs", ns / 1e3)
-    } else if ns < 1e9 {
-        format!("{:.1} ms", ns / 1e6)
-    } else {
-        format!("{:.2} s", ns / 1e9)
-    }
+    checkers::explain::gap_text(ns)
+}
+
+/// A latency in ms as a short human figure (see [`dur`]).
+pub fn ms(ms: f64) -> String {
+    dur((ms * 1e6).max(0.0) as u64)
 }
 
 /// A JSON value shown compactly in a table cell (strings without quotes).
@@ -97,6 +96,10 @@ img.plot { display: block; width: 100%; max-width: 1200px; background: #fff; bor
 .dot.valid { background: #2e8b57; } .dot.invalid { background: #c0392b; } .dot.unknown { background: #d68910; } .dot.none { background: #7f8c8d; }
 nav.links a { margin-right: 16px; }
 details { margin: 8px 0; }
+.why { background: #fff; border-left: 4px solid #c0392b; padding: 8px 14px; margin: 8px 0; }
+.why.valid { border-color: #2e8b57; } .why.unknown { border-color: #d68910; }
+.keys a { margin-right: 10px; white-space: nowrap; }
+.legend { display:flex; gap:16px; align-items:center; flex-wrap:wrap; margin:8px 0; }
 "#;
 
 /// Wraps a body in a complete page with the shared stylesheet.

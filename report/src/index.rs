@@ -1,25 +1,36 @@
-//! `index.html` of one run: verdict banner, key figures, the plots, operation counts, the
-//! faults applied, the configuration, and links to everything else in the run directory.
+//! `index.html` of one run: the verdict and the sentence that says why, key figures, every
+//! failing key linked to its counterexample, the plots with the cluster-state strip and
+//! anomaly markers that link to the counterexample, operation counts, the faults applied, the
+//! configuration, and links to everything else in the run directory.
+//!
+//! Every figure is a field of the analysis (`results.json`); nothing is counted or judged here.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use checkers::analysis::Verdict;
+use checkers::layout;
+use checkers::linearizable::Verdict as LinVerdict;
 use serde_json::Value;
 
-use crate::html::{clip, dur, esc, page, secs, value_text};
-use crate::run::{Outcome, Run, Verdict};
+use crate::html::{clip, dur, esc, ms, page, secs, value_text};
+use crate::run::{verdict_css, verdict_label, Run};
 use crate::style;
 use crate::summary::RunSummary;
+use crate::timeline::key_anchor;
 
-/// Which optional artifacts exist, so the page links only to what is there.
+/// Which optional artifacts exist, and where the plots put their time axis.
 pub struct Artifacts {
     /// `linearizability.html` was written.
     pub counterexample: bool,
+    /// The plots' time axis: first and last pixel column, and the time (s) at the last.
+    pub axis: Option<(i32, i32, f64)>,
 }
 
 /// Renders `index.html`.
 pub fn render(run: &Run, summary: &RunSummary, artifacts: &Artifacts) -> String {
-    let verdict = Verdict::from_results(run.results.as_ref());
+    let verdict = run.verdict();
+    let a = run.analysis.as_ref();
     let mut b = String::with_capacity(32 * 1024);
     let _ = write!(
         b,
@@ -27,86 +38,83 @@ pub fn render(run: &Run, summary: &RunSummary, artifacts: &Artifacts) -> String 
         esc(&summary.name),
         esc(&run.dir.display().to_string())
     );
-    let said = run.results.as_ref().and_then(|r| {
-        r.get("checker_error")
-            .filter(|e| !e.is_null())
-            .map(|e| format!("checker error: {}", value_text(e)))
-            // The run-level explanation (e.g. "linearizable, but ghost writes") says why the
-            // verdict is what it is; the linearizability one alone can contradict it.
-            .or_else(|| {
-                r.get("explanation")
-                    .filter(|e| !e.is_null())
-                    .map(value_text)
-            })
-            // For quorum runs, the named anomaly (stale read, lost write, ...) beats the
-            // checker's "cannot be linearized".
-            .or_else(|| {
-                r.pointer("/nwr/explanation")
-                    .filter(|e| !e.is_null())
-                    .map(value_text)
-            })
-            .or_else(|| r.pointer("/linearizability/explanation").map(value_text))
-    });
-    let detail = match verdict {
-        _ if said.is_some() => clip(said.as_deref().unwrap_or_default(), 110),
-        Verdict::Valid => "every check passed".to_owned(),
-        Verdict::Invalid => "an anomaly was found".to_owned(),
-        Verdict::Unknown => "the checker could not decide".to_owned(),
-        Verdict::NotChecked => "no results.json in this run".to_owned(),
-    };
     let _ = write!(
         b,
         "<div class=\"banner {}\" id=\"verdict\"><span>Verdict: {}</span><small>{}</small></div>",
-        verdict.css(),
-        verdict.label().to_uppercase(),
-        esc(&detail)
+        verdict_css(verdict),
+        verdict_label(verdict).to_uppercase(),
+        match (verdict, a.map(|a| a.counterexamples.len())) {
+            (Some(Verdict::Invalid), Some(n)) if n > 0 => format!(
+                "{n} key{} cannot be linearized",
+                if n == 1 { "" } else { "s" }
+            ),
+            (Some(Verdict::Invalid), _) => "an anomaly was found".into(),
+            (Some(Verdict::Valid), _) => "every check passed".into(),
+            (Some(Verdict::Unknown), _) => "the checkers could not decide".into(),
+            (None, _) => format!("no {} in this run", layout::RESULTS),
+        }
     );
-    crate::ghost::section(&mut b, run.results.as_ref());
-    let card = |b: &mut String, v: String, label: &str| {
+    match a {
+        Some(a) => {
+            let _ = write!(
+                b,
+                "<p class=\"why {}\" id=\"why\">{}</p>",
+                verdict_css(verdict),
+                esc(&a.summary)
+            );
+            if a.schema < checkers::analysis::SCHEMA {
+                let _ = write!(
+                    b,
+                    "<p class=\"muted\">This {} was written by an older faultline: run \
+                     <code>faultline analyze {}</code> for the minimal counterexample, the \
+                     cluster timeline and the current figures.</p>",
+                    layout::RESULTS,
+                    esc(&run.dir.display().to_string())
+                );
+            }
+        }
+        None => {
+            let _ = write!(
+                b,
+                "<p class=\"why unknown\" id=\"why\">This run was never checked: run \
+                 <code>faultline analyze {}</code>.</p>",
+                esc(&run.dir.display().to_string())
+            );
+        }
+    }
+    if let Some(line) = run.truncated {
         let _ = write!(
             b,
-            "<div class=\"card\"><b>{}</b><span>{}</span></div>",
-            esc(&v),
-            label
+            "<p class=\"muted\">The history's last line ({line}) was cut off mid-write and is \
+             not drawn.</p>"
         );
-    };
-    b.push_str("<div class=\"cards\">");
-    card(&mut b, summary.ops.to_string(), "operations");
-    card(&mut b, summary.ok.to_string(), "ok");
-    card(&mut b, summary.fail.to_string(), "fail");
-    card(&mut b, summary.info.to_string(), "info (unknown)");
-    card(&mut b, secs(summary.duration_ns), "duration");
-    card(&mut b, format!("{:.1}", summary.ok_per_s), "ok ops / s");
-    if let (Some(p50), Some(p99)) = (summary.p50_ns, summary.p99_ns) {
-        card(&mut b, dur(p50), "p50 latency");
-        card(&mut b, dur(p99), "p99 latency");
     }
-    card(&mut b, summary.faults.to_string(), "faults applied");
-    // The checker's availability figures when stored, else ours (same definition).
-    let ratio = |w: &str| {
-        run.results
-            .as_ref()
-            .and_then(|r| r.pointer(&format!("/availability/{w}/ratio")))
-            .and_then(Value::as_f64)
-    };
-    let during = ratio("during_faults").or(summary.availability_during_faults);
-    let outside = ratio("outside_faults").or(summary.availability_outside_faults);
-    if let Some(a) = during {
-        card(&mut b, format!("{:.1} %", a * 100.0), "ok during faults");
+    if let Some(a) = a.filter(|a| !a.counterexamples.is_empty()) {
+        b.push_str("<p class=\"keys\" id=\"failing-keys\">Failing keys: ");
+        for k in &a.counterexamples {
+            let _ = write!(
+                b,
+                "<a class=\"key-link\" href=\"{}#{}\">{}</a>",
+                layout::COUNTEREXAMPLE,
+                key_anchor(k.key.as_deref()),
+                esc(k.key.as_deref().unwrap_or("(all)"))
+            );
+        }
+        b.push_str("</p>");
     }
-    if let (Some(a), true) = (outside, during.is_some()) {
-        card(&mut b, format!("{:.1} %", a * 100.0), "ok outside faults");
-    }
-    b.push_str("</div>");
+    crate::ghost::section(&mut b, a);
+    cards(&mut b, summary);
 
     b.push_str("<nav class=\"links\">");
-    b.push_str("<a href=\"timeline.html\">timeline</a>");
+    let _ = write!(b, "<a href=\"{0}\">timeline</a>", layout::TIMELINE);
     if artifacts.counterexample {
-        b.push_str(
-            "<a href=\"linearizability.html\" id=\"counterexample-link\"><b>counterexample</b></a>",
+        let _ = write!(
+            b,
+            "<a href=\"{}\" id=\"counterexample-link\"><b>counterexample</b></a>",
+            layout::COUNTEREXAMPLE
         );
     }
-    for f in ["history.jsonl", "results.json", "test.json"] {
+    for f in [layout::HISTORY, layout::RESULTS, layout::TEST] {
         if run.dir.join(f).exists() {
             let _ = write!(b, "<a href=\"{f}\">{f}</a>");
         }
@@ -114,19 +122,24 @@ pub fn render(run: &Run, summary: &RunSummary, artifacts: &Artifacts) -> String 
     b.push_str("</nav>");
 
     crate::nwr::section(&mut b, run);
-    if let Some(results) = &run.results {
-        results_section(&mut b, results);
-    }
+    linearizability_section(&mut b, run);
 
-    b.push_str("<h2>Plots</h2>");
+    b.push_str(
+        "<h2>Plots</h2><p class=\"muted\">Under each plot, on the same time axis: one lane \
+                per fault kind naming the nodes it hit, one row per node, the periods without a \
+                quorum; a red marker where a key's counterexample begins (click it).</p>",
+    );
+    let h = crate::plots::height(run);
     for (file, alt) in [
-        ("latency-raw.png", "latency of every operation"),
-        ("latency-quantiles.png", "latency quantiles over time"),
-        ("rate.png", "throughput over time"),
+        (layout::LATENCY_RAW, "latency of every operation"),
+        (layout::LATENCY_QUANTILES, "latency quantiles over time"),
+        (layout::RATE, "throughput over time"),
     ] {
         let _ = write!(
             b,
-            "<a href=\"{file}\"><img class=\"plot\" src=\"{file}\" alt=\"{alt}\" width=\"1200\" height=\"640\"></a>"
+            "<div class=\"plotbox\"><a href=\"{file}\"><img class=\"plot\" src=\"{file}\" alt=\"{alt}\" width=\"{w}\" height=\"{h}\"></a>{marks}</div>",
+            w = crate::plots::WIDTH,
+            marks = marks(run, artifacts)
         );
     }
 
@@ -137,7 +150,9 @@ pub fn render(run: &Run, summary: &RunSummary, artifacts: &Artifacts) -> String 
     // Records how many plots actually loaded, for people (a broken image says so) and for the
     // browser test, which reads the attribute from the DOM.
     b.push_str(
-        "<div id=\"plots-status\" class=\"muted\"></div><script>window.addEventListener('load', function () {\
+        "<style>.plotbox{position:relative;max-width:1200px} .plotbox a.mark{position:absolute;top:0;\
+         width:14px;margin-left:-7px;height:100%;} .plotbox a.mark:hover{background:rgba(192,57,43,.15)}</style>\
+         <div id=\"plots-status\" class=\"muted\"></div><script>window.addEventListener('load', function () {\
          var imgs = document.querySelectorAll('img.plot'), ok = 0;\
          imgs.forEach(function (i) { if (i.complete && i.naturalWidth > 0) ok++; });\
          var s = document.getElementById('plots-status');\
@@ -148,162 +163,154 @@ pub fn render(run: &Run, summary: &RunSummary, artifacts: &Artifacts) -> String 
     page(&format!("{} — faultline", summary.name), &b)
 }
 
-/// The linearizability check as a table: overall line, then every part that is not linearizable.
-fn linearizability_section(b: &mut String, lin: &Value) {
-    let get = |k: &str| lin.get(k).map(value_text).unwrap_or_default();
-    let _ = write!(
-        b,
-        "<h2>Linearizability</h2><p id=\"linearizability\"><b>{}</b> — model <code>{}</code>, {} ops, {}, checked in {} ms. {}</p>",
-        esc(&get("verdict")),
-        esc(&get("model")),
-        esc(&get("ops")),
-        if lin.get("partitioned") == Some(&Value::Bool(true)) { "split per key" } else { "as one history" },
-        esc(&lin.get("elapsed_ms").and_then(Value::as_f64).map(|m| format!("{m:.1}")).unwrap_or_default()),
-        esc(&get("explanation")),
-    );
-    let parts = lin
-        .get("partitions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let bad: Vec<&Value> = parts
-        .iter()
-        .filter(|p| p.get("verdict").and_then(Value::as_str) != Some("linearizable"))
-        .collect();
-    if bad.is_empty() {
-        if !parts.is_empty() {
-            let _ = write!(
-                b,
-                "<p class=\"muted\">All {} parts are linearizable.</p>",
-                parts.len()
-            );
-        }
+/// Links over a plot at each culprit's invoke time, to that key's counterexample.
+fn marks(run: &Run, artifacts: &Artifacts) -> String {
+    let (Some((x0, x1, xmax)), Some(a)) = (artifacts.axis, run.analysis.as_ref()) else {
+        return String::new();
+    };
+    let mut s = String::new();
+    for k in &a.counterexamples {
+        let Some(c) = k.culprit() else { continue };
+        let px = x0 as f64 + (c.call as f64 / 1e9) / xmax * (x1 - x0) as f64;
+        let _ = write!(
+            s,
+            "<a class=\"mark\" style=\"left:{:.2}%\" href=\"{}#{}\" title=\"key {}: {}\"></a>",
+            px / crate::plots::WIDTH as f64 * 100.0,
+            layout::COUNTEREXAMPLE,
+            key_anchor(k.key.as_deref()),
+            esc(k.key.as_deref().unwrap_or("(all)")),
+            esc(&clip(&k.sentence.text, 200))
+        );
+    }
+    s
+}
+
+fn cards(b: &mut String, summary: &RunSummary) {
+    if summary.verdict.is_none() {
         return;
     }
-    let _ = write!(
-        b,
-        "<table id=\"partitions\"><tr><th>key</th><th>verdict</th><th class=\"num\">ops</th><th class=\"num\">ms</th><th>why</th></tr>"
-    );
-    for p in bad.iter().take(200) {
-        let why = p
-            .pointer("/counterexample/explanation")
-            .or_else(|| p.get("reason"))
-            .map(value_text)
-            .unwrap_or_default();
+    let card = |b: &mut String, v: String, label: &str| {
         let _ = write!(
             b,
-            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-            esc(&p.get("key").map(value_text).unwrap_or_else(|| "(all)".into())),
-            esc(&p.get("verdict").map(value_text).unwrap_or_default()),
-            esc(&p.get("ops").map(value_text).unwrap_or_default()),
-            esc(&p.get("elapsed_ms").and_then(Value::as_f64).map(|m| format!("{m:.1}")).unwrap_or_default()),
-            esc(&clip(&why, 300)),
+            "<div class=\"card\"><b>{}</b><span>{}</span></div>",
+            esc(&v),
+            label
+        );
+    };
+    b.push_str("<div class=\"cards\">");
+    card(b, summary.ops.to_string(), "operations");
+    card(b, summary.ok.to_string(), "ok");
+    card(b, summary.fail.to_string(), "fail (did not happen)");
+    card(b, summary.info.to_string(), "info (unknown)");
+    card(b, secs(summary.duration_ns), "duration");
+    card(b, format!("{:.1}", summary.ok_per_s), "ok ops / s");
+    if let (Some(p50), Some(p99)) = (summary.p50_ms, summary.p99_ms) {
+        card(b, ms(p50), "p50 latency");
+        card(b, ms(p99), "p99 latency");
+    }
+    card(b, summary.faults.to_string(), "faults applied");
+    if let Some(a) = summary.availability_during_faults {
+        card(b, format!("{:.1} %", a * 100.0), "ok during faults");
+    }
+    if let Some(a) = summary.availability_outside_faults {
+        card(b, format!("{:.1} %", a * 100.0), "ok outside faults");
+    }
+    b.push_str("</div>");
+}
+
+/// The linearizability check as a table: the overall line, then every key that is not
+/// linearizable with its sentence.
+fn linearizability_section(b: &mut String, run: &Run) {
+    let Some(a) = &run.analysis else { return };
+    let Some(lin) = &a.linearizability else {
+        return;
+    };
+    let parts = lin.partitions.len();
+    let _ = write!(
+        b,
+        "<h2>Linearizability</h2><p id=\"linearizability\"><b>{}</b> — model <code>{}</code>, {} ops, {}, checked in {:.1} ms.</p>",
+        lin.verdict.name(),
+        lin.model,
+        lin.ops,
+        if lin.partitioned { "split per key" } else { "as one history" },
+        lin.elapsed_ms,
+    );
+    let bad: Vec<_> = lin
+        .partitions
+        .iter()
+        .filter(|p| p.verdict != LinVerdict::Linearizable)
+        .collect();
+    if bad.is_empty() {
+        let _ = write!(
+            b,
+            "<p class=\"muted\">{}</p>",
+            match parts {
+                0 => "The history has no operations to check.".to_string(),
+                1 => "The one key is linearizable.".to_string(),
+                n => format!("All {n} keys are linearizable."),
+            }
+        );
+        return;
+    }
+    b.push_str(
+        "<table id=\"partitions\"><tr><th>key</th><th>verdict</th><th class=\"num\">ops</th>\
+         <th class=\"num\">ms</th><th>why</th></tr>",
+    );
+    for p in bad.iter().take(200) {
+        let cx = a.counterexamples.iter().find(|k| k.key == p.key);
+        let why = match (cx, &p.reason) {
+            (Some(k), _) => format!(
+                "<a href=\"{}#{}\">{}</a>",
+                layout::COUNTEREXAMPLE,
+                key_anchor(k.key.as_deref()),
+                esc(&k.sentence.text)
+            ),
+            (None, Some(r)) => esc(r),
+            (None, None) => String::new(),
+        };
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{:.1}</td><td>{why}</td></tr>",
+            esc(p.key.as_deref().unwrap_or("(all)")),
+            p.verdict.name(),
+            p.ops,
+            p.elapsed_ms,
         );
     }
     let _ = write!(
         b,
-        "</table><p class=\"muted\">{} of {} parts are not linearizable.</p>",
+        "</table><p class=\"muted\">{} of {} keys are not linearizable.</p>",
         bad.len(),
-        parts.len()
-    );
-}
-
-fn results_section(b: &mut String, results: &Value) {
-    if let Some(lin) = results.get("linearizability").filter(|l| l.is_object()) {
-        linearizability_section(b, lin);
-    }
-    let Some(obj) = results.as_object() else {
-        return;
-    };
-    // Sections with their own place on the page (banner, cards, operations, faults, the
-    // ghost and NWR sections); anything else a newer checker adds is listed generically.
-    const SHOWN: &[&str] = &[
-        "linearizability",
-        "verdict",
-        "stats",
-        "latency",
-        "availability",
-        "faults",
-        "duration_ns",
-        "explanation",
-        "ghosts",
-        "nwr",
-        "checker_error",
-    ];
-    let extra = obj.keys().any(|k| !SHOWN.contains(&k.as_str()));
-    if extra {
-        b.push_str("<h2>Other checker results</h2>");
-        b.push_str("<table id=\"results\"><tr><th>check</th><th>result</th></tr>");
-        for (k, v) in obj {
-            if SHOWN.contains(&k.as_str()) {
-                continue;
-            }
-            let text = match v {
-                Value::Object(o) => {
-                    // Prefer a one-word verdict when the section has one.
-                    let head = ["valid", "verdict", "result", "outcome"]
-                        .iter()
-                        .find_map(|k| o.get(*k).map(value_text));
-                    match head {
-                        Some(h) => format!("{h} — {}", clip(&v.to_string(), 240)),
-                        None => clip(&v.to_string(), 240),
-                    }
-                }
-                other => clip(&value_text(other), 240),
-            };
-            let _ = write!(
-                b,
-                "<tr><td>{}</td><td><code>{}</code></td></tr>",
-                esc(k),
-                esc(&text)
-            );
-        }
-        b.push_str("</table>");
-    }
-    let pretty = serde_json::to_string_pretty(results).unwrap_or_default();
-    let _ = write!(
-        b,
-        "<details><summary>results.json</summary><pre>{}</pre></details>",
-        esc(&clip(&pretty, 200_000))
+        parts
     );
 }
 
 fn ops_table(b: &mut String, run: &Run) {
+    let Some(a) = &run.analysis else { return };
     b.push_str(
         "<h2>Operations</h2><table id=\"ops\"><tr><th>f</th><th class=\"num\">ok</th>\
         <th class=\"num\">fail</th><th class=\"num\">info</th><th class=\"num\">p50</th>\
         <th class=\"num\">p99</th><th class=\"num\">max</th></tr>",
     );
     for (i, f) in run.fs.iter().enumerate() {
-        let mut counts = [0usize; 3];
-        let mut lats = Vec::new();
-        for op in run.ops.iter().filter(|o| o.f == i) {
-            counts[op.outcome as usize] += 1;
-            if op.outcome == Outcome::Ok {
-                lats.extend(op.latency());
-            }
-        }
-        lats.sort_unstable();
-        let q = |q: f64| {
-            if lats.is_empty() {
-                "–".to_owned()
-            } else {
-                dur(lats[((lats.len() - 1) as f64 * q).round() as usize])
-            }
+        let Some(c) = a.stats.by_f.get(f) else {
+            continue;
         };
+        let l = a.latency_by_f.get(f).filter(|l| l.count > 0);
+        let q = |v: Option<f64>| v.map(ms).unwrap_or_else(|| "–".into());
         let _ = write!(
             b,
             "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            style::hex(style::f_colour(i)),
+            style::hex(style::f_colour(f, i)),
             esc(f),
-            counts[0],
-            counts[1],
-            counts[2],
-            q(0.5),
-            q(0.99),
-            q(1.0)
+            c.ok,
+            c.fail,
+            c.info,
+            q(l.map(|l| l.p50_ms)),
+            q(l.map(|l| l.p99_ms)),
+            q(l.map(|l| l.max_ms))
         );
     }
     b.push_str("</table>");
@@ -311,38 +318,32 @@ fn ops_table(b: &mut String, run: &Run) {
 
 fn faults_table(b: &mut String, run: &Run) {
     b.push_str("<h2>Faults applied</h2>");
-    if run.faults.is_empty() && run.nemesis_other.is_empty() {
+    let faults = &run.observed.faults;
+    if faults.is_empty() {
         b.push_str("<p class=\"muted\">No nemesis events in this history.</p>");
         return;
     }
     b.push_str(
         "<table id=\"faults\"><tr><th>fault</th><th class=\"num\">start</th>\
-        <th class=\"num\">stop</th><th class=\"num\">duration</th><th>details</th></tr>",
+        <th class=\"num\">stop</th><th class=\"num\">duration</th><th>what</th><th>nodes hit</th></tr>",
     );
-    for w in &run.faults {
-        let (stop, len) = match w.stop {
-            Some(s) => (secs(s), dur(s.saturating_sub(w.start))),
-            None => ("(healed at teardown)".to_owned(), "–".to_owned()),
+    for f in faults {
+        let (stop, len) = match (&f.failed, f.stop) {
+            (Some(e), _) => (format!("failed: {}", clip(e, 80)), "–".to_owned()),
+            (None, Some(s)) => (secs(s), dur(s.saturating_sub(f.start))),
+            (None, None) => ("(healed at teardown)".to_owned(), "–".to_owned()),
         };
         let _ = write!(
             b,
             "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td><code>{}</code></td></tr>",
-            style::hex(style::fault(&w.kind)),
-            esc(&w.kind),
-            secs(w.start),
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            style::hex(style::fault(&f.kind)),
+            esc(&f.kind),
+            secs(f.start),
             esc(&stop),
             esc(&len),
-            esc(&clip(&value_text(&w.detail), 160))
-        );
-    }
-    for (t, f, v) in &run.nemesis_other {
-        let _ = write!(
-            b,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td></td><td></td><td><code>{}</code></td></tr>",
-            esc(f),
-            secs(*t),
-            esc(&clip(&value_text(v), 160))
+            esc(&clip(&f.describe(), 160)),
+            esc(&f.nodes.join(" "))
         );
     }
     b.push_str("</table>");
@@ -370,7 +371,7 @@ fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
 fn config_table(b: &mut String, run: &Run) {
     b.push_str("<h2>Configuration</h2>");
     let Some(test) = &run.test else {
-        b.push_str("<p class=\"muted\">No test.json in this run.</p>");
+        let _ = write!(b, "<p class=\"muted\">No {} in this run.</p>", layout::TEST);
         return;
     };
     let mut rows = BTreeMap::new();

@@ -1,10 +1,14 @@
-//! Turns a finished run into plots, HTML pages and comparisons; it renders verdicts, never re-checks.
+//! Turns a finished run into plots, HTML pages and comparisons; it renders the checkers'
+//! analysis, never re-checks, re-pairs or recounts.
 //!
-//! The entry point is [`render_run`]: given a run directory (DESIGN.md, "Reports") holding
-//! `history.jsonl`, and usually `test.json` and `results.json`, it writes
-//! `latency-raw.png`, `latency-quantiles.png`, `rate.png`, `timeline.html`,
-//! `linearizability.html` (when the checker found the history illegal), `nwr-staleness.png`
-//! (when results.json holds an NWR staleness analysis) and `index.html`.
+//! The entry point is [`render_run`]: given a run directory (DESIGN.md, "Reports"; file names
+//! in `checkers::layout`) holding `history.jsonl`, and usually `test.json` and `results.json`
+//! (a typed `checkers::analysis::Analysis`), it writes `latency-raw.png`,
+//! `latency-quantiles.png`, `rate.png`, `timeline.html`, `linearizability.html` (when a key
+//! is not linearizable), `nwr-staleness.png` (quorum runs) and `index.html`. The history is
+//! read with the checkers' reader and paired with their pairing (`Observed`), only to draw
+//! every operation; verdicts, figures, faults, the cluster timeline and the counterexamples are
+//! fields of the analysis.
 //!
 //! Key design decision: everything is drawn by this crate, without gnuplot, system fonts or
 //! JavaScript libraries. Plots use plotters' bitmap backend with an embedded DejaVu Sans font;
@@ -12,8 +16,8 @@
 //! compact embedded data instead of one DOM element per operation.
 //!
 //! # Layout
-//! - `run`: loads a run directory (pairs invoke/complete only to draw intervals).
-//! - `plots`: the three PNG plots, fault windows shaded.
+//! - `run`: a run as the renderers see it (analysis, paired history, config).
+//! - `plots`: the three PNG plots with the cluster-state strip.
 //! - `timeline`, `counterexample`, `index`, `listing`, `compare`: the HTML pages.
 //! - `summary`: key figures of a run, stored for the listing and comparisons.
 
@@ -35,21 +39,21 @@ mod timeline;
 
 use std::path::{Path, PathBuf};
 
+use checkers::layout;
+
 pub use compare::render_compare;
-pub use counterexample::{
-    counterexample_from_json, explain, render_check_html, render_check_html_with_events,
-    render_check_page, render_counterexample_html, Counterexample, CxOp,
-};
+pub use counterexample::{render_check_page, render_counterexample_html};
 pub use error::ReportError;
 pub use listing::{find_runs, render_listing};
-pub use run::{FaultWindow, Op, Outcome, Run, Verdict};
-pub use summary::{RunSummary, SUMMARY_FILE};
+pub use run::{verdict_label, Run};
+pub use summary::RunSummary;
+pub use timeline::key_anchor;
 
 /// What [`render_run`] wrote.
 #[derive(Debug, Clone)]
 pub struct RenderSummary {
-    /// The verdict read from `results.json`.
-    pub verdict: Verdict,
+    /// The verdict of the analysis; `None` when the run was not checked.
+    pub verdict: Option<checkers::analysis::Verdict>,
     /// Every file written, in the run directory.
     pub files: Vec<PathBuf>,
     /// Key figures of the run (also stored as `report-summary.json`).
@@ -61,7 +65,7 @@ impl RenderSummary {
     pub fn index(&self) -> Option<&Path> {
         self.files
             .iter()
-            .find(|p| p.file_name().is_some_and(|n| n == "index.html"))
+            .find(|p| p.file_name().is_some_and(|n| n == layout::INDEX))
             .map(PathBuf::as_path)
     }
 }
@@ -74,8 +78,7 @@ fn write(path: PathBuf, contents: impl AsRef<[u8]>) -> Result<PathBuf, ReportErr
 /// Renders every artifact of a run directory and returns what was written.
 ///
 /// Needs `history.jsonl`; `test.json` and `results.json` are optional (without results the
-/// verdict is "not checked"). The counterexample page is written when `results.json` holds an
-/// illegal linearizability result with a counterexample. Plots are drawn in parallel.
+/// verdict is "not checked"). Plots are drawn in parallel.
 pub fn render_run(run_dir: &Path) -> Result<RenderSummary, ReportError> {
     let run = Run::load(run_dir)?;
     render_loaded(&run)
@@ -87,74 +90,71 @@ pub fn render_loaded(run: &Run) -> Result<RenderSummary, ReportError> {
     let summary = RunSummary::of(run);
     let title = format!("{} {}", summary.name, summary.timestamp);
     let cx = run
-        .results
+        .analysis
         .as_ref()
-        .and_then(|r| counterexample::counterexample_from_json(r, Some(run)));
+        .filter(|a| !a.counterexamples.is_empty());
     let (plots, pages) = std::thread::scope(|s| {
         let raw = s.spawn(|| {
-            let p = dir.join("latency-raw.png");
-            plots::latency_raw(run, &p).map(|_| p)
+            let p = dir.join(layout::LATENCY_RAW);
+            plots::latency_raw(run, &p).map(|axis| (p, axis))
         });
         let quant = s.spawn(|| {
-            let p = dir.join("latency-quantiles.png");
-            plots::latency_quantiles(run, &p).map(|_| p)
+            let p = dir.join(layout::LATENCY_QUANTILES);
+            plots::latency_quantiles(run, &p).map(|axis| (p, axis))
         });
-        let pages = (|| -> Result<Vec<PathBuf>, ReportError> {
+        let pages = (|| -> Result<(Vec<PathBuf>, plots::Axis), ReportError> {
             let mut files = Vec::new();
             files.push(write(
-                dir.join("timeline.html"),
+                dir.join(layout::TIMELINE),
                 timeline::render(run, &title),
             )?);
-            if let Some(cx) = &cx {
+            if let Some(a) = cx {
                 files.push(write(
-                    dir.join("linearizability.html"),
-                    render_counterexample_html(cx, &title),
+                    dir.join(layout::COUNTEREXAMPLE),
+                    render_counterexample_html(a, &run.observed, &title),
                 )?);
             }
-            let p = dir.join("rate.png");
-            plots::rate(run, &p)?;
+            let p = dir.join(layout::RATE);
+            let axis = plots::rate(run, &p)?;
             files.push(p);
-            // Quorum runs: the staleness analysis stored under `nwr` in results.json.
-            let nwr = run
-                .results
-                .as_ref()
-                .and_then(|r| r.get("nwr"))
-                .and_then(|v| serde_json::from_value::<checkers::nwr::NwrAnalysis>(v.clone()).ok());
-            if let Some(a) = nwr {
-                let p = dir.join("nwr-staleness.png");
-                nwr::render_nwr_staleness(&a, None, &p)?;
+            if let Some(n) = run.analysis.as_ref().and_then(|a| a.nwr.as_ref()) {
+                let p = dir.join(layout::NWR_STALENESS);
+                nwr::render_nwr_staleness(&n.analysis, None, &p)?;
                 files.push(p);
             }
-            Ok(files)
+            Ok((files, axis))
         })();
-        let join = |h: std::thread::ScopedJoinHandle<'_, Result<PathBuf, ReportError>>| {
-            h.join().unwrap_or_else(|_| {
-                Err(ReportError::Plot {
-                    path: dir.clone(),
-                    message: "the plotting thread panicked".into(),
+        let join =
+            |h: std::thread::ScopedJoinHandle<'_, Result<(PathBuf, plots::Axis), ReportError>>| {
+                h.join().unwrap_or_else(|_| {
+                    Err(ReportError::Plot {
+                        path: dir.clone(),
+                        message: "the plotting thread panicked".into(),
+                    })
                 })
-            })
-        };
+            };
         (vec![join(raw), join(quant)], pages)
     });
     let mut files = Vec::new();
     for p in plots {
-        files.push(p?);
+        files.push(p?.0);
     }
-    files.extend(pages?);
+    let (pages, axis) = pages?;
+    files.extend(pages);
     let artifacts = index::Artifacts {
         counterexample: cx.is_some(),
+        axis: Some(axis),
     };
     files.push(write(
-        dir.join(SUMMARY_FILE),
+        dir.join(layout::REPORT_SUMMARY),
         serde_json::to_vec_pretty(&summary).unwrap_or_default(),
     )?);
     files.push(write(
-        dir.join("index.html"),
+        dir.join(layout::INDEX),
         index::render(run, &summary, &artifacts),
     )?);
     Ok(RenderSummary {
-        verdict: Verdict::from_results(run.results.as_ref()),
+        verdict: run.verdict(),
         files,
         summary,
     })

@@ -4,8 +4,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::html::{dur, esc, page, secs};
-use crate::run::Verdict;
+use checkers::layout;
+
+use crate::html::{esc, ms, page, secs};
+use crate::run::{verdict_css, verdict_label};
 use crate::summary::RunSummary;
 
 /// Run directories under `root` (those holding `history.jsonl`), at most three levels deep,
@@ -13,7 +15,7 @@ use crate::summary::RunSummary;
 /// Symlinks such as `results/latest` are not followed, so no run is listed twice.
 pub fn find_runs(root: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
-        if dir.join("history.jsonl").is_file() {
+        if dir.join(layout::HISTORY).is_file() {
             out.push(dir.to_owned());
             return;
         }
@@ -32,7 +34,7 @@ pub fn find_runs(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     walk(root, 3, &mut out);
     let mtime = |p: &Path| {
-        std::fs::metadata(p.join("history.jsonl"))
+        std::fs::metadata(p.join(layout::HISTORY))
             .and_then(|m| m.modified())
             .ok()
     };
@@ -43,29 +45,20 @@ pub fn find_runs(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// What the listing can say about a run without reading its history.
+/// What the listing can say about a run without reading its history: the stored summary,
+/// else the figures of its `results.json`.
 fn summary_of(dir: &Path) -> RunSummary {
     if let Some(s) = RunSummary::load(dir) {
         return s;
     }
-    let read = |f: &str| -> Option<serde_json::Value> {
-        serde_json::from_slice(&std::fs::read(dir.join(f)).ok()?).ok()
-    };
-    let test = read("test.json");
-    let results = read("results.json");
-    RunSummary {
-        name: test
-            .as_ref()
-            .and_then(|t| t.get("name")?.as_str().map(str::to_owned))
-            .or_else(|| Some(dir.parent()?.file_name()?.to_string_lossy().into_owned()))
-            .unwrap_or_default(),
-        timestamp: dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        verdict: Verdict::from_results(results.as_ref()).label().to_owned(),
-        ..RunSummary::default()
-    }
+    let test: Option<serde_json::Value> = std::fs::read(dir.join(layout::TEST))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let name = test.and_then(|t| t.get("name")?.as_str().map(str::to_owned));
+    let analysis = std::fs::read_to_string(dir.join(layout::RESULTS))
+        .ok()
+        .and_then(|t| checkers::analysis::Analysis::from_json(&t).ok());
+    RunSummary::from_analysis(dir, name, analysis.as_ref())
 }
 
 /// Renders the listing page for `root`; links are relative to `root`.
@@ -95,26 +88,27 @@ pub fn render_listing(root: &Path) -> String {
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join("/");
-        let v = s.verdict();
-        let rendered = s.ops > 0;
+        let v = s.verdict;
+        let rendered = v.is_some();
         let figure = |x: String| if rendered { x } else { "–".into() };
         let _ = write!(
             b,
             "<tr class=\"run {css}\"><td><span class=\"dot {css}\"></span>{label}</td><td>{name}</td>\
-             <td><a href=\"{href}/index.html\">{ts}</a></td><td class=\"num\">{ops}</td><td class=\"num\">{oks}</td>\
+             <td><a href=\"{href}/{index}\">{ts}</a></td><td class=\"num\">{ops}</td><td class=\"num\">{oks}</td>\
              <td class=\"num\">{d}</td><td class=\"num\">{rate}</td><td class=\"num\">{p50}</td><td class=\"num\">{p99}</td>\
              <td class=\"num\">{faults}</td></tr>",
-            css = v.css(),
-            label = v.label(),
+            css = verdict_css(v),
+            label = verdict_label(v),
             name = esc(&s.name),
             href = esc(&href),
             ts = esc(&s.timestamp),
+            index = layout::INDEX,
             ops = figure(s.ops.to_string()),
             oks = figure(format!("{} / {} / {}", s.ok, s.fail, s.info)),
             d = figure(secs(s.duration_ns)),
             rate = figure(format!("{:.1}", s.ok_per_s)),
-            p50 = s.p50_ns.map(dur).unwrap_or_else(|| "–".into()),
-            p99 = s.p99_ns.map(dur).unwrap_or_else(|| "–".into()),
+            p50 = s.p50_ms.map(ms).unwrap_or_else(|| "–".into()),
+            p99 = s.p99_ms.map(ms).unwrap_or_else(|| "–".into()),
             faults = figure(s.faults.to_string()),
         );
     }

@@ -13,12 +13,13 @@
 //! figures next to the prediction, which anomaly made the run non-linearizable, and the plot.
 
 use std::path::Path;
-use std::sync::OnceLock;
 
 use checkers::nwr::NwrAnalysis;
 use checkers::quorum::TVisibility;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+
+use checkers::layout;
 
 use crate::html::esc;
 use crate::run::Run;
@@ -29,23 +30,14 @@ use std::fmt::Write as _;
 pub const WIDTH: u32 = 1200;
 /// Height of the image, px.
 pub const HEIGHT: u32 = 640;
-/// The font family `plots` registers; registering the same bytes again is harmless.
+/// The font family `plots` registers.
 const FONT: &str = "sans-serif";
-static DEJAVU: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 const MEASURED: RGBColor = RGBColor(0x4e, 0x79, 0xa7);
 const PREDICTED: RGBColor = RGBColor(0xf2, 0x8e, 0x2b);
 const STALE: RGBColor = RGBColor(0xe1, 0x57, 0x59);
 
-fn ensure_font() -> Result<(), String> {
-    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
-    REGISTERED
-        .get_or_init(|| {
-            plotters::style::register_font(FONT, FontStyle::Normal, DEJAVU)
-                .map_err(|_| "the embedded DejaVu Sans font could not be parsed".to_owned())
-        })
-        .clone()
-}
+use crate::plots::ensure_font;
 
 fn err(path: &Path, e: impl std::fmt::Display) -> ReportError {
     ReportError::Plot {
@@ -185,20 +177,32 @@ fn visibility_panel(
             });
     }
     let min_reads = a.options.min_bucket_reads.max(1);
-    let measured: Vec<(f64, f64, u64)> = a
+    let measured: Vec<(f64, f64, u64, f64, f64)> = a
         .t_visibility
         .iter()
-        .map(|b| (b.t_mean_ms.max(lo), b.p_fresh, b.reads))
+        .map(|b| (b.t_mean_ms.max(lo), b.p_fresh, b.reads, b.ci_lo, b.ci_hi))
         .collect();
     if !measured.is_empty() {
+        // The line joins only buckets with enough reads to trust; a thin bucket is a hollow
+        // marker with its 95 % interval, so a few reads cannot draw a zigzag.
         chart
             .draw_series(LineSeries::new(
-                measured.iter().map(|m| (m.0, m.1)),
+                measured
+                    .iter()
+                    .filter(|m| m.2 >= min_reads)
+                    .map(|m| (m.0, m.1)),
                 MEASURED.stroke_width(2),
             ))?
-            .label("measured (filled: enough reads)")
+            .label(format!(
+                "measured (hollow: under {min_reads} reads, with 95 % interval)"
+            ))
             .legend(|(x, y)| Circle::new((x + 10, y), 5, MEASURED.filled()));
-        // Filled markers where the bucket holds enough reads to trust, hollow otherwise.
+        chart.draw_series(measured.iter().filter(|m| m.2 < min_reads).map(|m| {
+            PathElement::new(
+                vec![(m.0, m.3), (m.0, m.4)],
+                MEASURED.mix(0.6).stroke_width(2),
+            )
+        }))?;
         chart.draw_series(measured.iter().map(|m| {
             let style = if m.2 >= min_reads {
                 MEASURED.filled()
@@ -286,53 +290,43 @@ fn k_panel(area: &DrawingArea<BitMapBackend, Shift>, a: &NwrAnalysis) -> DrawRes
     Ok(())
 }
 
-/// Appends the NWR section of `index.html` when `results.json` holds an `nwr` analysis.
+/// Appends the NWR section of `index.html` when the analysis has one.
 ///
-/// Reads the figures `checkers::nwr` stored and the `config` / `explanation` the harness
-/// added next to them; the image is linked when `nwr-staleness.png` exists.
+/// Every figure comes from the typed `nwr` section of the analysis (its measurement, the run's
+/// N/W/R and the anomaly the checkers tied to the verdict); the image is linked when
+/// `nwr-staleness.png` exists.
 pub(crate) fn section(b: &mut String, run: &Run) {
-    let Some(v) = run.results.as_ref().and_then(|r| r.get("nwr")) else {
+    let Some(nwr) = run.analysis.as_ref().and_then(|a| a.nwr.as_ref()) else {
         return;
     };
+    let a = &nwr.analysis;
     b.push_str("<h2 id=\"nwr\">NWR quorums and staleness</h2>");
-    if let Some(e) = v.get("explanation").and_then(|e| e.as_str()) {
+    if let Some(e) = &nwr.explanation {
         let _ = write!(
             b,
-            "<p id=\"nwr-anomaly\" style=\"border-left:4px solid #c0392b;padding:6px 12px;background:#fff\"><b>Which anomaly:</b> {}</p>",
+            "<p id=\"nwr-anomaly\" class=\"why\"><b>Which anomaly:</b> {}</p>",
             esc(e)
         );
     }
-    let Ok(a) = NwrAnalysis::from_json(v) else {
-        let _ = write!(
-            b,
-            "<p class=\"muted\">The stored analysis could not be read: <code>{}</code></p>",
-            esc(&v.to_string().chars().take(300).collect::<String>())
-        );
-        return;
-    };
-    let cfg = v.get("config");
-    let num = |k: &str| cfg.and_then(|c| c.get(k)).and_then(|x| x.as_u64());
     let stat = a.prediction.as_ref().map(|p| p.static_analysis.config);
-    let (n, w, r) = match (num("n"), num("w"), num("r"), stat) {
-        (Some(n), Some(w), Some(r), _) => (n, w, r),
-        (_, _, _, Some(c)) => (u64::from(c.n), u64::from(c.w), u64::from(c.r)),
+    let (n, w, r) = match (&nwr.config, stat) {
+        (Some(c), _) => (u64::from(c.n), u64::from(c.w), u64::from(c.r)),
+        (None, Some(c)) => (u64::from(c.n), u64::from(c.w), u64::from(c.r)),
         _ => (0, 0, 0),
     };
     let t = |t: Option<f64>| t.map_or("never".to_owned(), |t| format!("{t:.2} ms"));
     let mut rows: Vec<(&str, String)> = Vec::new();
-    if n > 0 {
-        let clock = cfg
-            .and_then(|c| c.get("clock"))
-            .and_then(|c| c.as_str())
-            .unwrap_or("?");
-        let repair = cfg.and_then(|c| c.get("read_repair")) == Some(&serde_json::Value::Bool(true));
+    if let Some(c) = &nwr.config {
         rows.push((
             "configuration",
             format!(
-                "N={n} W={w} R={r}, {clock} clock, read repair {}",
-                if repair { "on" } else { "off" }
+                "N={n} W={w} R={r}, {} clock, read repair {}",
+                c.clock,
+                if c.read_repair { "on" } else { "off" }
             ),
         ));
+    }
+    if n > 0 {
         rows.push((
             "read and write quorums intersect",
             if w + r > n {
@@ -343,7 +337,7 @@ pub(crate) fn section(b: &mut String, run: &Run) {
         ));
     }
     rows.push((
-        "stale reads",
+        "stale reads (measured)",
         format!(
             "{} of {} ({:.2} %)",
             a.stale,
@@ -351,6 +345,19 @@ pub(crate) fn section(b: &mut String, run: &Run) {
             a.stale_fraction * 100.0
         ),
     ));
+    // PBS's figure, stated the same way as the measurement beside it: the chance a read is
+    // stale (misses the newest acknowledged write), not its complement.
+    if let Some(p) = &a.prediction {
+        if let Some(m) = p.p_miss_k.first() {
+            rows.push((
+                "stale reads (PBS prediction for a read right after a write)",
+                format!(
+                    "{:.1} % (P(miss) for k = 1, with no time to propagate)",
+                    m * 100.0
+                ),
+            ));
+        }
+    }
     rows.push(("max k (versions behind)", a.max_k.to_string()));
     let predicted = a.prediction.as_ref().and_then(|p| p.t99_ms);
     rows.push((
@@ -365,14 +372,6 @@ pub(crate) fn section(b: &mut String, run: &Run) {
                 d.max_abs, d.mean_abs, d.buckets
             ),
         ));
-    }
-    if let Some(p) = &a.prediction {
-        if let Some(m) = p.p_miss_k.first() {
-            rows.push((
-                "PBS: P(a read misses the last write)",
-                format!("{m:.3} (k = 1)"),
-            ));
-        }
     }
     rows.push((
         "lost writes",
@@ -405,6 +404,20 @@ pub(crate) fn section(b: &mut String, run: &Run) {
         let _ = write!(b, "<tr><td>{}</td><td>{}</td></tr>", esc(k), esc(&v));
     }
     b.push_str("</table>");
+    let faulty = run
+        .analysis
+        .as_ref()
+        .is_some_and(|x| x.faults.iter().any(|f| f.failed.is_none()));
+    if a.prediction.is_some() && faulty {
+        b.push_str(
+            "<p class=\"muted\" id=\"nwr-gap\">Why the measurement can be far from PBS here: PBS \
+             assumes every replica is reachable and only message latency delays a write; during a \
+             partition, kill or pause the write cannot reach the cut-off replicas at all until \
+             the fault heals, so reads that ask them stay stale for the whole fault, which no \
+             latency distribution predicts. The prediction describes the run's fault-free \
+             periods.</p>",
+        );
+    }
     let worst = a.worst_examples();
     if !worst.is_empty() {
         b.push_str("<p>First example of each anomaly found:</p><ul id=\"nwr-examples\">");
@@ -418,11 +431,13 @@ pub(crate) fn section(b: &mut String, run: &Run) {
         }
         b.push_str("</ul>");
     }
-    if run.dir.join("nwr-staleness.png").exists() {
-        b.push_str(
-            "<a href=\"nwr-staleness.png\"><img class=\"plot\" src=\"nwr-staleness.png\" \
+    if run.dir.join(layout::NWR_STALENESS).exists() {
+        let _ = write!(
+            b,
+            "<a href=\"{f}\"><img class=\"plot\" src=\"{f}\" \
              alt=\"NWR staleness: measured P(fresh | t) against the PBS prediction, k histogram\" \
              width=\"1200\" height=\"640\"></a>",
+            f = layout::NWR_STALENESS
         );
     }
 }

@@ -1,13 +1,18 @@
-//! Sample run directories for tests, demos and the browser test: a small, deterministic
-//! register/kv run with fault windows, either passing or with a stale read the checker caught.
+//! Sample run directories for tests, demos and the browser test: a small, deterministic kv run
+//! with faults and the nodes' reported status, either passing or with stale reads served by a
+//! deposed leader that a partition had cut off (on two keys).
 //!
-//! The failing run's `results.json` carries a counterexample in the checker's serialized shape
-//! (`prefix`/`unplaceable` lists of `{op, description, order}`), so rendering it exercises the
-//! same path as a real run.
+//! The history is what the harness writes (typed fault values, `cluster-status` events, the
+//! node that served each op) and `results.json` is the checkers' own analysis of it, so
+//! rendering a sample exercises exactly the path of a real run.
 
 use std::io::Write as _;
 use std::path::Path;
 
+use checkers::analysis::{Analysis, AnalysisOptions};
+use checkers::layout::RunDir;
+use checkers::linearizable::CheckOptions;
+use checkers::model::ModelKind;
 use serde_json::{json, Value};
 
 /// Which sample to write.
@@ -35,20 +40,55 @@ impl Writer {
         inv: Value,
         out: Value,
         kind: &str,
+        node: &str,
     ) {
         self.lines.push((
             t0,
             json!({"process": p, "type": "invoke", "f": f, "key": key, "value": inv}),
         ));
-        self.lines.push((t1, json!({"process": p, "type": kind, "f": f, "key": key, "value": out, "node": format!("n{}", p % 5 + 1)})));
+        self.lines.push((
+            t1,
+            json!({"process": p, "type": kind, "f": f, "key": key, "value": out, "node": node}),
+        ));
+    }
+
+    fn nemesis(&mut self, t: u64, f: &str, value: Value) {
+        self.lines.push((
+            t,
+            json!({"process": "nemesis", "type": "info", "f": f, "value": value}),
+        ));
     }
 }
 
+const NODES: [&str; 5] = ["n1", "n2", "n3", "n4", "n5"];
+
+/// A `cluster-status` value: `leader` leads `term`; `silent` nodes did not answer; `stale`
+/// still claims to lead an older term.
+fn status(leader: &str, term: u64, silent: &[&str], stale: Option<(&str, u64)>) -> Value {
+    let mut nodes = serde_json::Map::new();
+    for n in NODES {
+        let v = if silent.contains(&n) {
+            Value::Null
+        } else if stale.is_some_and(|(s, _)| s == n) {
+            let t = stale.map_or(0, |(_, t)| t);
+            json!({"role": "leader", "term": t, "leader": n})
+        } else if n == leader {
+            json!({"role": "leader", "term": term, "leader": n})
+        } else {
+            json!({"role": "follower", "term": term, "leader": leader})
+        };
+        nodes.insert(n.to_string(), v);
+    }
+    json!({ "nodes": nodes })
+}
+
 /// Writes `history.jsonl`, `test.json` and `results.json` of a sample run into `dir`.
-/// Returns the history indices of the anomaly's ops for [`Sample::Failing`] (write 1,
-/// write 2, the stale read), empty for [`Sample::Passing`].
+/// Returns the history indices of the anomaly's invokes on key 3 for [`Sample::Failing`]
+/// (write 1, write 2, the stale read), empty for [`Sample::Passing`].
+/// The failing run also has a second failing key, 4 (a read of 10 after a cas 10→11).
 pub fn write_sample_run(dir: &Path, sample: Sample) -> std::io::Result<Vec<u64>> {
     std::fs::create_dir_all(dir)?;
+    let rd = RunDir::new(dir);
     let ms = 1_000_000u64;
     let mut w = Writer { lines: Vec::new() };
     let mut seed = 0x2545F4914F6CDD1Du64;
@@ -58,11 +98,19 @@ pub fn write_sample_run(dir: &Path, sample: Sample) -> std::io::Result<Vec<u64>>
         seed ^= seed << 17;
         seed % n
     };
-    // Background load: 5 workers over 10 s on keys 1 and 2; slower and failing during faults.
+    // Faults (ms); the background load is slower and fails during them.
+    let halves = json!({"type": "partition", "shape": "halves",
+        "grudge": {"n1": ["n3", "n4", "n5"], "n2": ["n3", "n4", "n5"],
+                   "n3": ["n1", "n2"], "n4": ["n1", "n2"], "n5": ["n1", "n2"]}});
+    let isolate = json!({"type": "partition", "shape": "isolate-leader",
+        "grudge": {"n3": ["n1", "n2", "n4", "n5"], "n1": ["n3"], "n2": ["n3"], "n4": ["n3"], "n5": ["n3"]}});
+    let kill = json!({"type": "kill", "target": {"nodes": ["n2"]}});
+    let pause = json!({"type": "pause", "target": {"nodes": ["n4"]}});
     let faults = [
-        ("partition", 2_000, 4_500),
-        ("kill", 6_000, 7_000),
-        ("pause", 8_000, 8_800),
+        ("partition", 2_000, 4_500, halves),
+        ("partition", 4_900, 5_300, isolate),
+        ("kill", 6_000, 7_000, kill),
+        ("pause", 8_000, 8_800, pause),
     ];
     // Ops are generated in global invoke order and take effect at their invoke (when ok), so
     // the background history is linearizable by construction (init 0 on every key).
@@ -80,7 +128,7 @@ pub fn write_sample_run(dir: &Path, sample: Sample) -> std::io::Result<Vec<u64>>
             break;
         }
         let p = procs[worker];
-        let in_fault = faults.iter().any(|(_, a, b)| t >= a * ms && t <= b * ms);
+        let in_fault = faults.iter().any(|(_, a, b, _)| t >= a * ms && t <= b * ms);
         let lat = (2 + rnd(12)) * ms + if in_fault { rnd(400) * ms } else { 0 };
         let k = rnd(2) as usize;
         let key = ["1", "2"][k];
@@ -89,6 +137,7 @@ pub fn write_sample_run(dir: &Path, sample: Sample) -> std::io::Result<Vec<u64>>
             (true, 4..=7) | (false, 0) => "fail",
             _ => "ok",
         };
+        let node = NODES[(p % 5) as usize];
         let cur = values[k];
         match rnd(3) {
             0 => {
@@ -97,14 +146,14 @@ pub fn write_sample_run(dir: &Path, sample: Sample) -> std::io::Result<Vec<u64>>
                 } else {
                     Value::Null
                 };
-                w.op(p, "read", key, t, t + lat, Value::Null, out, kind)
+                w.op(p, "read", key, t, t + lat, Value::Null, out, kind, node)
             }
             1 => {
                 let v = 1000 * (worker as i64 + 1) + (t / ms) as i64;
                 if kind == "ok" {
                     values[k] = v;
                 }
-                w.op(p, "write", key, t, t + lat, json!(v), json!(v), kind)
+                w.op(p, "write", key, t, t + lat, json!(v), json!(v), kind, node)
             }
             _ => {
                 let (a, b) = (cur, cur + 1);
@@ -120,6 +169,7 @@ pub fn write_sample_run(dir: &Path, sample: Sample) -> std::io::Result<Vec<u64>>
                     json!([a, b]),
                     json!([a, b]),
                     kind,
+                    node,
                 )
             }
         }
@@ -129,7 +179,8 @@ pub fn write_sample_run(dir: &Path, sample: Sample) -> std::io::Result<Vec<u64>>
         }
         next[worker] = t + lat + rnd(30) * ms;
     }
-    // Key 3: write 1, write 2, then (failing) a read that returns 1 after 2 was acknowledged.
+    // Key 3, while n3 (the old leader) is cut off: write 1 and write 2 through the new leader
+    // n1, then (failing) a read served by n3 that returns 1 after 2 was acknowledged.
     w.op(
         100,
         "write",
@@ -139,6 +190,7 @@ pub fn write_sample_run(dir: &Path, sample: Sample) -> std::io::Result<Vec<u64>>
         json!(1),
         json!(1),
         "ok",
+        "n1",
     );
     w.op(
         101,
@@ -149,8 +201,14 @@ pub fn write_sample_run(dir: &Path, sample: Sample) -> std::io::Result<Vec<u64>>
         json!(2),
         json!(2),
         "ok",
+        "n1",
     );
     let stale = if sample == Sample::Failing { 1 } else { 2 };
+    let reader = if sample == Sample::Failing {
+        "n3"
+    } else {
+        "n1"
+    };
     w.op(
         102,
         "read",
@@ -160,79 +218,116 @@ pub fn write_sample_run(dir: &Path, sample: Sample) -> std::io::Result<Vec<u64>>
         Value::Null,
         json!(stale),
         "ok",
+        reader,
     );
-    for (kind, a, b) in faults {
-        let detail = match kind {
-            "partition" => json!({"n1": ["n3", "n4", "n5"], "n2": ["n3", "n4", "n5"]}),
-            _ => json!(["n2"]),
-        };
-        w.lines.push((a * ms, json!({"process": "nemesis", "type": "info", "f": format!("{kind}-start"), "value": detail})));
-        w.lines.push((b * ms, json!({"process": "nemesis", "type": "info", "f": format!("{kind}-stop"), "value": null})));
+    // Readers of 2 overlapping the stale read (they crowd the drawing), and on key 4 a cas
+    // that moved 10 on to 11 before a read on n3 still returned 10.
+    for i in 0..6u64 {
+        let t0 = 5_034 + 4 * i;
+        w.op(
+            120 + i,
+            "read",
+            "3",
+            t0 * ms,
+            (t0 + 9 + i) * ms,
+            Value::Null,
+            json!(2),
+            "ok",
+            NODES[(i % 2) as usize],
+        );
+    }
+    w.op(
+        110,
+        "write",
+        "4",
+        5_100 * ms,
+        5_104 * ms,
+        json!(10),
+        json!(10),
+        "ok",
+        "n1",
+    );
+    w.op(
+        111,
+        "cas",
+        "4",
+        5_110 * ms,
+        5_116 * ms,
+        json!([10, 11]),
+        json!([10, 11]),
+        "ok",
+        "n1",
+    );
+    let four = if sample == Sample::Failing { 10 } else { 11 };
+    w.op(
+        112,
+        "read",
+        "4",
+        5_130 * ms,
+        5_139 * ms,
+        Value::Null,
+        json!(four),
+        "ok",
+        reader,
+    );
+    for (kind, a, b, value) in &faults {
+        w.nemesis(a * ms, &format!("{kind}-start"), value.clone());
+        w.nemesis(b * ms, &format!("{kind}-stop"), value.clone());
+    }
+    // What the nodes reported, whenever it changed.
+    for (t, s) in [
+        (1, status("n3", 2, &[], None)),
+        (4_950, status("n1", 3, &[], Some(("n3", 2)))),
+        (5_400, status("n1", 3, &[], None)),
+        (6_000, status("n1", 3, &["n2"], None)),
+        (7_100, status("n1", 3, &[], None)),
+        (8_000, status("n1", 3, &["n4"], None)),
+        (8_900, status("n1", 3, &[], None)),
+    ] {
+        w.nemesis(t * ms + 1, "cluster-status", s);
     }
     w.lines.sort_by_key(|l| l.0);
-    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("history.jsonl"))?);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(rd.history())?);
     let mut anomaly = Vec::new();
-    let mut key3: Vec<Value> = Vec::new();
     for (i, (t, mut ev)) in w.lines.into_iter().enumerate() {
         ev["index"] = json!(i);
         ev["time"] = json!(t);
-        if ev["key"] == "3" && ev["type"] == "invoke" {
+        let anomalous = [100, 101, 102].map(|p| json!(p)).contains(&ev["process"]);
+        if ev["key"] == "3" && ev["type"] == "invoke" && anomalous {
             anomaly.push(i as u64);
-        }
-        if ev["key"] == "3" {
-            key3.push(ev.clone());
         }
         writeln!(out, "{ev}")?;
     }
     out.flush()?;
+    drop(out);
     let name = match sample {
         Sample::Passing => "sample-pass",
         Sample::Failing => "sample-fail",
     };
     std::fs::write(
-        dir.join("test.json"),
+        rd.test(),
         serde_json::to_vec_pretty(&json!({
-            "name": name, "seed": 42, "nodes": ["n1", "n2", "n3", "n4", "n5"], "workload": "kv",
-            "nemesis": ["partition", "kill", "pause"], "time_limit_s": 10, "concurrency": 5,
+            "name": name, "seed": 42, "nodes": NODES, "workload": "kv",
+            "nemesis": ["partition", "kill", "pause"], "time_limit": 10, "concurrency": 5,
             "engine": "raft", "kvnode_args": if sample == Sample::Failing { "--read unsafe-local" } else { "" },
         }))
         .unwrap_or_default(),
     )?;
-    let op = |inv: &Value, done: &Value, order: Option<usize>| {
-        json!({
-            "op": {"id": 0, "process": inv["process"], "f": inv["f"], "key": "3",
-                   "input": inv["value"], "output": done["value"], "call": inv["time"], "ret": done["time"],
-                   "invoke_index": inv["index"], "complete_index": done["index"]},
-            "description": format!("{}({})", inv["f"].as_str().unwrap_or(""), done["value"]),
-            "order": order,
-        })
+    let text = std::fs::read_to_string(rd.history())?;
+    let history = checkers::history::parse_jsonl(&text)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    let opts = AnalysisOptions {
+        check: CheckOptions {
+            model: Some(ModelKind::CasRegister),
+            init: json!(0),
+            ..CheckOptions::default()
+        },
+        ..AnalysisOptions::default()
     };
-    let results = match sample {
-        Sample::Passing => json!({
-            "valid": true,
-            "linearizability": {"verdict": "linearizable", "model": "cas-register", "partitioned": true, "ops": 1000,
-                                "partitions": [], "explanation": "every key is linearizable"},
-        }),
-        Sample::Failing => json!({
-            "valid": false,
-            "linearizability": {
-                "verdict": "illegal", "model": "cas-register", "partitioned": true, "ops": 1000,
-                "explanation": "key 3 is not linearizable",
-                "partitions": [{
-                    "key": "3", "verdict": "illegal", "ops": 3, "dropped_indeterminate": 0, "elapsed_ms": 0.1,
-                    "counterexample": {
-                        "prefix": [op(&key3[0], &key3[1], Some(0)), op(&key3[2], &key3[3], Some(1))],
-                        "unplaceable": [op(&key3[4], &key3[5], None)],
-                        "state": 2,
-                        "explanation": "read() -> 1 cannot follow write(2)",
-                    },
-                }],
-            },
-        }),
-    };
+    let analysis = Analysis::new(&history, &opts);
     std::fs::write(
-        dir.join("results.json"),
-        serde_json::to_vec_pretty(&results).unwrap_or_default(),
+        rd.results(),
+        serde_json::to_vec_pretty(&analysis).unwrap_or_default(),
     )?;
     Ok(match sample {
         Sample::Passing => Vec::new(),

@@ -1,6 +1,8 @@
 //! Colours shared by the PNG plots and the HTML pages, so a fault kind or an outcome looks the
 //! same everywhere. Colour-blind-safe-ish Tableau 10 hues; outcome colours never reuse a fault's.
 
+use checkers::history::Outcome;
+
 /// An RGB colour.
 pub type Rgb = (u8, u8, u8);
 
@@ -24,18 +26,33 @@ pub const F_PALETTE: [Rgb; 8] = [
 ];
 
 /// The colour of an outcome.
-pub fn outcome(o: crate::run::Outcome) -> Rgb {
+pub fn outcome(o: Outcome) -> Rgb {
     match o {
-        crate::run::Outcome::Ok => OK,
-        crate::run::Outcome::Fail => FAIL,
-        crate::run::Outcome::Info => INFO,
+        Outcome::Ok => OK,
+        Outcome::Fail => FAIL,
+        Outcome::Info => INFO,
     }
 }
 
-/// The colour of the `i`-th operation name.
-pub fn f_colour(i: usize) -> Rgb {
-    F_PALETTE[i % F_PALETTE.len()]
+/// Outcomes in drawing order (the rare, interesting ones last, on top).
+pub const OUTCOMES: [Outcome; 3] = [Outcome::Ok, Outcome::Fail, Outcome::Info];
+
+/// The colour of an operation name: fixed for the names faultline and the importers use, so a
+/// read is the same colour in every run; other names by their position.
+pub fn f_colour(f: &str, i: usize) -> Rgb {
+    match f {
+        "read" | "get" | "r" => F_PALETTE[0],
+        "write" | "put" | "w" => F_PALETTE[1],
+        "cas" => F_PALETTE[2],
+        "append" => F_PALETTE[3],
+        _ => F_PALETTE[4 + i % (F_PALETTE.len() - 4)],
+    }
 }
+
+/// The colour every fault kind shares in the plots' background shading: one colour, so
+/// overlapping faults never blend into colours the legend does not show. The kinds get their
+/// own colours in the fault lanes, where they never overlap.
+pub const ANY_FAULT: Rgb = (0x9a, 0x9a, 0x9a);
 
 /// The shading colour of a fault kind: fixed for the kinds faultline injects, hashed otherwise.
 pub fn fault(kind: &str) -> Rgb {

@@ -1,12 +1,13 @@
-//! Key figures of one run (counts, latency, throughput, verdict), computed once from the
-//! history and stored as `report-summary.json`, so `serve` and `compare` list many runs
-//! without re-reading every history.
+//! Key figures of one run, taken from its analysis and stored as `report-summary.json`, so
+//! `serve` and `compare` list many runs without reading every history or results file.
 
 use std::path::Path;
 
+use checkers::analysis::{Analysis, Verdict};
+use checkers::layout;
 use serde::{Deserialize, Serialize};
 
-use crate::run::{Outcome, Run, Verdict};
+use crate::run::Run;
 
 /// Key figures of one run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -15,123 +16,94 @@ pub struct RunSummary {
     pub name: String,
     /// The run's directory name, normally its start timestamp.
     pub timestamp: String,
-    /// `valid`, `invalid`, `unknown` or `not checked`.
-    pub verdict: String,
+    /// The verdict; `None` when the run was not checked.
+    pub verdict: Option<Verdict>,
+    /// Why, in one paragraph (the analysis's summary).
+    #[serde(default)]
+    pub why: String,
     /// Client operations invoked.
-    pub ops: usize,
+    pub ops: u64,
     /// Operations that completed ok.
-    pub ok: usize,
+    pub ok: u64,
     /// Operations that definitely failed.
-    pub fail: usize,
+    pub fail: u64,
     /// Operations with unknown outcome (including never completed).
-    pub info: usize,
+    pub info: u64,
     /// Duration of the history, ns.
     pub duration_ns: u64,
     /// Ok operations per second over the whole run.
     pub ok_per_s: f64,
-    /// Median latency of ok operations, ns.
-    pub p50_ns: Option<u64>,
-    /// 99th percentile latency of ok operations, ns.
-    pub p99_ns: Option<u64>,
-    /// Maximum latency of ok operations, ns.
-    pub max_ns: Option<u64>,
-    /// Fault windows applied.
+    /// Median latency of ok operations, ms.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile latency of ok operations, ms.
+    pub p99_ms: Option<f64>,
+    /// Maximum latency of ok operations, ms.
+    pub max_ms: Option<f64>,
+    /// Faults applied (failed attempts not counted).
     pub faults: usize,
-    /// Fraction of operations completed ok while some fault was active (`None` without faults).
+    /// Fraction of operations completed ok while some fault was active.
     pub availability_during_faults: Option<f64>,
     /// Fraction of operations completed ok outside fault windows.
     pub availability_outside_faults: Option<f64>,
 }
 
-/// File name of the stored summary inside a run directory.
-pub const SUMMARY_FILE: &str = "report-summary.json";
-
 impl RunSummary {
-    /// Computes the summary of a loaded run.
+    /// The figures of a loaded run (all from its analysis; a run never checked has none).
     pub fn of(run: &Run) -> RunSummary {
         let name = run
             .test
             .as_ref()
             .and_then(|t| t.get("name"))
             .and_then(|n| n.as_str())
-            .map(str::to_owned)
+            .map(str::to_owned);
+        RunSummary::from_analysis(&run.dir, name, run.analysis.as_ref())
+    }
+
+    /// The figures of an analysis, named after the run directory.
+    pub fn from_analysis(dir: &Path, name: Option<String>, a: Option<&Analysis>) -> RunSummary {
+        let name = name
             .or_else(|| {
-                run.dir
-                    .parent()
+                dir.parent()
                     .and_then(|p| p.file_name())
                     .map(|n| n.to_string_lossy().into_owned())
             })
             .unwrap_or_else(|| "run".into());
-        let timestamp = run
-            .dir
+        let timestamp = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let count = |o| run.ops.iter().filter(|op| op.outcome == o).count();
-        let mut lats: Vec<u64> = run
-            .ops
-            .iter()
-            .filter(|op| op.outcome == Outcome::Ok)
-            .filter_map(|op| op.latency())
-            .collect();
-        lats.sort_unstable();
-        let q = |q: f64| {
-            (!lats.is_empty()).then(|| lats[((lats.len() - 1) as f64 * q).round() as usize])
+        let Some(a) = a else {
+            return RunSummary {
+                name,
+                timestamp,
+                ..RunSummary::default()
+            };
         };
-        let ok = count(Outcome::Ok);
-        let in_fault = |t: u64| {
-            run.faults
-                .iter()
-                .any(|w| w.start <= t && t <= w.stop.unwrap_or(u64::MAX))
-        };
-        let (mut inside, mut inside_ok, mut outside, mut outside_ok) = (0usize, 0, 0usize, 0);
-        if !run.faults.is_empty() {
-            for op in &run.ops {
-                let okd = (op.outcome == Outcome::Ok) as usize;
-                if in_fault(op.invoke) {
-                    inside += 1;
-                    inside_ok += okd;
-                } else {
-                    outside += 1;
-                    outside_ok += okd;
-                }
-            }
-        }
-        let frac = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
+        let t = &a.stats.total;
+        let lat = (a.latency.count > 0).then_some(&a.latency);
         RunSummary {
             name,
             timestamp,
-            verdict: Verdict::from_results(run.results.as_ref())
-                .label()
-                .to_owned(),
-            ops: run.ops.len(),
-            ok,
-            fail: count(Outcome::Fail),
-            info: count(Outcome::Info),
-            duration_ns: run.end,
-            ok_per_s: ok as f64 / (run.end_time() as f64 / 1e9),
-            p50_ns: q(0.5),
-            p99_ns: q(0.99),
-            max_ns: q(1.0),
-            faults: run.faults.len(),
-            availability_during_faults: frac(inside_ok, inside),
-            availability_outside_faults: frac(outside_ok, outside),
+            verdict: Some(a.verdict),
+            why: a.summary.clone(),
+            ops: t.invoked,
+            ok: t.ok,
+            fail: t.fail,
+            info: t.info,
+            duration_ns: a.duration_ns,
+            ok_per_s: t.ok as f64 / (a.duration_ns.max(1) as f64 / 1e9),
+            p50_ms: lat.map(|l| l.p50_ms),
+            p99_ms: lat.map(|l| l.p99_ms),
+            max_ms: lat.map(|l| l.max_ms),
+            faults: a.faults.iter().filter(|f| f.failed.is_none()).count(),
+            availability_during_faults: a.availability.during_faults.ratio,
+            availability_outside_faults: a.availability.outside_faults.ratio,
         }
     }
 
-    /// Reads the stored summary of a run directory, if it was rendered.
+    /// Reads the stored summary of a run directory, if it was rendered by this version.
     pub fn load(dir: &Path) -> Option<RunSummary> {
-        let bytes = std::fs::read(dir.join(SUMMARY_FILE)).ok()?;
+        let bytes = std::fs::read(dir.join(layout::REPORT_SUMMARY)).ok()?;
         serde_json::from_slice(&bytes).ok()
-    }
-
-    /// The verdict as an enum.
-    pub fn verdict(&self) -> Verdict {
-        match self.verdict.as_str() {
-            "valid" => Verdict::Valid,
-            "invalid" => Verdict::Invalid,
-            "unknown" => Verdict::Unknown,
-            _ => Verdict::NotChecked,
-        }
     }
 }

@@ -1,5 +1,7 @@
 //! `faultline analyze RUN_DIR`: re-runs the checkers on a stored history, rewrites
 //! `results.json` (and the report), prints the summary; exit 0 valid, 1 invalid, 2 unknown.
+//! This is also how a `results.json` written by an older faultline is upgraded to the
+//! current shape (minimal counterexamples, cluster timeline, typed sections).
 
 use crate::results;
 use std::path::PathBuf;
@@ -22,11 +24,12 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let a = results::analyze_dir(&args.run_dir, Duration::from_secs_f64(args.check_timeout))?;
+    let (a, observed) =
+        results::analyze_dir(&args.run_dir, Duration::from_secs_f64(args.check_timeout))?;
     let report = if args.no_report {
         None
     } else {
-        results::render_report(&args.run_dir)
+        results::render_report(&args.run_dir, observed.as_ref().map(|o| (&a, o)))
     };
     results::print_summary(&a, &args.run_dir, report.as_deref());
     Ok(results::exit_code(&a))

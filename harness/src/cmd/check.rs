@@ -291,8 +291,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     if let (Some(mut file), Some(out)) = (html_file, &args.html) {
         let title = format!("faultline check: {shown}");
-        let page =
-            report::render_check_page(&serde_json::to_value(&result)?, history.events, &title);
+        // The page draws the typed analysis: minimal counterexample and its sentence.
+        let observed = checkers::analysis::Observed::from_history(&history)
+            .with_context(|| format!("{shown}: pairing for --html"))?;
+        let analysis_opts = checkers::analysis::AnalysisOptions {
+            check: opts.clone(),
+            ..Default::default()
+        };
+        let analysis =
+            checkers::analysis::Analysis::of_checked(&observed, &analysis_opts, result.clone());
+        let page = report::render_check_page(&analysis, &observed, &title);
         file.write_all(page.as_bytes())
             .with_context(|| format!("--html: cannot write {}", out.display()))?;
     }

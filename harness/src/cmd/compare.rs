@@ -21,7 +21,7 @@ pub struct Args {
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for dir in &args.runs {
-        if !dir.join("rate.png").exists() {
+        if !dir.join(checkers::layout::RATE).exists() {
             report::render_run(dir)
                 .with_context(|| format!("could not render {}", dir.display()))?;
         }

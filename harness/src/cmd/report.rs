@@ -22,7 +22,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("could not render the report of {}", args.run_dir.display()))?;
     println!(
         "verdict: {} ({} operations, {} faults)",
-        out.verdict.label(),
+        report::verdict_label(out.verdict),
         out.summary.ops,
         out.summary.faults
     );

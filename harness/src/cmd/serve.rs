@@ -18,6 +18,7 @@ use axum::http::{header, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use checkers::layout;
 
 /// Flags of `faultline serve`.
 #[derive(clap::Args)]
@@ -130,13 +131,13 @@ async fn file(State(root): State<Arc<PathBuf>>, uri: Uri) -> Response {
         return (StatusCode::BAD_REQUEST, "path leaves the results directory").into_response();
     };
     if path.is_dir() {
-        let target = format!("{}/index.html", uri.path().trim_end_matches('/'));
+        let target = format!("{}/{}", uri.path().trim_end_matches('/'), layout::INDEX);
         return Redirect::to(&target).into_response();
     }
-    if !path.exists() && path.file_name().is_some_and(|n| n == "index.html") {
+    if !path.exists() && path.file_name().is_some_and(|n| n == layout::INDEX) {
         // A run that was never rendered: render it now.
         let dir = path.parent().map(Path::to_owned).unwrap_or_default();
-        if dir.join("history.jsonl").is_file() {
+        if dir.join(layout::HISTORY).is_file() {
             let rendered = tokio::task::spawn_blocking(move || report::render_run(&dir)).await;
             if let Ok(Err(e)) = rendered {
                 return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();

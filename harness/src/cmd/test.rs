@@ -14,6 +14,7 @@ use crate::plan::{System, TestPlan};
 use crate::recorder::Recorder;
 use crate::results;
 use crate::run::{self, FaultCounts, LoadSpec, ProcessIds};
+use crate::rundir::layout;
 use crate::testbed::Testbed;
 use anyhow::{anyhow, Context, Result};
 use nemesis::schedule::ScheduleOptions;
@@ -57,11 +58,11 @@ pub fn run(flags: Args) -> Result<ExitCode> {
         eprintln!("faultline: note: {n}");
     }
     std::fs::write(
-        plan.run_dir.join("test.json"),
+        plan.run_dir.join(layout::TEST),
         serde_json::to_string_pretty(&plan)?,
     )
     .context("cannot write test.json")?;
-    let _ = results::link_latest(&plan.results_dir, &plan.run_dir);
+    let _ = crate::rundir::link_latest(&plan.results_dir, &plan.run_dir);
     let quorums = plan.nwr.as_ref().map_or(String::new(), |q| {
         format!(
             ", N={} W={} R={} {} clock{}",
@@ -101,10 +102,10 @@ pub fn run(flags: Args) -> Result<ExitCode> {
     rt.shutdown_timeout(Duration::from_secs(2));
     outcome?;
     eprintln!("faultline: checking history ...");
-    let analysis =
+    let (analysis, observed) =
         results::analyze_dir(&plan.run_dir, Duration::from_secs_f64(plan.check_timeout))?;
     let report = if plan.report {
-        results::render_report(&plan.run_dir)
+        results::render_report(&plan.run_dir, observed.as_ref().map(|o| (&analysis, o)))
     } else {
         None
     };
@@ -115,7 +116,7 @@ pub fn run(flags: Args) -> Result<ExitCode> {
 /// What a signal left behind: the partial history when one was written, else only the run
 /// directory (the cluster had not started serving yet).
 fn stopped_note(plan: &TestPlan) -> String {
-    let history = plan.run_dir.join("history.jsonl");
+    let history = plan.run_dir.join(layout::HISTORY);
     if history.is_file() {
         format!(
             "nodes stopped; partial history in {} (check it with `faultline analyze {}`)",
@@ -199,7 +200,7 @@ pub fn kvnode_spec(plan: &TestPlan) -> KvnodeSpec {
 /// status poller, heal, recovery, final reads; then collect logs and tear down.
 pub async fn run_phases<D: Db>(plan: &TestPlan, testbed: &Testbed<D>) -> Result<FaultCounts> {
     std::fs::write(
-        plan.run_dir.join("cluster.json"),
+        plan.run_dir.join(layout::CLUSTER),
         serde_json::to_string_pretty(&testbed.describe())?,
     )?;
     testbed.await_ready(Duration::from_secs(20)).await?;
@@ -221,7 +222,7 @@ pub async fn run_phases<D: Db>(plan: &TestPlan, testbed: &Testbed<D>) -> Result<
     );
     let start = tokio::time::Instant::now();
     let rec = Arc::new(Recorder::create(
-        &plan.run_dir.join("history.jsonl"),
+        &plan.run_dir.join(layout::HISTORY),
         start.into_std(),
     )?);
     let client = Arc::new(
