@@ -159,6 +159,11 @@ pub struct AnalysisOptions {
     /// A transactional workload's checker, which then judges the run instead of
     /// linearizability (the `transactions` section).
     pub txn: Option<TxnCheck>,
+    /// Run the ghost-write check. Its criterion holds only for systems whose nodes act on a
+    /// request only while its client waits (kvnode rejects instead of forwarding); a system
+    /// that forwards or queues proposals (etcd) may legitimately apply an abandoned write
+    /// late, so the harness turns it off for them.
+    pub ghosts: bool,
 }
 
 impl Default for AnalysisOptions {
@@ -168,6 +173,7 @@ impl Default for AnalysisOptions {
             nwr: None,
             minimize: Duration::from_secs(20),
             txn: None,
+            ghosts: true,
         }
     }
 }
@@ -362,10 +368,12 @@ impl Analysis {
         let model = linearizability.as_ref().map(|l| l.model);
         // Unique write values are what makes a read name its write; Porcupine's kv model
         // (append) has neither.
-        let ghosts =
-            (!skipped && model != Some(ModelKind::Kv) && !checked.iter().any(|o| o.f == "append"))
-                .then(|| ghost::check(&checked))
-                .filter(|g| !g.is_empty());
+        let ghosts = (opts.ghosts
+            && !skipped
+            && model != Some(ModelKind::Kv)
+            && !checked.iter().any(|o| o.f == "append"))
+        .then(|| ghost::check(&checked))
+        .filter(|g| !g.is_empty());
         let counterexamples = match &linearizability {
             Some(l) if l.verdict == LinVerdict::Illegal => {
                 explain::explain_illegal(&checked, l, &opts.check, o, opts.minimize)

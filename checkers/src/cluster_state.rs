@@ -43,6 +43,17 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role a node reports in `word` (any word a system uses is kept).
+    pub fn from_word(word: &str) -> Role {
+        match word {
+            "leader" => Role::Leader,
+            "follower" => Role::Follower,
+            "candidate" => Role::Candidate,
+            "precandidate" => Role::Precandidate,
+            other => Role::Other(other.to_string()),
+        }
+    }
+
     /// The word as reported.
     pub fn name(&self) -> &str {
         match self {

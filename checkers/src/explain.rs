@@ -404,10 +404,14 @@ pub fn time_text(ns: u64, logical: bool) -> String {
     }
 }
 
-/// A duration: `850 µs`, `4.2 ms`, `12 ms`, `1.35 s`.
+/// A duration: `40 ns`, `850 µs`, `4.2 ms`, `12 ms`, `1.35 s` (never a rounded `0 µs`).
 pub fn gap_text(ns: u64) -> String {
     let ns = ns as f64;
-    if ns < 1e6 {
+    if ns < 1e3 {
+        format!("{ns:.0} ns")
+    } else if ns < 1e4 {
+        format!("{:.1} µs", ns / 1e3)
+    } else if ns < 1e6 {
         format!("{:.0} µs", ns / 1e3)
     } else if ns < 1e7 {
         format!("{:.1} ms", ns / 1e6)

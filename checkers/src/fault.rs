@@ -65,7 +65,9 @@ pub enum PartitionShape {
     Ring,
     /// Two halves plus a bridge node connected to both.
     Bridge,
-    /// The current leader isolated (resolved by the injector).
+    /// The current leader isolated (resolved by the injector). Recorded under its
+    /// command-line name, `leader` (one name everywhere); histories written before read too.
+    #[serde(rename = "leader", alias = "isolate-leader")]
     IsolateLeader,
 }
 
@@ -464,6 +466,22 @@ mod tests {
         assert_eq!(serde_json::from_value::<Fault>(v).unwrap(), p);
         assert_eq!(p.describe(), "partition n2 n3 | n1");
         assert_eq!(c.describe(), "clock the leader −3 s");
+    }
+
+    /// A shape is written under the name the user typed (`--partition-shapes leader`), and
+    /// histories recorded under the old name still read.
+    #[test]
+    fn leader_shape_has_one_name() {
+        for shape in PartitionShape::ALL {
+            assert_eq!(
+                serde_json::to_value(shape).unwrap(),
+                json!(shape.name()),
+                "{shape:?}"
+            );
+            assert_eq!(shape.name().parse::<PartitionShape>().unwrap(), shape);
+        }
+        let old: PartitionShape = serde_json::from_value(json!("isolate-leader")).unwrap();
+        assert_eq!(old, PartitionShape::IsolateLeader);
     }
 
     #[test]

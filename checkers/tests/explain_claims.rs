@@ -215,7 +215,7 @@ fn stale_read_after_a_write() {
     ];
     noise(&mut spec, 100);
     let mut evs = events(&spec);
-    let grudge = json!({"type":"partition","shape":"isolate-leader","grudge":{"n3":["n1","n2"],"n1":["n3"],"n2":["n3"]}});
+    let grudge = json!({"type":"partition","shape":"leader","grudge":{"n3":["n1","n2"],"n1":["n3"],"n2":["n3"]}});
     nemesis(&mut evs, 15, "partition-start", grudge.clone());
     nemesis(&mut evs, 90, "partition-stop", grudge);
     nemesis(

@@ -5,6 +5,7 @@
 //! verdict); this module only finds the run's settings in `test.json`, reads the history,
 //! writes the analysis, and prints it.
 
+use crate::plan::System;
 use crate::rundir::layout;
 use anyhow::{Context, Result};
 use checkers::analysis::{Analysis, AnalysisOptions, NwrConfig, Observed, Verdict};
@@ -63,6 +64,7 @@ pub fn analyze_dir(
         nwr,
         minimize: check_timeout.min(Duration::from_secs(20)),
         txn: txn_check(run_dir, check_timeout),
+        ghosts: run_system(run_dir) == System::Kvnode,
     };
     let (analysis, observed) = Analysis::with_observed(&history, &opts);
     let text = serde_json::to_string_pretty(&analysis)?;
@@ -208,6 +210,19 @@ pub fn txn_check(run_dir: &Path, check_timeout: Duration) -> Option<TxnCheck> {
         }),
         Workload::Counter => TxnCheck::Counter(CounterOptions::default()),
     })
+}
+
+/// The system a run directory tested, per `test.json` (kvnode for runs recorded before
+/// `--system` existed, or without `test.json`).
+pub fn run_system(run_dir: &Path) -> System {
+    #[derive(serde::Deserialize)]
+    struct Recorded {
+        system: System,
+    }
+    std::fs::read(run_dir.join(layout::TEST))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Recorded>(&b).ok())
+        .map_or(System::Kvnode, |r| r.system)
 }
 
 /// The quorum settings of an NWR run directory, `None` for other engines or without

@@ -21,6 +21,7 @@ use crate::client::{Client, Outcome};
 use crate::db::Db;
 use crate::recorder::{Entry, Recorder};
 use crate::testbed::Testbed;
+use checkers::cluster_state::{ClusterStatus, CLUSTER_STATUS_F};
 use checkers::history::{EventType, Process};
 use nemesis::{Fault, FaultKind, Schedule, StepAction};
 use std::collections::{BTreeMap, HashMap};
@@ -319,15 +320,17 @@ pub async fn poll_status<D: Db>(
     while start.elapsed() < duration && !*stop.borrow() {
         let st = testbed.statuses().await;
         if last.as_ref() != Some(&st) {
-            let nodes: serde_json::Map<String, serde_json::Value> = testbed
-                .ids()
-                .iter()
-                .zip(&st)
-                .map(|(id, s)| (id.clone(), serde_json::to_value(s).unwrap_or_default()))
-                .collect();
+            let status = ClusterStatus {
+                nodes: testbed
+                    .ids()
+                    .iter()
+                    .cloned()
+                    .zip(st.iter().cloned())
+                    .collect(),
+            };
             rec.record(nemesis_entry(
-                "cluster-status".into(),
-                serde_json::json!({ "nodes": nodes }),
+                CLUSTER_STATUS_F.into(),
+                serde_json::to_value(&status).unwrap_or_default(),
                 None,
             ));
             last = Some(st);

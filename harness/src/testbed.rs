@@ -15,6 +15,7 @@ use crate::db::{Db, NodeStatus};
 use crate::env::{Env, Environment};
 use crate::inject::{ClockFaults, NetFaults};
 use anyhow::{anyhow, bail, Context, Result};
+use checkers::cluster_state::Role;
 use nemesis::{ClockOp, Fault, FaultKind, NodeId};
 use nix::sys::signal::Signal;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -163,7 +164,7 @@ impl<D: Db> Testbed<D> {
         let st = self.statuses().await;
         st.into_iter()
             .zip(&self.ids)
-            .filter_map(|(s, id)| s.filter(|s| s.role == "leader").map(|s| (s.term, id)))
+            .filter_map(|(s, id)| s.filter(|s| s.role == Role::Leader).map(|s| (s.term, id)))
             .max_by_key(|(t, _)| *t)
             .map(|(_, id)| id.clone())
     }

@@ -219,7 +219,9 @@ async fn isolate_the_leader_and_heal() {
     let cut_off = put(&url(l), "minority").await;
     assert_ne!(cut_off, Some(200), "an isolated member committed a write");
     until(&tb, 5, "the isolated leader steps down", |st| {
-        st[l].as_ref().is_some_and(|s| s.role != "leader")
+        st[l]
+            .as_ref()
+            .is_some_and(|s| s.role != checkers::cluster_state::Role::Leader)
     })
     .await;
 
@@ -373,6 +375,23 @@ fn serializable_reads_are_caught_stale_under_leader_isolation() {
         .filter(|e| e["node"].is_string())
         .count();
     assert!(traced > 0, "no counterexample op names its member: {cx}");
+    // The explanation names the member that served the op it blames, and that is the member
+    // the history recorded for it.
+    let key = &results["counterexamples"][0];
+    let culprit = &key["ops"][key["culprit"].as_u64().expect("a culprit") as usize];
+    let done = events
+        .iter()
+        .find(|e| e["index"] == culprit["complete_index"])
+        .expect("the culprit completed");
+    let member = done["node"]
+        .as_str()
+        .expect("the culprit's member is recorded");
+    let summary = results["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!("via {member}")),
+        "the explanation does not name {member}, which served the blamed op: {summary}"
+    );
+    assert!(text.contains(&format!("via {member}")), "terminal: {text}");
 }
 
 #[test]

@@ -102,7 +102,7 @@ pub fn write_sample_run(dir: &Path, sample: Sample) -> std::io::Result<Vec<u64>>
     let halves = json!({"type": "partition", "shape": "halves",
         "grudge": {"n1": ["n3", "n4", "n5"], "n2": ["n3", "n4", "n5"],
                    "n3": ["n1", "n2"], "n4": ["n1", "n2"], "n5": ["n1", "n2"]}});
-    let isolate = json!({"type": "partition", "shape": "isolate-leader",
+    let isolate = json!({"type": "partition", "shape": "leader",
         "grudge": {"n3": ["n1", "n2", "n4", "n5"], "n1": ["n3"], "n2": ["n3"], "n4": ["n3"], "n5": ["n3"]}});
     let kill = json!({"type": "kill", "target": {"nodes": ["n2"]}});
     let pause = json!({"type": "pause", "target": {"nodes": ["n4"]}});

@@ -289,25 +289,36 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(r) => r,
         Err(e) => return Ok(bad_line(&shown, e.line(), &e)),
     };
-    if let (Some(mut file), Some(out)) = (html_file, &args.html) {
-        let title = format!("faultline check: {shown}");
-        // The page draws the typed analysis: minimal counterexample and its sentence.
+    // A person reading an illegal verdict (on the terminal or the page) gets the typed
+    // analysis: per key a minimal counterexample and one sentence whose claims were checked
+    // against the history. `--json` stays the checker's raw result, for tools.
+    let wants_sentence = !args.json && result.verdict == Verdict::Illegal;
+    let analysis = if html_file.is_some() || wants_sentence {
         let observed = checkers::analysis::Observed::from_history(&history)
-            .with_context(|| format!("{shown}: pairing for --html"))?;
+            .with_context(|| format!("{shown}: pairing the history"))?;
         let analysis_opts = checkers::analysis::AnalysisOptions {
             check: opts.clone(),
+            minimize: Duration::from_secs_f64(args.timeout / 2.0).min(MINIMIZE_BUDGET),
             ..Default::default()
         };
         let analysis =
             checkers::analysis::Analysis::of_checked(&observed, &analysis_opts, result.clone());
-        let page = report::render_check_page(&analysis, &observed, &title);
+        Some((analysis, observed))
+    } else {
+        None
+    };
+    if let (Some(mut file), Some(out), Some((analysis, observed))) =
+        (html_file, &args.html, &analysis)
+    {
+        let title = format!("faultline check: {shown}");
+        let page = report::render_check_page(analysis, observed, &title);
         file.write_all(page.as_bytes())
             .with_context(|| format!("--html: cannot write {}", out.display()))?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
-        print_summary(&shown, &result);
+        print_summary(&shown, &result, analysis.as_ref().map(|(a, _)| a));
     }
     Ok(ExitCode::from(match result.verdict {
         Verdict::Linearizable => 0,
@@ -324,16 +335,111 @@ fn strip_line(msg: &str) -> &str {
     }
 }
 
-fn print_summary(file: &str, r: &CheckResult) {
+/// Shrinking illegal keys to minimal counterexamples gets at most this long (and at most
+/// half of `--timeout`).
+const MINIMIZE_BUDGET: Duration = Duration::from_secs(10);
+
+/// Keys whose minimal counterexample the terminal lists (the page has them all).
+const KEYS_SHOWN: usize = 3;
+
+fn print_summary(file: &str, r: &CheckResult, analysis: Option<&checkers::analysis::Analysis>) {
     println!(
-        "{file}: {} ({} model, {} ops, {} part(s), {:.1} ms)",
+        "{file}: {} ({} model, {} ops, {} key{}, {:.1} ms)",
         r.verdict.name(),
         r.model,
         r.ops,
         r.partitions.len(),
+        if r.partitions.len() == 1 { "" } else { "s" },
         r.elapsed_ms
     );
+    let explained = analysis.map_or(&[][..], |a| &a.counterexamples[..]);
+    if explained.iter().any(|k| k.culprit.is_some()) {
+        print_minimal(r, explained);
+        return;
+    }
     println!("{}", r.explanation);
+    print_longest_prefix(r);
+}
+
+/// Each illegal key's sentence and the few ops that make it illegal (up to [`KEYS_SHOWN`]).
+fn print_minimal(r: &CheckResult, explained: &[checkers::explain::KeyExplanation]) {
+    let illegal = r
+        .partitions
+        .iter()
+        .filter(|p| p.verdict == Verdict::Illegal)
+        .count();
+    println!(
+        "{illegal} of {} key{} cannot be linearized.",
+        r.partitions.len(),
+        if r.partitions.len() == 1 { "" } else { "s" }
+    );
+    for k in explained
+        .iter()
+        .filter(|k| k.culprit.is_some())
+        .take(KEYS_SHOWN)
+    {
+        let key = k
+            .key
+            .as_deref()
+            .map(|k| format!("key {k:?}"))
+            .unwrap_or_else(|| "the register".into());
+        println!("\n{key}: {}", k.sentence.text);
+        println!(
+            "  {} ops are enough to show it{}:",
+            k.ops.len(),
+            if k.one_minimal {
+                " (without any one of them it is linearizable)"
+            } else {
+                ""
+            }
+        );
+        for (i, op) in k.ops.iter().enumerate() {
+            let mark = if Some(i) == k.culprit {
+                "cannot be placed"
+            } else {
+                ""
+            };
+            let line = format!(
+                "  {:<40} process {}, line {}  {mark}",
+                op_text(op),
+                op.process,
+                op.line
+            );
+            println!("{}", line.trim_end());
+        }
+    }
+    let more = explained.iter().filter(|k| k.culprit.is_some()).count();
+    if more > KEYS_SHOWN {
+        println!(
+            "\n... and {} more key(s); --html draws every one",
+            more - KEYS_SHOWN
+        );
+    }
+}
+
+/// An op as `f(input) -> output`, the way the counterexample lists write it.
+fn op_text(op: &checkers::history::Operation) -> String {
+    let show = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "nil".to_string(),
+        v => v.to_string(),
+    };
+    let input = if op.input.is_null() && matches!(op.f.as_str(), "read" | "get") {
+        String::new()
+    } else {
+        show(&op.input)
+    };
+    match (&op.output, op.ret) {
+        (Some(out), Some(_)) if matches!(op.f.as_str(), "read" | "get") => {
+            format!("{}({input}) -> {}", op.f, show(out))
+        }
+        (_, None) => format!("{}({input}) (outcome unknown)", op.f),
+        _ => format!("{}({input})", op.f),
+    }
+}
+
+/// The checker's own view when no minimal set could be shrunk in time: the longest prefix it
+/// linearized and the ops it could not place after it.
+fn print_longest_prefix(r: &CheckResult) {
     for p in &r.partitions {
         let Some(c) = &p.counterexample else { continue };
         let key = p

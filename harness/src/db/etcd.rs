@@ -20,6 +20,7 @@ use crate::client::etcd::EtcdClient;
 use crate::env::{DaemonSpec, Env, EnvKind};
 use crate::inject::http_peers::PeerProtocol;
 use anyhow::{bail, Context, Result};
+use checkers::cluster_state::Role;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -299,11 +300,10 @@ impl Db for Etcd {
         };
         Some(NodeStatus {
             role: if leader_id == Some(me.as_str()) {
-                "leader"
+                Role::Leader
             } else {
-                "follower"
-            }
-            .into(),
+                Role::Follower
+            },
             term,
             leader,
         })

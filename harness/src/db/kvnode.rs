@@ -6,6 +6,7 @@ use super::{Db, NodeStatus};
 use crate::client::KvClient;
 use crate::env::{DaemonSpec, Env};
 use anyhow::{Context, Result};
+use checkers::cluster_state::Role;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -135,7 +136,7 @@ impl Db for Kvnode {
         let url = format!("{}/status", self.urls.get(i)?);
         let v: Value = self.http.get(url).send().await.ok()?.json().await.ok()?;
         Some(NodeStatus {
-            role: v.get("role").and_then(Value::as_str)?.to_string(),
+            role: Role::from_word(v.get("role").and_then(Value::as_str)?),
             term: v.get("term").and_then(Value::as_u64).unwrap_or(0),
             leader: v.get("leader").and_then(Value::as_str).map(String::from),
         })

@@ -9,21 +9,12 @@ pub mod kvnode;
 use crate::client::Client;
 use crate::env::{DaemonSpec, Env};
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
 
-/// What one node says about itself; recorded in the history as `cluster-status` events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeStatus {
-    /// `leader`, `follower`, `candidate`, ... as the node reports it.
-    pub role: String,
-    /// Its term / epoch / ballot round.
-    pub term: u64,
-    /// Who it believes leads.
-    #[serde(default)]
-    pub leader: Option<String>,
-}
+/// What one node says about itself: the shape `cluster-status` events record (one shape,
+/// owned by the checkers that read it back).
+pub use checkers::cluster_state::NodeStatus;
 
 /// A system under test.
 pub trait Db: Send + Sync + 'static {
