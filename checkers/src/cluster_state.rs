@@ -165,6 +165,8 @@ pub enum Liveness {
     Paused,
     /// Killed (until restarted).
     Killed,
+    /// Not a member: not added yet by a `member` fault, or removed by one.
+    Absent,
 }
 
 /// One node's condition over `[start, end)`.
@@ -399,6 +401,20 @@ fn timeline(
             delay: vec![0; n],
             reported: reported.clone(),
         };
+        // Membership changes stay made: every change begun by `t` counts, active or not. A
+        // node a change adds was no member before it.
+        for f in faults.iter().filter(|f| f.failed.is_none()) {
+            if let Some(Fault::Member { added, removed, .. }) = f.value.fault() {
+                let (now, before) = if f.start <= t {
+                    (removed, &Vec::new())
+                } else {
+                    (&Vec::new(), added)
+                };
+                for i in now.iter().chain(before).filter_map(|m| idx(m)) {
+                    snap.liveness[i] = Liveness::Absent;
+                }
+            }
+        }
         let mut grudge = Grudge::new();
         for f in faults.iter().filter(|f| f.active_at(t)) {
             let Some(fault) = f.value.fault() else {
@@ -420,7 +436,7 @@ fn timeline(
                         Liveness::Paused
                     };
                     for i in fault.nodes().iter().filter_map(|m| idx(m)) {
-                        if snap.liveness[i] != Liveness::Killed {
+                        if snap.liveness[i] == Liveness::Up {
                             snap.liveness[i] = l;
                         }
                     }
@@ -439,6 +455,7 @@ fn timeline(
                         snap.delay[i] += delay_ms;
                     }
                 }
+                Fault::Member { .. } => {} // above
             }
         }
         for (i, a) in nodes.iter().enumerate() {
@@ -520,12 +537,15 @@ fn push_span(spans: &mut Vec<Span>, start: u64, end: u64) {
 /// Is there a majority of running nodes that can all reach each other? Exact for up to 16
 /// nodes (every subset), greedy beyond.
 fn has_quorum(nodes: &[NodeId], liveness: &[Liveness], g: &Grudge) -> bool {
-    let n = nodes.len();
+    // A majority of the members (nodes a membership change has not left out).
+    let n = liveness.iter().filter(|l| **l != Liveness::Absent).count();
     if n == 0 {
         return true;
     }
     let majority = n / 2 + 1;
-    let up: Vec<usize> = (0..n).filter(|&i| liveness[i] == Liveness::Up).collect();
+    let up: Vec<usize> = (0..nodes.len())
+        .filter(|&i| liveness[i] == Liveness::Up)
+        .collect();
     if up.len() < majority {
         return false;
     }
@@ -635,6 +655,48 @@ mod tests {
         let back: ClusterTimeline =
             serde_json::from_str(&serde_json::to_string(&tl).unwrap()).unwrap();
         assert_eq!(back, tl);
+    }
+
+    #[test]
+    fn membership_changes_leave_nodes_absent_before_their_add_and_after_their_removal() {
+        let add =
+            json!({"type":"member","grow":true,"target":"leader","added":["n4"],"removed":[]});
+        let del = json!({"type":"member","grow":false,"target":"leader","added":[],"removed":["n1","n2"]});
+        let evs = vec![
+            nem(0, 1000, "member-start", add.clone()),
+            nem(1, 1500, "member-stop", add),
+            nem(2, 2000, "member-start", del.clone()),
+            nem(3, 2100, "member-stop", del),
+            nem(
+                4,
+                2500,
+                "kill-start",
+                json!({"type":"kill","target":{"nodes":["n4"]}}),
+            ),
+        ];
+        let nodes: BTreeSet<NodeId> = ["n1", "n2", "n3"].map(String::from).into();
+        let (faults, tl) = build(&evs, &nodes, 3_000_000_000);
+        assert_eq!(faults[0].value.fault().unwrap().describe(), "member +n4");
+        assert_eq!(
+            faults[1].value.fault().unwrap().describe(),
+            "member −n1 −n2"
+        );
+        assert_eq!(tl.at("n4", 500_000_000).unwrap().liveness, Liveness::Absent);
+        assert_eq!(tl.at("n4", 1_200_000_000).unwrap().liveness, Liveness::Up);
+        // The change stays made after its stop.
+        assert_eq!(
+            tl.at("n1", 2_200_000_000).unwrap().liveness,
+            Liveness::Absent
+        );
+        assert_eq!(tl.at("n3", 2_200_000_000).unwrap().liveness, Liveness::Up);
+        // Members then: n3 and n4; with n4 killed, n3 alone is no majority of two.
+        assert_eq!(
+            tl.without_quorum,
+            vec![Span {
+                start: 2_500_000_000,
+                end: 3_000_000_000
+            }]
+        );
     }
 
     #[test]

@@ -147,6 +147,22 @@ pub enum Fault {
         #[serde(default)]
         loss: f64,
     },
+    /// A membership change (Raft's single-server changes, or several servers at once for
+    /// the unsafe variant): add fresh nodes (new ids, empty data dirs) or remove members.
+    /// The injector keeps the cluster between 3 and 5 members, so `grow` is a preference it
+    /// turns around at the bounds. The change is not undone: its stop only marks the end.
+    Member {
+        /// Add (true) or remove (false) nodes.
+        grow: bool,
+        /// Who a removal removes.
+        target: Target,
+        /// Once resolved: the fresh nodes added.
+        #[serde(default)]
+        added: Vec<NodeId>,
+        /// Once resolved: the members removed.
+        #[serde(default)]
+        removed: Vec<NodeId>,
+    },
 }
 
 impl Fault {
@@ -158,6 +174,7 @@ impl Fault {
             Fault::Pause { .. } => FaultKind::Pause,
             Fault::Clock { .. } => FaultKind::Clock,
             Fault::Packet { .. } => FaultKind::Packet,
+            Fault::Member { .. } => FaultKind::Member,
         }
     }
 
@@ -193,6 +210,8 @@ impl Fault {
                 delay_ms: *delay_ms,
                 loss: *loss,
             },
+            // The injector resolves membership changes itself (it picks fresh ids).
+            Fault::Member { .. } => self.clone(),
         }
     }
 
@@ -225,6 +244,7 @@ impl Fault {
                 all.extend(grudge.values().flatten());
                 all.into_iter().cloned().collect()
             }
+            Fault::Member { added, removed, .. } => [added.clone(), removed.clone()].concat(),
             other => other.nodes().to_vec(),
         }
     }
@@ -272,6 +292,17 @@ impl Fault {
                 };
                 format!("packet {} +{delay_ms} ms{loss}", who(target))
             }
+            Fault::Member {
+                grow,
+                target,
+                added,
+                removed,
+            } => match (added.is_empty(), removed.is_empty()) {
+                (false, _) => format!("member +{}", added.join(" +")),
+                (true, false) => format!("member −{}", removed.join(" −")),
+                _ if *grow => "member (add a fresh node)".to_string(),
+                _ => format!("member (remove {})", who(target)),
+            },
         }
     }
 }
@@ -301,10 +332,13 @@ pub enum FaultKind {
     Clock,
     /// Link delay.
     Packet,
+    /// Membership changes (Raft only; not part of `all`).
+    Member,
 }
 
 impl FaultKind {
-    /// Every kind, in `--nemesis all` order.
+    /// Every kind `--nemesis all` names, in order (membership changes need an engine that
+    /// has them, so they are asked for by name).
     pub const ALL: [FaultKind; 5] = [
         FaultKind::Partition,
         FaultKind::Kill,
@@ -321,12 +355,16 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::Clock => "clock",
             FaultKind::Packet => "packet",
+            FaultKind::Member => "member",
         }
     }
 
     /// The kind with this name.
     pub fn from_name(name: &str) -> Option<FaultKind> {
-        FaultKind::ALL.into_iter().find(|k| k.name() == name)
+        FaultKind::ALL
+            .into_iter()
+            .chain([FaultKind::Member])
+            .find(|k| k.name() == name)
     }
 
     /// The history `f` of this kind's start event.

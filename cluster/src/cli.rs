@@ -6,9 +6,11 @@ use crate::engine::nwr::{ClockMode, Nwr, NwrConfig};
 use crate::engine::raft::Raft;
 use crate::engine::{EngineConfig, ReadMode};
 use crate::http::{router, ApiState, HttpLimits};
+use crate::membership::Membership;
 use crate::msg::NodeId;
 use crate::node::{DriverConfig, NodeStatus, StatusHandle};
 use crate::shard::{ShardedDriver, Shards};
+use crate::snapshot::DEFAULT_CHUNK;
 use crate::storage::{FileStorage, Storage};
 use crate::transport::{serve_inbound, Transport, TransportConfig};
 use crate::twopc::TwoPcConfig;
@@ -85,10 +87,30 @@ serializable); NWR runs each micro-op on its own quorums (no isolation, no atomi
 a transaction over several groups runs two-phase commit with the decision logged in the
 group of its first key. --unsafe-2pc-presumed-commit lets a participant commit on its own.
 
-Durability: a write is acknowledged only after a majority has fsynced it. No snapshots or
-log compaction: the log grows for the lifetime of the data dir (fine for test runs).
+Durability: a write is acknowledged only after a majority has fsynced it. Raft and
+Multi-Paxos snapshot the state machine every --snapshot-entries applied entries (or
+--snapshot-bytes): the snapshot is written to kvnode.snap.tmp, fsynced and renamed to
+kvnode.snap, and only then is the log rewritten without the entries it covers, so the data
+dir stays bounded. A peer too far behind gets the snapshot in --snapshot-chunk-bytes pieces.
+Under --shards every group snapshots its own log (DATA_DIR/shard-<g>/kvnode.snap).
 At startup a damaged record with a valid record after it stops the node (exit 1, naming
-the file and byte offset); a damaged or zero-filled tail is a torn write and truncated.";
+the file and byte offset); a damaged or zero-filled tail is a torn write and truncated; a
+kvnode.snap that does not verify stops the node too (it was fsynced before its rename).
+
+Membership (Raft; one change at a time, each committed before the next is accepted):
+  GET    /admin/members  -> {\"voters\",\"learners\",\"members\":[{\"id\",\"role\",\"peer_addr\",..}],
+                            \"config_index\",\"config_committed\",\"leader\",...}
+  POST   /admin/members  {\"id\",\"peer_addr\",\"client_addr\"?,\"peer_addr_via\"?:{dialer:addr}}
+                         adds a learner (it catches up by snapshot and log, votes for nothing)
+  POST   /admin/members  {\"action\":\"promote\",\"id\"}   makes a caught-up learner a voter
+  DELETE /admin/members/{id}  removes a voter or learner (the leader may remove itself: it
+                         steps down once the change is committed)
+  200 once the change is committed; 409 change-in-progress / learner-behind /
+  leader-not-ready / already-member / last-voter, 404 not-member, 400 multi-server-change,
+  421 not-leader, 504 unknown. A new node starts with an empty --data-dir and --join, and
+  --peers naming the current members; existing nodes dial it at the address in the change
+  (peer_addr_via[their id] if given, else peer_addr), unless their own --peers names it.
+  Not with --shards > 1: every group's members are fixed (/admin/members answers 409).";
 
 /// Replication engine to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -234,6 +256,28 @@ pub struct Args {
     /// can then commit in one group and abort in another (a partly applied transaction).
     #[arg(long)]
     pub unsafe_2pc_presumed_commit: bool,
+    /// Raft, Multi-Paxos: snapshot the state machine and compact the log once this many
+    /// entries were applied since the last snapshot; 0 never by count. Default 100000.
+    #[arg(long)]
+    pub snapshot_entries: Option<u64>,
+    /// Raft, Multi-Paxos: ... or once the entries applied since the last snapshot take this
+    /// many bytes (serialized); 0 never by size. Default 67108864 (64 MiB).
+    #[arg(long)]
+    pub snapshot_bytes: Option<u64>,
+    /// Raft, Multi-Paxos: largest piece of a snapshot sent to a lagging peer in one message.
+    #[arg(long, default_value_t = DEFAULT_CHUNK as u64, value_parser = clap::value_parser!(u64).range(1..=MAX_CHUNK))]
+    pub snapshot_chunk_bytes: u64,
+    /// Raft: join an existing cluster. The node starts with no configuration (not a voter,
+    /// never campaigns) and waits for the leader to add it (POST /admin/members on the
+    /// leader); --peers lists the members it must be able to answer. Give it on every start
+    /// of a node that joined; its empty --data-dir fills from the leader's snapshot and log.
+    #[arg(long)]
+    pub join: bool,
+    /// UNSAFE (Raft): accept membership changes of several voters at once (POST
+    /// /admin/members {"action":"add-voters",...}, DELETE /admin/members/n4,n5): old and new
+    /// configurations need not share a majority, so two leaders can be elected in one term.
+    #[arg(long)]
+    pub unsafe_multi_server_change: bool,
 }
 
 /// Most replication groups `--shards` accepts.
@@ -241,6 +285,13 @@ pub const MAX_SHARDS: u32 = 64;
 
 /// The file in a sharded data dir that records `--shards`.
 const SHARDS_FILE: &str = "shards";
+
+/// Largest `--snapshot-chunk-bytes`: hex-encoded, a chunk must fit a 16 MiB peer frame.
+const MAX_CHUNK: u64 = 4 * 1024 * 1024;
+/// Default `--snapshot-entries`.
+const DEFAULT_SNAPSHOT_ENTRIES: u64 = 100_000;
+/// Default `--snapshot-bytes`.
+const DEFAULT_SNAPSHOT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Largest HTTP timeout flag (one day): beyond it a deadline is meaningless.
 const MAX_HTTP_MS: u64 = 86_400_000;
@@ -378,10 +429,32 @@ impl EngineSpec {
         if args.shards > 1 && args.engine == EngineKind::Nwr {
             bail!("--shards applies to --engine raft and multipaxos (NWR places keys by its own ring)");
         }
+        if args.shards > 1 && args.join {
+            bail!("--join cannot be used with --shards > 1: membership changes are not supported with --shards (every group's members are fixed by --peers)");
+        }
+        if args.shards > 1 && args.unsafe_multi_server_change {
+            bail!("--unsafe-multi-server-change cannot be used with --shards > 1: membership changes are not supported with --shards");
+        }
         if args.unsafe_2pc_presumed_commit && args.shards < 2 {
             bail!("--unsafe-2pc-presumed-commit needs --shards 2 or more (two-phase commit runs across groups)");
         }
         let nwr = nwr_config(args, peers.len() + 1)?;
+        if args.engine != EngineKind::Raft {
+            if args.join {
+                bail!("--join needs --engine raft (the only engine with membership changes)");
+            }
+            if args.unsafe_multi_server_change {
+                bail!("--unsafe-multi-server-change needs --engine raft");
+            }
+        }
+        if args.engine == EngineKind::Nwr
+            && (args.snapshot_entries.is_some() || args.snapshot_bytes.is_some())
+        {
+            bail!(
+                "--snapshot-entries/--snapshot-bytes: the nwr engine keeps no log to compact \
+                 (its entries are the replicas' data)"
+            );
+        }
         let mut cfg = EngineConfig::new(&args.id, &[]);
         cfg.peers = peers;
         cfg.seed = args.seed;
@@ -390,6 +463,11 @@ impl EngineSpec {
         cfg.tick_ms = args.tick_ms;
         cfg.prevote = args.prevote;
         cfg.unsafe_commit_previous_term = args.unsafe_commit_previous_term;
+        cfg.snapshot_entries = args.snapshot_entries.unwrap_or(DEFAULT_SNAPSHOT_ENTRIES);
+        cfg.snapshot_bytes = args.snapshot_bytes.unwrap_or(DEFAULT_SNAPSHOT_BYTES);
+        cfg.snapshot_chunk = args.snapshot_chunk_bytes as usize;
+        cfg.join = args.join;
+        cfg.unsafe_multi_server_change = args.unsafe_multi_server_change;
         cfg.read_mode = match args.read {
             ReadFlag::ReadIndex => ReadMode::ReadIndex,
             ReadFlag::Lease => ReadMode::Lease,
@@ -604,18 +682,21 @@ async fn serve_one<E: engine::Engine, S: Storage + 'static>(
         tick: Duration::from_millis(args.tick_ms),
     };
     let (name, st) = (engine.name(), engine.status());
+    let membership = engine.membership().cloned();
     serve(
         args,
         peers,
         name,
         st,
-        move |transport, inbound, clients, status, shutdown| {
+        membership,
+        move |transport, inbound, clients, admin, status, shutdown| {
             let driver = node::Driver {
                 engine,
                 storage,
                 transport,
                 inbound,
                 clients,
+                admin,
                 status,
             };
             driver.run(dcfg, shutdown)
@@ -659,12 +740,14 @@ async fn serve_shards<E: engine::Engine, S: Storage + 'static>(
         peers,
         name,
         st,
-        move |transport, inbound, clients, status, shutdown| {
+        None,
+        move |transport, inbound, clients, admin, status, shutdown| {
             let driver = ShardedDriver {
                 shards,
                 transport,
                 inbound,
                 clients,
+                admin,
                 status,
             };
             driver.run(tick, shutdown)
@@ -702,6 +785,7 @@ async fn serve<M, D, Fut>(
     peers: Vec<(NodeId, String)>,
     engine_name: &'static str,
     initial: engine::Status,
+    membership: Option<Membership>,
     run_driver: D,
 ) -> anyhow::Result<()>
 where
@@ -710,6 +794,7 @@ where
         Transport<M>,
         mpsc::Receiver<(NodeId, M)>,
         mpsc::Receiver<node::ClientRequest>,
+        mpsc::Receiver<node::AdminRequest>,
         StatusHandle,
         CancellationToken,
     ) -> Fut,
@@ -735,11 +820,14 @@ where
         commit_index: 0,
         applied_index: 0,
         shards: Vec::new(),
+        membership,
     }));
     let (client_tx, client_rx) = mpsc::channel(16 * 1024);
+    let (admin_tx, admin_rx) = mpsc::channel(64);
     let limits = http_limits(&args);
     let api = router(ApiState {
         tx: client_tx,
+        admin: admin_tx,
         status: status.clone(),
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         body_timeout: limits.body_timeout,
@@ -764,7 +852,14 @@ where
         max_connections = limits.max_connections,
         "kvnode started"
     );
-    let driver = run_driver(transport, in_rx, client_rx, status, shutdown.clone());
+    let driver = run_driver(
+        transport,
+        in_rx,
+        client_rx,
+        admin_rx,
+        status,
+        shutdown.clone(),
+    );
     let sig = shutdown.clone();
     tokio::spawn(async move {
         let mut term =

@@ -14,7 +14,9 @@
 //! a simulated HTTP exchange for the simulator, nothing at all for white-box engine tests.
 
 use crate::engine::{Apply, Engine, ReadReady, Status};
+use crate::membership::{ChangeError, ConfChange};
 use crate::msg::{Command, Entry, Payload, Reply, ReqId};
+use crate::snapshot::Snapshot;
 use crate::state_machine::KvStateMachine;
 use crate::storage::{Storage, StorageError};
 use std::collections::{BTreeMap, HashMap};
@@ -39,6 +41,15 @@ pub enum NodeError {
     /// Persisting failed; the node must stop (the engine assumed durability).
     #[error("storage failed, stopping node: {0}")]
     Storage(#[from] StorageError),
+    /// A snapshot's state machine bytes do not decode (its checksums held: a bug or a
+    /// snapshot from an incompatible version).
+    #[error("snapshot at index {index} holds an undecodable state machine: {reason}")]
+    Snapshot {
+        /// The snapshot's index.
+        index: u64,
+        /// The decoder's complaint.
+        reason: String,
+    },
 }
 
 /// The effects of one turn of the loop, carried out by the shell. The driver calls them in
@@ -56,6 +67,18 @@ pub trait NodeIo<M, S, T> {
         hard_state: Option<&[u8]>,
         sync: bool,
     ) -> Result<(), StorageError>;
+    /// Makes a snapshot durable and compacts the stored log ([`Storage::save_snapshot`]).
+    fn save_snapshot(
+        &mut self,
+        storage: &mut S,
+        snapshot: &Snapshot,
+        keep_log: bool,
+    ) -> Result<(), StorageError>
+    where
+        S: Storage,
+    {
+        storage.save_snapshot(snapshot, keep_log)
+    }
     /// Answers a client.
     fn reply(&mut self, token: T, reply: Reply);
     /// True when nobody waits for this token any more (the HTTP request timed out); such
@@ -69,6 +92,9 @@ pub trait NodeIo<M, S, T> {
     fn on_read(&mut self, _read: &ReadReady) {}
     /// Observes a direct engine reply (white-box engine tests).
     fn on_reply(&mut self, _req: ReqId, _reply: &Reply) {}
+    /// Observes a snapshot taken here (`installed` false) or loaded into the state machine
+    /// (`installed` true: received from a peer or read from disk at startup).
+    fn on_snapshot(&mut self, _snapshot: &Snapshot, _installed: bool) {}
 }
 
 struct Waiter<T> {
@@ -153,6 +179,25 @@ impl<E: Engine, S: Storage, T> NodeCore<E, S, T> {
         self.storage
     }
 
+    /// Submits a membership change (the admin API). A refusal comes back at once with the
+    /// token; otherwise `token` is answered like a write (when the change commits, or with
+    /// `Unknown` if leadership is lost). Call [`NodeCore::process`] (or `iterate`) after.
+    pub fn change_membership(
+        &mut self,
+        change: ConfChange,
+        token: T,
+    ) -> Result<(), (ChangeError, T)> {
+        let req = self.next_req;
+        self.next_req += 1;
+        match self.engine.change_membership(req, change) {
+            Ok(()) => {
+                self.waiters.insert(req, Waiter { token, key: None });
+                Ok(())
+            }
+            Err(e) => Err((e, token)),
+        }
+    }
+
     /// One turn of the loop (`engine/mod.rs`, steps 1 to 9).
     ///
     /// `mono_ns` is the node's monotonic clock (ns since it started): every tick boundary it
@@ -217,6 +262,9 @@ impl<E: Engine, S: Storage, T> NodeCore<E, S, T> {
             for m in rd.messages {
                 io.send(&m.to, m.msg);
             }
+            if let Some(inst) = rd.install.as_ref().filter(|i| !i.durable) {
+                io.save_snapshot(&mut self.storage, &inst.snapshot, inst.keep_log)?;
+            }
             if rd.truncate_from.is_some() || !rd.entries.is_empty() || rd.hard_state.is_some() {
                 io.persist(
                     &mut self.storage,
@@ -230,6 +278,15 @@ impl<E: Engine, S: Storage, T> NodeCore<E, S, T> {
                 io.send(&m.to, m.msg);
             }
             self.engine.advance();
+            if let Some(inst) = rd.install {
+                let snap = &inst.snapshot;
+                self.sm = KvStateMachine::decode(&snap.data).map_err(|e| NodeError::Snapshot {
+                    index: snap.index,
+                    reason: e.to_string(),
+                })?;
+                self.applied = snap.index;
+                io.on_snapshot(snap, true);
+            }
             for a in rd.committed {
                 io.on_apply(&a);
                 let result = match &a.entry.payload {
@@ -242,6 +299,17 @@ impl<E: Engine, S: Storage, T> NodeCore<E, S, T> {
                         io.reply(w.token, result);
                     }
                 }
+            }
+            if let Some(req) = rd.snapshot {
+                let snap = Snapshot {
+                    index: req.index,
+                    term: req.term,
+                    meta: req.meta,
+                    data: self.sm.encode(),
+                };
+                io.save_snapshot(&mut self.storage, &snap, true)?;
+                io.on_snapshot(&snap, false);
+                self.engine.snapshot_taken(&snap);
             }
             for r in rd.reads {
                 io.on_read(&r);

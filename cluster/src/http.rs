@@ -20,21 +20,23 @@
 //! turns axum's own plain-text or empty rejections (404, 405, path decoding) into that
 //! shape, and [`server`] does the same for the answers hyper writes by itself (400 for an
 //! unparsable request, 414, 431). [`server`] is the connection layer: timeouts for idle
-//! and half-sent connections and the connection cap.
+//! and half-sent connections and the connection cap. The membership admin API
+//! (`/admin/members`) and its refusals are in `admin`.
 
+mod admin;
 mod server;
 pub mod txn;
 
 pub use server::{open_file_limit, serve, HttpLimits, MAX_HEADERS, MAX_HEAD_BYTES};
 
 use crate::msg::{Command, Op, Reply, TxnAbort, Value};
-use crate::node::{ClientOp, ClientRequest, StatusHandle};
+use crate::node::{AdminRequest, ClientOp, ClientRequest, StatusHandle};
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -51,6 +53,8 @@ pub const MAX_KEY: usize = 1024;
 pub struct ApiState {
     /// To the driver.
     pub tx: mpsc::Sender<ClientRequest>,
+    /// Membership changes to the driver.
+    pub admin: mpsc::Sender<AdminRequest>,
     /// Published status.
     pub status: StatusHandle,
     /// Server-side deadline of a request; past it the answer is 504 (unknown).
@@ -67,6 +71,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/kv/{key}/cas", post(cas_key))
         .route("/txn", post(txn::post_txn))
         .route("/status", get(status))
+        .route(
+            "/admin/members",
+            get(admin::get_members).post(admin::post_members),
+        )
+        .route("/admin/members/{id}", delete(admin::delete_member))
         .with_state(state)
         .layer(middleware::from_fn(json_errors))
 }

@@ -6,7 +6,9 @@
 //!
 //! - [`engine`]: the Engine trait and `Ready` contract; [`engine::raft`] is Raft.
 //! - [`msg`]: ids, commands, values, log entries, replies, the peer frame.
-//! - [`storage`]: durable checksummed record log (+ in-memory impl).
+//! - [`storage`]: durable checksummed record log and snapshot file (+ in-memory impl).
+//! - [`snapshot`]: the snapshot type, its checksummed format, and chunked transfer.
+//! - [`membership`]: configurations (voters, learners, addresses), changes, refusals.
 //! - [`state_machine`]: the key-value store with client de-duplication.
 //! - [`transport`]: one-directional TCP peer links.
 //! - [`http`]: the HTTP/JSON client API and its status-code contract.
@@ -22,10 +24,12 @@ mod cli;
 pub mod driver;
 pub mod engine;
 pub mod http;
+pub mod membership;
 pub mod msg;
 pub mod node;
 pub mod ports;
 pub mod shard;
+pub mod snapshot;
 pub mod state_machine;
 pub mod storage;
 pub mod transport;

@@ -8,10 +8,17 @@
 //! messages and client requests queue in their channels; the next iteration drains them all
 //! (up to [`DRAIN_MAX`]) before taking one Ready, so one fsync covers every entry that
 //! arrived meanwhile, and one heartbeat round confirms every read that arrived meanwhile.
+//!
+//! Membership changes arrive on their own channel ([`AdminRequest`]): a refusal is answered
+//! at once, an accepted change like a write. When the engine's configuration names a node
+//! the transport cannot reach yet, the shell starts a sender to the address the change
+//! entry carries (see `membership.rs` for which address wins).
 
 use crate::driver::{NodeCore, NodeIo, DRAIN_MAX};
 use crate::engine::{Engine, Role};
+use crate::membership::{ChangeError, ConfChange, Membership};
 use crate::msg::{Entry, NodeId, Reply};
+use crate::snapshot::Snapshot;
 use crate::storage::{Storage, StorageError};
 use crate::transport::Transport;
 use std::sync::{Arc, Mutex};
@@ -28,6 +35,37 @@ pub struct ClientRequest {
     pub op: ClientOp,
     /// Where the answer goes (dropped sender = unknown outcome).
     pub reply: oneshot::Sender<Reply>,
+}
+
+/// The answer to a membership change: the engine's reply (`Ok` once committed, `Unknown`
+/// when leadership was lost first), or why it was refused.
+pub type AdminReply = Result<Reply, ChangeError>;
+
+/// A membership change from the admin API with its reply channel.
+#[derive(Debug)]
+pub struct AdminRequest {
+    /// The change.
+    pub change: ConfChange,
+    /// Where the answer goes (dropped sender = unknown outcome).
+    pub reply: oneshot::Sender<AdminReply>,
+}
+
+/// Who waits for an answer: a client request or a membership change.
+#[derive(Debug)]
+pub enum Waiting {
+    /// A client request's reply channel.
+    Client(oneshot::Sender<Reply>),
+    /// A membership change's reply channel.
+    Admin(oneshot::Sender<AdminReply>),
+}
+
+impl Waiting {
+    fn closed(&self) -> bool {
+        match self {
+            Waiting::Client(t) => t.is_closed(),
+            Waiting::Admin(t) => t.is_closed(),
+        }
+    }
 }
 
 /// What `GET /status` reports, refreshed by the driver after every iteration.
@@ -50,6 +88,8 @@ pub struct NodeStatus {
     /// Every group's status under `--shards` (the fields above are group 0's); empty
     /// otherwise.
     pub shards: Vec<ShardStatus>,
+    /// The engine's configuration (engines with membership changes).
+    pub membership: Option<Membership>,
 }
 
 /// One replication group's status under `--shards`.
@@ -91,6 +131,8 @@ pub struct Driver<E: Engine, S: Storage> {
     pub inbound: mpsc::Receiver<(NodeId, E::Msg)>,
     /// Client requests in.
     pub clients: mpsc::Receiver<ClientRequest>,
+    /// Membership changes in.
+    pub admin: mpsc::Receiver<AdminRequest>,
     /// Status published for HTTP.
     pub status: StatusHandle,
 }
@@ -109,51 +151,80 @@ pub(crate) struct RealIo<'a, M> {
     pub(crate) transport: &'a Transport<M>,
 }
 
+/// The channels a driver loop reads: peer messages, client requests, membership changes.
+pub(crate) struct Inputs<'a, M> {
+    /// Peer messages (or frames) in.
+    pub(crate) inbound: &'a mut mpsc::Receiver<(NodeId, M)>,
+    /// Client requests in.
+    pub(crate) clients: &'a mut mpsc::Receiver<ClientRequest>,
+    /// Membership changes in.
+    pub(crate) admin: &'a mut mpsc::Receiver<AdminRequest>,
+}
+
+/// What one turn of a driver loop gets: the monotonic time since the start and everything
+/// queued since the last turn (the turn drains what it handles).
+pub(crate) struct Turn<'a, M> {
+    /// Nanoseconds since the loop started.
+    pub(crate) mono: u128,
+    /// Peer messages.
+    pub(crate) msgs: &'a mut Vec<(NodeId, M)>,
+    /// Client requests with their waiters.
+    pub(crate) reqs: &'a mut Vec<(ClientOp, Waiting)>,
+    /// Membership changes.
+    pub(crate) admin: &'a mut Vec<AdminRequest>,
+}
+
 /// Runs a driver loop until `shutdown` fires, the HTTP side is gone or `turn` fails: wakes
-/// on every tick, peer message or client request, and hands `turn` the monotonic time since
-/// the start and everything queued (the unsharded and the sharded node share it).
+/// on every tick, peer message, client request or membership change and hands `turn`
+/// everything queued (the unsharded and the sharded node share it).
 pub(crate) async fn drive<M>(
     tick: Duration,
     shutdown: &CancellationToken,
-    inbound: &mut mpsc::Receiver<(NodeId, M)>,
-    clients: &mut mpsc::Receiver<ClientRequest>,
-    mut turn: impl FnMut(
-        u128,
-        &mut Vec<(NodeId, M)>,
-        &mut Vec<(ClientOp, oneshot::Sender<Reply>)>,
-    ) -> Result<(), NodeError>,
+    mut inputs: Inputs<'_, M>,
+    mut turn: impl FnMut(Turn<'_, M>) -> Result<(), NodeError>,
 ) -> Result<(), NodeError> {
     let start = Instant::now();
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut msgs = Vec::new();
     let mut reqs = Vec::new();
+    let mut admin = Vec::new();
     while next_inputs(
         shutdown,
         &mut interval,
-        inbound,
-        clients,
+        &mut inputs,
         &mut msgs,
         &mut reqs,
+        &mut admin,
     )
     .await
     {
-        turn(start.elapsed().as_nanos(), &mut msgs, &mut reqs)?;
+        turn(Turn {
+            mono: start.elapsed().as_nanos(),
+            msgs: &mut msgs,
+            reqs: &mut reqs,
+            admin: &mut admin,
+        })?;
     }
     Ok(())
 }
 
-/// Waits for something to do — a tick of `interval`, peer messages, client requests — and
-/// drains what is queued into `msgs` and `reqs` (up to [`DRAIN_MAX`] each). False when the
-/// node must stop (shutdown, or the HTTP side is gone).
+/// Waits for something to do — a tick of `interval`, peer messages, client requests,
+/// membership changes — and drains what is queued into `msgs`, `reqs` and `admin` (up to
+/// [`DRAIN_MAX`] each). False when the node must stop (shutdown, or the HTTP side is gone).
 async fn next_inputs<M>(
     shutdown: &CancellationToken,
     interval: &mut tokio::time::Interval,
-    inbound: &mut mpsc::Receiver<(NodeId, M)>,
-    clients: &mut mpsc::Receiver<ClientRequest>,
+    inputs: &mut Inputs<'_, M>,
     msgs: &mut Vec<(NodeId, M)>,
-    reqs: &mut Vec<(ClientOp, oneshot::Sender<Reply>)>,
+    reqs: &mut Vec<(ClientOp, Waiting)>,
+    admin: &mut Vec<AdminRequest>,
 ) -> bool {
+    let Inputs {
+        inbound,
+        clients,
+        admin: admin_rx,
+    } = inputs;
     tokio::select! {
         _ = shutdown.cancelled() => return false,
         _ = interval.tick() => {}
@@ -164,19 +235,20 @@ async fn next_inputs<M>(
             }
         }
         r = clients.recv() => {
-            match r { Some(r) => reqs.push((r.op, r.reply)), None => return false }
+            match r { Some(r) => reqs.push((r.op, Waiting::Client(r.reply))), None => return false }
             while reqs.len() < DRAIN_MAX {
                 match clients.try_recv() {
-                    Ok(r) => reqs.push((r.op, r.reply)),
+                    Ok(r) => reqs.push((r.op, Waiting::Client(r.reply))),
                     Err(_) => break,
                 }
             }
         }
+        Some(a) = admin_rx.recv() => admin.push(a),
     }
     true
 }
 
-impl<M, S: Storage> NodeIo<M, S, oneshot::Sender<Reply>> for RealIo<'_, M>
+impl<M, S: Storage> NodeIo<M, S, Waiting> for RealIo<'_, M>
 where
     M: serde::Serialize + Send + 'static,
 {
@@ -195,12 +267,53 @@ where
         tokio::task::block_in_place(|| storage.persist(truncate_from, entries, hard_state, sync))
     }
 
-    fn reply(&mut self, token: oneshot::Sender<Reply>, reply: Reply) {
-        let _ = token.send(reply);
+    fn save_snapshot(
+        &mut self,
+        storage: &mut S,
+        snapshot: &Snapshot,
+        keep_log: bool,
+    ) -> Result<(), StorageError> {
+        let start = Instant::now();
+        tokio::task::block_in_place(|| storage.save_snapshot(snapshot, keep_log))?;
+        tracing::info!(
+            index = snapshot.index,
+            bytes = snapshot.data.len(),
+            keep_log,
+            elapsed_ms = start.elapsed().as_secs_f64() * 1e3,
+            "snapshot durable, log compacted"
+        );
+        Ok(())
     }
 
-    fn abandoned(&self, token: &oneshot::Sender<Reply>) -> bool {
-        token.is_closed()
+    fn reply(&mut self, token: Waiting, reply: Reply) {
+        match token {
+            Waiting::Client(t) => {
+                let _ = t.send(reply);
+            }
+            Waiting::Admin(t) => {
+                let _ = t.send(Ok(reply));
+            }
+        }
+    }
+
+    fn abandoned(&self, token: &Waiting) -> bool {
+        token.closed()
+    }
+}
+
+/// Starts senders to members the transport cannot reach yet, at the address their change
+/// entry gives for this node (flags' addresses were set at start and win).
+fn dial_new_members<M: serde::Serialize + Send + 'static>(
+    transport: &Transport<M>,
+    me: &str,
+    conf: &Membership,
+) {
+    for (id, addr) in &conf.addrs {
+        if id != me && !transport.has_peer(id) {
+            let a = addr.for_dialer(me);
+            tracing::info!(peer = %id, addr = a, "dialing new member");
+            transport.set_peer(id, a);
+        }
     }
 }
 
@@ -217,18 +330,41 @@ impl<E: Engine, S: Storage> Driver<E, S> {
             transport,
             mut inbound,
             mut clients,
+            mut admin,
             status,
         } = self;
+        let me = status.lock().expect("status lock").id.clone();
         let tick_ns = u64::try_from(cfg.tick.as_nanos()).unwrap_or(u64::MAX);
-        let mut core: NodeCore<E, S, oneshot::Sender<Reply>> =
-            NodeCore::new(engine, storage, tick_ns);
+        let mut core: NodeCore<E, S, Waiting> = NodeCore::new(engine, storage, tick_ns);
+        let mut conf_seen = None;
         let mut io = RealIo {
             transport: &transport,
         };
-        drive(cfg.tick, &shutdown, &mut inbound, &mut clients, |mono, msgs, reqs| {
-            core.iterate(mono, wall_ms, msgs, reqs, &mut io)?;
+        let inputs = Inputs {
+            inbound: &mut inbound,
+            clients: &mut clients,
+            admin: &mut admin,
+        };
+        drive(cfg.tick, &shutdown, inputs, |t| {
+            for a in t.admin.drain(..) {
+                if let Err((e, Waiting::Admin(w))) =
+                    core.change_membership(a.change, Waiting::Admin(a.reply))
+                {
+                    let _ = w.send(Err(e));
+                }
+            }
+            core.iterate(t.mono, wall_ms, t.msgs, t.reqs, &mut io)?;
             let st = core.status();
+            let conf = core.engine().membership();
+            let conf_changed = conf.map(|c| c.index) != conf_seen;
+            if let Some(c) = conf.filter(|_| conf_changed) {
+                dial_new_members(&transport, &me, c);
+            }
+            conf_seen = conf.map(|c| c.index);
             let mut s = status.lock().expect("status lock");
+            if conf_changed {
+                s.membership = conf.cloned();
+            }
             if s.role != st.role || s.leader != st.leader {
                 tracing::info!(role = st.role.as_str(), term = st.term, leader = ?st.leader, "role/leader change");
             }

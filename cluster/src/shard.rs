@@ -26,8 +26,12 @@
 
 use crate::driver::{ClientOp, NodeCore, NodeError, NodeIo};
 use crate::engine::{Engine, Role, Status};
+use crate::membership::ChangeError;
 use crate::msg::{Command, Entry, NodeId, Op, Reply};
-use crate::node::{drive, wall_ms, ClientRequest, RealIo, ShardStatus, StatusHandle};
+use crate::node::{
+    drive, wall_ms, AdminRequest, ClientRequest, Inputs, RealIo, ShardStatus, StatusHandle, Waiting,
+};
+use crate::snapshot::Snapshot;
 use crate::state_machine::KvStateMachine;
 use crate::storage::{Storage, StorageError};
 use crate::transport::Transport;
@@ -36,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::twopc::group_of;
@@ -110,6 +114,18 @@ impl<M, S, T, I: NodeIo<ShardFrame<M>, S, T>> NodeIo<M, S, Token<T>> for GroupIo
     ) -> Result<(), StorageError> {
         self.io
             .persist(storage, truncate_from, entries, hard_state, sync)
+    }
+
+    fn save_snapshot(
+        &mut self,
+        storage: &mut S,
+        snapshot: &Snapshot,
+        keep_log: bool,
+    ) -> Result<(), StorageError>
+    where
+        S: Storage,
+    {
+        self.io.save_snapshot(storage, snapshot, keep_log)
     }
 
     fn reply(&mut self, token: Token<T>, reply: Reply) {
@@ -391,13 +407,15 @@ impl<E: Engine, S: Storage, T> Shards<E, S, T> {
 /// The async shell around [`Shards`] (the sharded counterpart of `node::Driver`).
 pub struct ShardedDriver<E: Engine, S: Storage> {
     /// The groups.
-    pub shards: Shards<E, S, oneshot::Sender<Reply>>,
+    pub shards: Shards<E, S, Waiting>,
     /// Peer sender.
     pub transport: Transport<ShardFrame<E::Msg>>,
     /// Peer frames in.
     pub inbound: mpsc::Receiver<(NodeId, ShardFrame<E::Msg>)>,
     /// Client requests in.
     pub clients: mpsc::Receiver<ClientRequest>,
+    /// Membership changes in: each is refused ([`ChangeError::Sharded`]).
+    pub admin: mpsc::Receiver<AdminRequest>,
     /// Status published for HTTP (group 0 in the top-level fields, every group in `shards`).
     pub status: StatusHandle,
 }
@@ -410,22 +428,26 @@ impl<E: Engine, S: Storage> ShardedDriver<E, S> {
             transport,
             mut inbound,
             mut clients,
+            mut admin,
             status,
         } = self;
         let mut io = RealIo {
             transport: &transport,
         };
-        drive(
-            tick,
-            &shutdown,
-            &mut inbound,
-            &mut clients,
-            |mono, frames, reqs| {
-                shards.iterate(mono, wall_ms, frames, reqs, &mut io)?;
-                publish(&shards, &status);
-                Ok(())
-            },
-        )
+        let inputs = Inputs {
+            inbound: &mut inbound,
+            clients: &mut clients,
+            admin: &mut admin,
+        };
+        drive(tick, &shutdown, inputs, |t| {
+            // Refused at once (never left waiting): a change would have to be one per group.
+            for a in t.admin.drain(..) {
+                let _ = a.reply.send(Err(ChangeError::Sharded));
+            }
+            shards.iterate(t.mono, wall_ms, t.msgs, t.reqs, &mut io)?;
+            publish(&shards, &status);
+            Ok(())
+        })
         .await
     }
 }

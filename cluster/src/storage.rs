@@ -1,9 +1,9 @@
 //! Durable storage shared by all engines: an append-only record file holding log entries,
-//! truncation markers and the engine's hard state, each record checksummed.
+//! truncation markers and the engine's hard state, each record checksummed, plus the latest
+//! snapshot of the state machine, below which the log is compacted away.
 //!
-//! The engine keeps its whole log in memory (runs are short; there is no snapshotting or log
-//! compaction) and tells the driver what to persist in each `Ready`; this module only makes
-//! that durable and replays it at startup.
+//! The engine keeps its log since the last snapshot in memory and tells the driver what to
+//! persist in each `Ready`; this module only makes that durable and replays it at startup.
 //!
 //! # File format (`<data-dir>/kvnode.log`)
 //!
@@ -38,20 +38,45 @@
 //! that same unacknowledged write, which is refused like mid-file corruption (safe: an
 //! operator decides, with the offsets in the error).
 //!
+//! # Snapshots and compaction (`<data-dir>/kvnode.snap`)
+//!
+//! [`Storage::save_snapshot`] replaces the snapshot crash-safely and only then compacts the
+//! log, in this order:
+//!
+//! 1. write the snapshot (format in `snapshot.rs`, both parts checksummed) to
+//!    `kvnode.snap.tmp`, fsync it, rename it over `kvnode.snap`, fsync the directory;
+//! 2. rewrite the log without the entries the snapshot covers (all entries, when the
+//!    snapshot replaces a conflicting log): the last hard state and the kept entries go to
+//!    `kvnode.log.tmp`, which is fsynced and renamed over `kvnode.log`, directory fsynced.
+//!
+//! A crash before the first rename leaves the old snapshot and the whole log (a leftover
+//! `.tmp` is deleted at startup, whatever it holds); a crash between the renames leaves the
+//! new snapshot beside a log that still holds entries it covers — the engine ignores those
+//! at startup (Raft also drops a log whose entry at the snapshot's index has another term,
+//! as the install would have). So the log is truncated only once the snapshot that replaces
+//! it is durable. A `kvnode.snap` that does not verify was fsynced before its rename, so it
+//! is damage, not a torn write: the node refuses to start and names the file and offset.
+//!
 //! # Failure contract
 //!
 //! [`Storage::persist`] returns only after the data is durable (when `sync` is set). If it
 //! fails, the caller must stop the node: the engine has already assumed success.
 
 use crate::msg::Entry;
+use crate::snapshot::Snapshot;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// File name of the record log inside the data directory.
 pub const LOG_FILE: &str = "kvnode.log";
+/// File name of the snapshot inside the data directory.
+pub const SNAPSHOT_FILE: &str = "kvnode.snap";
+/// Suffix of a file being written before its rename into place.
+const TMP_SUFFIX: &str = ".tmp";
 
 /// Largest record body accepted at replay; anything bigger is corruption.
 const MAX_RECORD: u32 = 256 * 1024 * 1024;
@@ -99,8 +124,11 @@ pub enum Record {
 pub struct Recovered {
     /// Last stored hard state, if any.
     pub hard_state: Option<Vec<u8>>,
-    /// Stored entries by index (Raft: contiguous from 1; others may have holes).
+    /// Stored entries by index (Raft: contiguous; others may have holes). May still hold
+    /// entries the snapshot covers (a crash before compaction): engines skip those.
     pub entries: BTreeMap<u64, Entry>,
+    /// The latest durable snapshot, if any.
+    pub snapshot: Option<Arc<Snapshot>>,
 }
 
 /// Durable storage for one node.
@@ -115,6 +143,9 @@ pub trait Storage: Send {
         hard_state: Option<&[u8]>,
         sync: bool,
     ) -> Result<(), StorageError>;
+    /// Makes `snap` the durable snapshot, then drops the stored entries it covers (with
+    /// `keep_log` false: every stored entry). Durable on return (module doc for the order).
+    fn save_snapshot(&mut self, snap: &Snapshot, keep_log: bool) -> Result<(), StorageError>;
 }
 
 /// In-memory storage with a disk's fsync semantics, for engine tests and the simulator.
@@ -202,6 +233,24 @@ impl Storage for MemStorage {
         }
         Ok(())
     }
+
+    /// The file version rewrites the log from everything written (page cache included) and
+    /// fsyncs it, so every unsynced record becomes durable here too.
+    fn save_snapshot(&mut self, snap: &Snapshot, keep_log: bool) -> Result<(), StorageError> {
+        self.sync();
+        compact(&mut self.state.entries, snap.index, keep_log);
+        self.state.snapshot = Some(Arc::new(snap.clone()));
+        Ok(())
+    }
+}
+
+/// Drops the entries a snapshot at `index` covers (all of them unless `keep_log`).
+fn compact(entries: &mut BTreeMap<u64, Entry>, index: u64, keep_log: bool) {
+    if keep_log {
+        *entries = entries.split_off(&(index + 1));
+    } else {
+        entries.clear();
+    }
 }
 
 /// Applies one record to replayed state (the replay rule of the module doc).
@@ -221,9 +270,10 @@ fn apply_truncate(entries: &mut BTreeMap<u64, Entry>, from: Option<u64>) {
     }
 }
 
-/// File-backed storage: the record log described in the module doc.
+/// File-backed storage: the record log and snapshot described in the module doc.
 #[derive(Debug)]
 pub struct FileStorage {
+    dir: PathBuf,
     path: PathBuf,
     file: File,
     recovered: Recovered,
@@ -233,25 +283,81 @@ pub struct FileStorage {
     buf: Vec<u8>,
 }
 
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError {
+    let path = path.to_path_buf();
+    move |source| StorageError::Io { path, source }
+}
+
+/// fsyncs a directory, so a rename or a new file in it survives a crash.
+fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+/// Writes `bytes` to `dir/name.tmp`, fsyncs it, renames it over `dir/name` and fsyncs the
+/// directory: afterwards `dir/name` is either wholly the old or wholly the new contents.
+fn replace_file(dir: &Path, name: &str, bytes: &[u8], fsync: bool) -> Result<(), StorageError> {
+    let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
+    let dst = dir.join(name);
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(bytes).map_err(io_err(&tmp))?;
+    if fsync {
+        f.sync_all().map_err(io_err(&tmp))?;
+    }
+    drop(f);
+    std::fs::rename(&tmp, &dst).map_err(io_err(&dst))?;
+    if fsync {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Loads and verifies `dir/kvnode.snap`, if there is one.
+fn load_snapshot(dir: &Path) -> Result<Option<Snapshot>, StorageError> {
+    let path = dir.join(SNAPSHOT_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    Snapshot::decode(&bytes)
+        .map(Some)
+        .map_err(|e| StorageError::Corrupt {
+            path: path.clone(),
+            offset: e.offset,
+            reason: format!(
+                "{}; a snapshot is fsynced before it is renamed into place, so this is \
+                 damage, not a torn write, and the log it replaced may be compacted away: \
+                 refusing to start (restore the data dir, e.g. from a replica)",
+                e.reason
+            ),
+        })
+}
+
 impl FileStorage {
-    /// Opens (creating if needed) the log in `dir` and replays it.
+    /// Opens (creating if needed) the log and snapshot in `dir` and replays them.
     pub fn open(dir: &Path, fsync: bool) -> Result<Self, StorageError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| StorageError::Io { path, source }
-        };
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        for name in [LOG_FILE, SNAPSHOT_FILE] {
+            let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
+            if tmp.exists() {
+                tracing::warn!(file = %tmp.display(), "removing a file left by a crash before its rename");
+                std::fs::remove_file(&tmp).map_err(io_err(&tmp))?;
+            }
+        }
+        let snapshot = load_snapshot(dir)?;
         let path = dir.join(LOG_FILE);
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .open(&path)
-            .map_err(io(&path))?;
+            .map_err(io_err(&path))?;
         let mut data = Vec::new();
-        file.read_to_end(&mut data).map_err(io(&path))?;
+        file.read_to_end(&mut data).map_err(io_err(&path))?;
         let Replayed {
-            recovered,
+            mut recovered,
             valid_len,
             torn,
         } = replay(&path, &data)?;
@@ -263,15 +369,15 @@ impl FileStorage {
                 damage = %damage,
                 "dropping torn record at log tail (no valid record follows it)"
             );
-            file.set_len(valid_len).map_err(io(&path))?;
-            file.sync_all().map_err(io(&path))?;
+            file.set_len(valid_len).map_err(io_err(&path))?;
+            file.sync_all().map_err(io_err(&path))?;
         }
-        file.seek(SeekFrom::End(0)).map_err(io(&path))?;
+        file.seek(SeekFrom::End(0)).map_err(io_err(&path))?;
         // Make the directory entry durable too (first start).
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
+        let _ = sync_dir(dir);
+        recovered.snapshot = snapshot.map(Arc::new);
         Ok(FileStorage {
+            dir: dir.to_path_buf(),
             path,
             file,
             recovered,
@@ -283,6 +389,29 @@ impl FileStorage {
     /// Path of the log file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Rewrites the log as its last hard state plus the entries after `index` (none unless
+    /// `keep_log`), atomically.
+    fn compact_log(&mut self, index: u64, keep_log: bool) -> Result<(), StorageError> {
+        let data = std::fs::read(&self.path).map_err(io_err(&self.path))?;
+        let mut rec = replay(&self.path, &data)?.recovered;
+        compact(&mut rec.entries, index, keep_log);
+        self.buf.clear();
+        if let Some(hs) = rec.hard_state {
+            encode(&mut self.buf, &Record::HardState(hs));
+        }
+        for e in rec.entries.into_values() {
+            encode(&mut self.buf, &Record::Entry(e));
+        }
+        let buf = std::mem::take(&mut self.buf);
+        replace_file(&self.dir, LOG_FILE, &buf, self.fsync)?;
+        self.buf = buf;
+        self.file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(io_err(&self.path))?;
+        Ok(())
     }
 }
 
@@ -471,6 +600,11 @@ impl Storage for FileStorage {
             })?;
         }
         Ok(())
+    }
+
+    fn save_snapshot(&mut self, snap: &Snapshot, keep_log: bool) -> Result<(), StorageError> {
+        replace_file(&self.dir, SNAPSHOT_FILE, &snap.encode(), self.fsync)?;
+        self.compact_log(snap.index, keep_log)
     }
 }
 

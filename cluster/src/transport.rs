@@ -21,7 +21,7 @@ use futures::StreamExt;
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -62,11 +62,18 @@ impl TransportConfig {
     }
 }
 
+/// Per peer: its queue and the address its sender task dials.
+type PeerTable<M> = HashMap<NodeId, (mpsc::Sender<M>, String)>;
+
 /// Handle for sending to peers; cheap to clone.
 #[derive(Clone)]
 pub struct Transport<M> {
-    peers: Arc<HashMap<NodeId, mpsc::Sender<M>>>,
+    /// Peers are added at run time when a membership change brings a node the flags did
+    /// not name.
+    peers: Arc<Mutex<PeerTable<M>>>,
     dropped: Arc<AtomicU64>,
+    cfg: TransportConfig,
+    shutdown: CancellationToken,
 }
 
 impl<M: Serialize + Send + 'static> Transport<M> {
@@ -76,27 +83,48 @@ impl<M: Serialize + Send + 'static> Transport<M> {
         peers: &[(NodeId, String)],
         shutdown: CancellationToken,
     ) -> Self {
-        let mut map = HashMap::new();
-        for (peer, addr) in peers {
-            let (tx, rx) = mpsc::channel(cfg.queue_len);
-            map.insert(peer.clone(), tx);
-            tokio::spawn(peer_sender(
-                cfg.clone(),
-                peer.clone(),
-                addr.clone(),
-                rx,
-                shutdown.clone(),
-            ));
-        }
-        Transport {
-            peers: Arc::new(map),
+        let t = Transport {
+            peers: Arc::new(Mutex::new(HashMap::new())),
             dropped: Arc::new(AtomicU64::new(0)),
+            cfg: cfg.clone(),
+            shutdown,
+        };
+        for (peer, addr) in peers {
+            t.set_peer(peer, addr);
         }
+        t
+    }
+
+    /// Sends to `peer` at `addr` from now on: starts a sender task for a new peer, or
+    /// replaces the one of a peer whose address changed (its queued messages are dropped).
+    pub fn set_peer(&self, peer: &str, addr: &str) {
+        let mut peers = self.peers.lock().expect("peer table lock");
+        if peers.get(peer).is_some_and(|(_, a)| a == addr) {
+            return;
+        }
+        let (tx, rx) = mpsc::channel(self.cfg.queue_len);
+        peers.insert(peer.to_string(), (tx, addr.to_string()));
+        tokio::spawn(peer_sender(
+            self.cfg.clone(),
+            peer.to_string(),
+            addr.to_string(),
+            rx,
+            self.shutdown.clone(),
+        ));
+    }
+
+    /// Whether `peer` has a sender (from flags or [`Transport::set_peer`]).
+    pub fn has_peer(&self, peer: &str) -> bool {
+        self.peers
+            .lock()
+            .expect("peer table lock")
+            .contains_key(peer)
     }
 
     /// Queues `msg` for `to`; drops it if the peer's queue is full or `to` is unknown.
     pub fn send(&self, to: &str, msg: M) {
-        if let Some(tx) = self.peers.get(to) {
+        let peers = self.peers.lock().expect("peer table lock");
+        if let Some((tx, _)) = peers.get(to) {
             if tx.try_send(msg).is_err() {
                 let n = self.dropped.fetch_add(1, Ordering::Relaxed);
                 if n.is_power_of_two() {

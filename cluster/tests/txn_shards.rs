@@ -9,6 +9,9 @@
 //!   aborts. Safe 2PC drops the other group's prepared writes; with
 //!   `--unsafe-2pc-presumed-commit` that group commits them on its own, and Elle catches the
 //!   transaction the client was told failed yet whose append is read (G1a, aborted read).
+//! - Membership changes and snapshots under `--shards`: `/admin/members` is refused at once
+//!   (409 `sharded`), `--join` / `--unsafe-multi-server-change` stop the node at startup, and
+//!   every group snapshots its own log and recovers from it after kill -9.
 
 mod common;
 mod txn_support;
@@ -19,6 +22,7 @@ use checkers::txn::Validity;
 use cluster::twopc::group_of;
 use common::Cluster;
 use serde_json::{json, Value};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use txn_support::{Outcome, Recorder};
@@ -193,4 +197,92 @@ async fn unsafe_presumed_commit_splits_a_transaction_and_elle_names_it() {
         h.events
     );
     eprintln!("presumed commit: {}", r.explanation);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharded_node_refuses_membership_changes_and_snapshots_every_group() {
+    const SHARDS: u32 = 2;
+    let mut c = Cluster::start(3, &["--shards", "2", "--snapshot-entries", "10"]).await;
+    txn_support::shard_leaders(&c, SHARDS as usize, 15 * SEC).await;
+    let add = r#"{"id":"n4","peer_addr":"127.0.0.1:1"}"#.to_string();
+    for (method, path, body) in [
+        (reqwest::Method::POST, "/admin/members", Some(add)),
+        (reqwest::Method::DELETE, "/admin/members/n3", None),
+        (reqwest::Method::GET, "/admin/members", None),
+    ] {
+        let (code, v) = c.request(0, method.clone(), path, body).await;
+        assert_eq!(
+            (code, &v["error"]),
+            (409, &json!("sharded")),
+            "{method} {path}: {v}"
+        );
+        let msg = v["message"].as_str().unwrap_or_default();
+        assert!(msg.contains("not supported with --shards"), "{msg}");
+    }
+    // Enough writes in each group to pass --snapshot-entries several times over.
+    let keys: Vec<String> = (0..SHARDS).map(|g| key_in("s", g, SHARDS)).collect();
+    for n in 0..30 {
+        for k in &keys {
+            let ops = json!([["w", k, n]]);
+            match txn_support::txn(&c, 0, &ops).await {
+                Outcome::Ok(_) => {}
+                other => panic!("write {n} of {k}: {other:?}"),
+            }
+        }
+    }
+    for g in 0..SHARDS {
+        let snap = |i: usize| {
+            c.nodes[i]
+                .data_dir
+                .join(format!("shard-{g}"))
+                .join("kvnode.snap")
+        };
+        let deadline = tokio::time::Instant::now() + 10 * SEC;
+        while !(0..3).all(|i| snap(i).exists()) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "group {g}: no kvnode.snap on every node"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    for i in 0..3 {
+        c.kill(i);
+    }
+    for i in 0..3 {
+        c.spawn(i);
+    }
+    txn_support::shard_leaders(&c, SHARDS as usize, 20 * SEC).await;
+    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let finals = txn_support::read_all(&c, 0, &key_refs).await;
+    for k in &keys {
+        assert_eq!(
+            finals.get(k),
+            Some(&json!(29)),
+            "{k} after restart: {finals:?}"
+        );
+    }
+}
+
+#[test]
+fn membership_flags_are_refused_with_shards_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    for flag in ["--join", "--unsafe-multi-server-change"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kvnode"))
+            .args(["--id", "n1", "--peer-listen", "127.0.0.1:0"])
+            .args(["--client-listen", "127.0.0.1:0"])
+            .args(["--peers", "n2=127.0.0.1:1,n3=127.0.0.1:2"])
+            .args(["--shards", "2", flag])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flag}: {err}");
+        assert!(
+            err.contains(flag) && err.contains("--shards"),
+            "{flag}: {err}"
+        );
+    }
 }

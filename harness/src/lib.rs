@@ -16,6 +16,7 @@
 //! - [`run`]: the run loop (workers, nemesis, phases).
 //! - [`rundir`]: run directory names and `results/latest` (file names: `checkers::layout`).
 //! - [`results`]: a finished run's analysis, report, summary and exit code.
+//! - [`suite`]: suite files and the runner behind `faultline suite` (many runs, expectations).
 
 pub mod client;
 pub mod cmd;
@@ -28,4 +29,5 @@ pub mod recorder;
 pub mod results;
 pub mod run;
 pub mod rundir;
+pub mod suite;
 pub mod testbed;

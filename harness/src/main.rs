@@ -30,10 +30,15 @@ enum Command {
     Report(cmd::report::Args),
     /// Serve the results directory as a small web UI.
     Serve(cmd::serve::Args),
+    /// Run a suite file: many tests (variants x seeds) against expectations, with JUnit and a
+    /// comparison page.
+    Suite(cmd::suite::Args),
     /// Compare several runs side by side (verdicts, anomalies, availability, latency, staleness).
     Compare(cmd::compare::Args),
     /// Static quorum analysis for N, W, R: intersection, fault tolerance, PBS staleness.
     Quorum(cmd::quorum::Args),
+    /// Simulate the whole cluster deterministically: hunt seeds, replay one exactly, shrink.
+    Sim(Box<cmd::sim::Args>),
     /// Benchmarks: the harness's own overhead, or systems side by side through one client
     /// (the checker, kvnode and report benches are `cargo bench -p checkers|cluster|report`).
     Bench(cmd::bench::Args),
@@ -69,8 +74,10 @@ fn main() -> ExitCode {
         Command::Analyze(a) => cmd::analyze::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Suite(a) => cmd::suite::run(a),
         Command::Compare(a) => cmd::compare::run(a),
         Command::Quorum(a) => cmd::quorum::run(a),
+        Command::Sim(a) => cmd::sim::run(*a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Env(a) => cmd::env::run(a),
         Command::Clock(a) => cmd::clock::run(a),

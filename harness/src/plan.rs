@@ -184,6 +184,10 @@ pub struct TestPlan {
     pub engine: String,
     /// Node ids, `n1`..`nN`.
     pub nodes: Vec<String>,
+    /// With `--nemesis member`: how many of `nodes` form the cluster at the start; the
+    /// others are fresh ids (empty data dirs) for membership changes to add, each used once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<usize>,
     /// Workload.
     pub workload: Workload,
     /// Operation mix of the workload (the cas share).
@@ -605,8 +609,40 @@ impl Flags {
         if name.is_empty() || name.contains('/') || name == "latest" || name.starts_with('.') {
             bail!("--name {name:?} is not a usable directory name");
         }
+        let mut node_ids = node_ids;
+        let members = if kinds.contains(&FaultKind::Member) {
+            if etcd || engine != "raft" {
+                bail!("--nemesis member needs --system kvnode --engine raft (the engine with membership changes)");
+            }
+            let sharded = kvnode_args.iter().enumerate().any(|(i, a)| {
+                let value = match a.strip_prefix("--shards") {
+                    Some("") => kvnode_args.get(i + 1).map(String::as_str),
+                    Some(v) => v.strip_prefix('='),
+                    None => None,
+                };
+                value.is_some_and(|v| v != "1")
+            });
+            if sharded {
+                bail!("--nemesis member: membership changes are not supported with --shards (--kvnode-args)");
+            }
+            if self.env != crate::env::EnvKind::Local {
+                bail!("--nemesis member runs on --env local only (it starts fresh nodes on this machine)");
+            }
+            if !(3..=5).contains(&nodes) {
+                bail!("--nemesis member keeps the cluster between 3 and 5 nodes: --nodes {nodes} must be 3, 4 or 5");
+            }
+            // One membership change every two intervals on average, about half of them
+            // adds (failed ones burn their ids too), of up to two fresh ids each (the unsafe
+            // variant): enough that adds rarely run out in a test-length run.
+            let changes = self.time_limit / (2.0 * self.nemesis_interval);
+            let spare = ((changes as usize) + 4).min(24);
+            node_ids.extend((nodes + 1..=nodes + spare).map(|i| format!("n{i}")));
+            Some(nodes)
+        } else {
+            None
+        };
         let seed = self.seed.unwrap_or_else(rand::random);
-        ensure_fd_limit(nodes, self.concurrency)?;
+        ensure_fd_limit(node_ids.len(), self.concurrency)?;
         let run_dir = self
             .results
             .join(&name)
@@ -622,6 +658,7 @@ impl Flags {
             etcd: etcd_settings,
             engine,
             nodes: node_ids,
+            members,
             ssh,
             workload,
             mix,
@@ -679,7 +716,7 @@ fn ensure_fd_limit(nodes: usize, concurrency: usize) -> Result<()> {
 }
 
 /// Creates `results/<name>/<timestamp>/` (with a numeric suffix if it exists already).
-fn create_run_dir(results: &Path, name: &str) -> Result<PathBuf> {
+pub fn create_run_dir(results: &Path, name: &str) -> Result<PathBuf> {
     let base = results.join(name);
     std::fs::create_dir_all(&base)
         .with_context(|| format!("results directory {} is not writable", base.display()))?;

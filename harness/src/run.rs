@@ -255,7 +255,12 @@ pub async fn run_nemesis<D: Db>(
             StepAction::Start(fault) => {
                 fallback = fallback.wrapping_add(1);
                 let kind = fault.kind();
-                match cluster.apply(&fault, fallback).await {
+                let applied = cluster.apply(&fault, fallback).await;
+                if kind == FaultKind::Member {
+                    // Later partitions and kills are drawn among the members of the day.
+                    schedule.set_nodes(cluster.members());
+                }
+                match applied {
                     Ok(resolved) => {
                         let v = serde_json::to_value(&resolved).unwrap_or_default();
                         rec.record(nemesis_entry(kind.start_f(), v, None));

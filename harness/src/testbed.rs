@@ -5,18 +5,21 @@
 //! How each fault is made real: partitions and packet faults by the environment's
 //! [`NetFaults`], clock offsets by its [`ClockFaults`] (a strobe is a timer flipping the
 //! offset), kill and pause by signals through the [`Env`], restarts by starting the DB
-//! adapter's daemon again on the same data.
+//! adapter's daemon again on the same data, membership changes by starting a fresh host
+//! (new id, empty data dir) and asking the DB adapter to add it, or asking it to remove a
+//! member and then stopping that node for good.
 //!
 //! Teardown is a guard: dropping the testbed (normal end, error, panic unwind, the run future
 //! dropped on Ctrl-C) resets clocks, heals the network, removes every rule and qdisc, resumes
 //! and kills every node, and removes what the environment created. It runs once.
 
-use crate::db::{Db, NodeStatus};
+use crate::db::{Db, MemberChange, NodeStatus};
 use crate::env::{Env, Environment};
 use crate::inject::{ClockFaults, NetFaults};
 use anyhow::{anyhow, bail, Context, Result};
 use checkers::cluster_state::Role;
-use nemesis::{ClockOp, Fault, FaultKind, NodeId};
+use cluster::membership::{MemberAddr, NewMember};
+use nemesis::{ClockOp, Fault, FaultKind, NodeId, Target};
 use nix::sys::signal::Signal;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +34,10 @@ struct Undo {
     /// Hosts whose clock offset is not 0.
     skewed: BTreeSet<usize>,
     strobes: Vec<tokio::task::JoinHandle<()>>,
+    /// Hosts that are not members: not added yet, or removed (and stopped for good).
+    absent: BTreeSet<usize>,
+    /// The first host never started: the next fresh node a membership change adds.
+    fresh: usize,
 }
 
 /// A running system under test; see the module documentation.
@@ -70,18 +77,38 @@ impl<D: Db> Testbed<D> {
             torn_down: AtomicBool::new(false),
             started,
         };
+        let hosts = tb.ids.len();
+        let founders = tb.db.initial_members(hosts);
+        {
+            let mut u = tb.undo();
+            u.absent = (founders..hosts).collect();
+            u.fresh = founders;
+        }
         // In parallel: five SSH hosts start as fast as one.
         let tb = tokio::task::spawn_blocking(move || {
-            crate::env::for_each_host(&*tb.env, |i| tb.start_node(i)).map(|()| tb)
+            crate::env::for_each_host(&*tb.env, |i| {
+                if i < founders {
+                    tb.start_node(i)
+                } else {
+                    Ok(())
+                }
+            })
+            .map(|()| tb)
         })
         .await
         .map_err(|e| anyhow!("start task failed: {e}"))??;
         Ok(tb)
     }
 
-    fn start_node(&self, i: usize) -> Result<()> {
+    /// The daemon host `i` runs, with the clock-fault environment.
+    fn daemon_spec(&self, i: usize) -> Result<crate::env::DaemonSpec> {
         let mut spec = self.db.daemon(&*self.env, i)?;
         spec.env.extend(self.clock.daemon_env(i));
+        Ok(spec)
+    }
+
+    fn start_node(&self, i: usize) -> Result<()> {
+        let spec = self.daemon_spec(i)?;
         self.env
             .start(i, &spec)
             .with_context(|| format!("cannot start {}", self.ids[i]))
@@ -116,9 +143,37 @@ impl<D: Db> Testbed<D> {
         self.ids.iter().position(|n| n == id)
     }
 
-    /// Every node's answer to a status request, in parallel.
+    /// Every node's answer to a status request, in parallel (`None` for hosts that are not
+    /// members).
     pub async fn statuses(&self) -> Vec<Option<NodeStatus>> {
-        futures::future::join_all((0..self.ids.len()).map(|i| self.db.status(i))).await
+        let absent = self.undo().absent.clone();
+        futures::future::join_all((0..self.ids.len()).map(|i| {
+            let skip = absent.contains(&i);
+            async move {
+                if skip {
+                    None
+                } else {
+                    self.db.status(i).await
+                }
+            }
+        }))
+        .await
+    }
+
+    /// Indices of the hosts that are members now (all of them without membership changes).
+    fn member_indices(&self) -> Vec<usize> {
+        let absent = self.undo().absent.clone();
+        (0..self.ids.len())
+            .filter(|i| !absent.contains(i))
+            .collect()
+    }
+
+    /// Ids of the members now: what later faults are drawn among.
+    pub fn members(&self) -> Vec<NodeId> {
+        self.member_indices()
+            .into_iter()
+            .map(|i| self.ids[i].clone())
+            .collect()
     }
 
     /// Waits until every node answers, or fails after `timeout` naming the nodes that did
@@ -127,16 +182,16 @@ impl<D: Db> Testbed<D> {
         let deadline = Instant::now() + timeout;
         loop {
             let st = self.statuses().await;
-            let missing: Vec<&str> = st
+            let members = self.member_indices();
+            let missing: Vec<&str> = members
                 .iter()
-                .zip(&self.ids)
-                .filter(|(s, _)| s.is_none())
-                .map(|(_, id)| id.as_str())
+                .filter(|&&i| st[i].is_none())
+                .map(|&i| self.ids[i].as_str())
                 .collect();
             if missing.is_empty() {
                 return Ok(());
             }
-            for i in 0..self.ids.len() {
+            for i in members {
                 if self.env.exited(i) {
                     let _ = self.env.collect(i);
                     let log = self.env.hosts()[i].local_dir.join("node.log");
@@ -175,9 +230,10 @@ impl<D: Db> Testbed<D> {
         let deadline = Instant::now() + timeout;
         loop {
             let st = self.statuses().await;
-            let named: HashSet<Option<&str>> = st
-                .iter()
-                .map(|s| s.as_ref().and_then(|s| s.leader.as_deref()))
+            let named: HashSet<Option<&str>> = self
+                .member_indices()
+                .into_iter()
+                .map(|i| st[i].as_ref().and_then(|s| s.leader.as_deref()))
                 .collect();
             if named.len() == 1 {
                 if let Some(Some(l)) = named.into_iter().next() {
@@ -214,22 +270,35 @@ impl<D: Db> Testbed<D> {
             .map_err(|e| anyhow!("injector task failed: {e}"))?
     }
 
+    /// The member hosts a resolved fault targets (a fault drawn before a removal may name a
+    /// node that is gone).
     fn nodes_of(&self, f: &Fault) -> Vec<usize> {
-        f.nodes().iter().filter_map(|n| self.index(n)).collect()
+        let absent = self.undo().absent.clone();
+        f.nodes()
+            .iter()
+            .filter_map(|n| self.index(n))
+            .filter(|i| !absent.contains(i))
+            .collect()
     }
 
     /// Applies a fault, resolving symbolic targets (the leader) first; returns the resolved
     /// fault, which is what the history records. `fallback` picks a node when none leads.
     pub async fn apply(&self, fault: &Fault, fallback: usize) -> Result<Fault> {
+        if let Fault::Member { grow, target, .. } = fault {
+            return self.change_membership(*grow, target, fallback).await;
+        }
         let leader = if needs_leader(fault) {
             self.leader().await
         } else {
             None
         };
+        // Among the members of the moment: a fresh node added later is on neither side of
+        // the grudge (it reaches everyone), as a new machine may.
+        let members = self.members();
         let fault = fault.resolve(
-            &self.ids,
+            &members,
             leader.as_deref(),
-            &self.ids[fallback % self.ids.len()],
+            &members[fallback % members.len()],
         );
         let nodes = self.nodes_of(&fault);
         match &fault {
@@ -287,8 +356,165 @@ impl<D: Db> Testbed<D> {
                 self.blocking(move |_, net, _| net.packet(&ns, d, l))
                     .await?;
             }
+            Fault::Member { .. } => unreachable!("handled above"),
         }
         Ok(fault)
+    }
+
+    /// The `member` fault: grows (fresh hosts started and added) or shrinks (members removed,
+    /// then stopped for good) the cluster by the DB's step, staying between 3 and 5 members.
+    async fn change_membership(
+        &self,
+        grow: bool,
+        target: &Target,
+        fallback: usize,
+    ) -> Result<Fault> {
+        let step = self.db.member_step();
+        if step == 0 {
+            bail!("{} has no membership changes", self.db.name());
+        }
+        // (Bounded: right after a kill or a partition the cluster may be electing.)
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let leader = loop {
+            match self.leader().await.and_then(|l| self.index(&l)) {
+                Some(l) => break l,
+                None if Instant::now() > deadline => {
+                    bail!("no leader to ask for a membership change (waited 3 s)")
+                }
+                None => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        let members = self.sync_members(leader).await?;
+        let grow = members.len() < 3 + step || (members.len() + step <= 5 && grow);
+        if grow {
+            let slots: Vec<usize> = {
+                let mut u = self.undo();
+                let first = u.fresh;
+                if first + step > self.ids.len() {
+                    bail!(
+                        "no fresh node left to add: all {} node ids were used",
+                        self.ids.len()
+                    );
+                }
+                u.fresh += step;
+                (first..first + step).collect()
+            };
+            let added: Vec<NodeId> = slots.iter().map(|&i| self.ids[i].clone()).collect();
+            let mut new = Vec::new();
+            for &i in &slots {
+                self.undo().absent.remove(&i);
+                self.blocking_start(i).await?;
+                new.push(self.new_member(i));
+            }
+            self.db
+                .change_members(leader, MemberChange::Add(new))
+                .await
+                .with_context(|| format!("adding {}", added.join(",")))?;
+            return Ok(Fault::Member {
+                grow,
+                target: target.clone(),
+                added,
+                removed: Vec::new(),
+            });
+        }
+        let first = match target {
+            Target::Nodes(n) => n.first().and_then(|n| self.index(n)),
+            Target::Leader => Some(leader),
+        }
+        .filter(|i| members.contains(i))
+        .unwrap_or(members[fallback % members.len()]);
+        let mut victims = vec![first];
+        let mut k = fallback;
+        while victims.len() < step {
+            k = k.wrapping_add(1);
+            let v = members[k % members.len()];
+            if !victims.contains(&v) {
+                victims.push(v);
+            }
+        }
+        let removed: Vec<NodeId> = victims.iter().map(|&i| self.ids[i].clone()).collect();
+        self.db
+            .change_members(leader, MemberChange::Remove(removed.clone()))
+            .await
+            .with_context(|| format!("removing {}", removed.join(",")))?;
+        for &i in &victims {
+            self.retire(i).await?;
+        }
+        Ok(Fault::Member {
+            grow,
+            target: target.clone(),
+            added: Vec::new(),
+            removed,
+        })
+    }
+
+    /// Takes the members from what `leader` says the configuration is (an earlier change
+    /// whose outcome was unknown may have happened or not): hosts it names are members; a
+    /// started host it does not name is stopped for good. Returns the members' indices.
+    async fn sync_members(&self, leader: usize) -> Result<Vec<usize>> {
+        let conf = self
+            .db
+            .configuration(leader)
+            .await
+            .with_context(|| format!("{} did not say who the members are", self.ids[leader]))?;
+        let fresh = self.undo().fresh;
+        for i in 0..fresh {
+            let member = conf.contains(&self.ids[i]);
+            let gone = self.undo().absent.contains(&i);
+            if member {
+                self.undo().absent.remove(&i);
+            } else if !gone {
+                self.retire(i).await?;
+            }
+        }
+        Ok(self.member_indices())
+    }
+
+    /// Stops host `i` for good: it is no member, and no heal restarts it.
+    async fn retire(&self, i: usize) -> Result<()> {
+        if !self.undo().killed.contains(&i) {
+            self.kill_node(i).await?;
+        }
+        let mut u = self.undo();
+        u.killed.remove(&i);
+        u.absent.insert(i);
+        Ok(())
+    }
+
+    /// Starts host `i` off the async workers and waits (bounded) until it answers.
+    async fn blocking_start(&self, i: usize) -> Result<()> {
+        let env = self.env.clone();
+        let spec = self.daemon_spec(i)?;
+        let id = self.ids[i].clone();
+        tokio::task::spawn_blocking(move || env.start(i, &spec))
+            .await
+            .map_err(|e| anyhow!("start task failed: {e}"))?
+            .with_context(|| format!("cannot start {id}"))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.db.status(i).await.is_none() {
+            if Instant::now() > deadline {
+                bail!("fresh node {} did not answer within 10 s", self.ids[i]);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    /// How the members reach fresh host `i`: its own addresses, and per member the address
+    /// that member dials (a link proxy in the local environment).
+    fn new_member(&self, i: usize) -> NewMember {
+        let hosts = self.env.hosts();
+        NewMember {
+            id: self.ids[i].clone(),
+            addr: MemberAddr {
+                peer_addr: hosts[i].peer_listen.to_string(),
+                client_addr: Some(hosts[i].client_addr.to_string()),
+                peer_addr_via: (0..hosts.len())
+                    .filter(|&j| j != i)
+                    .map(|j| (self.ids[j].clone(), self.env.peer_addr(j, i).to_string()))
+                    .collect(),
+            },
+        }
     }
 
     /// Undoes the active fault `fault` (what [`Self::apply`] returned).
@@ -309,6 +535,8 @@ impl<D: Db> Testbed<D> {
             }
             FaultKind::Clock => self.reset_clocks().await,
             FaultKind::Packet => self.blocking(|_, net, _| net.clear_packet()).await,
+            // A membership change stays made.
+            FaultKind::Member => Ok(()),
         }
     }
 
@@ -410,7 +638,11 @@ impl<D: Db> Testbed<D> {
 
     /// Copies every node's log (and data size) into the run directory.
     pub fn collect(&self) {
+        let fresh = self.undo().fresh;
         let _ = crate::env::for_each_host(&*self.env, |i| {
+            if i >= fresh {
+                return Ok(()); // never started
+            }
             if let Err(e) = self.env.collect(i) {
                 eprintln!("faultline: could not collect {}'s log: {e:#}", self.ids[i]);
             }
@@ -455,13 +687,14 @@ impl<D: Db> Testbed<D> {
 
 /// True when the fault names the leader symbolically (resolved right before it applies).
 fn needs_leader(fault: &Fault) -> bool {
-    use nemesis::{PartitionShape, Target};
+    use nemesis::PartitionShape;
     match fault {
         Fault::Partition { shape, .. } => *shape == PartitionShape::IsolateLeader,
         Fault::Kill { target }
         | Fault::Pause { target }
         | Fault::Clock { target, .. }
         | Fault::Packet { target, .. } => *target == Target::Leader,
+        Fault::Member { .. } => false,
     }
 }
 

@@ -29,7 +29,7 @@ pub use schedule::{Schedule, ScheduleOptions, Step, StepAction};
 #[non_exhaustive]
 pub enum NemesisError {
     /// A name that is not a fault kind.
-    #[error("unknown nemesis {0:?} (expected a comma-separated list of partition, kill, pause, clock, packet, or all, or none)")]
+    #[error("unknown nemesis {0:?} (expected a comma-separated list of partition, kill, pause, clock, packet, member, or all, or none)")]
     UnknownKind(String),
     /// A name that is not a partition shape.
     #[error("unknown partition shape {0:?} (expected halves, one, ring, bridge, leader, or all)")]
@@ -44,9 +44,7 @@ pub fn parse_kinds(s: &str) -> Result<Vec<FaultKind>, NemesisError> {
             "all" => out.extend(FaultKind::ALL),
             "none" => {}
             name => {
-                let k = FaultKind::ALL
-                    .into_iter()
-                    .find(|k| k.name() == name)
+                let k = FaultKind::from_name(name)
                     .ok_or_else(|| NemesisError::UnknownKind(name.to_string()))?;
                 out.push(k);
             }
@@ -69,6 +67,11 @@ mod tests {
             parse_kinds("kill,partition,kill").unwrap(),
             vec![FaultKind::Partition, FaultKind::Kill]
         );
+        assert_eq!(
+            parse_kinds("all,member").unwrap().last(),
+            Some(&FaultKind::Member)
+        );
+        assert!(!parse_kinds("all").unwrap().contains(&FaultKind::Member));
         assert_eq!(
             parse_kinds("flood"),
             Err(NemesisError::UnknownKind("flood".into()))

@@ -79,6 +79,11 @@ impl Schedule {
         Schedule { opts, rng, cycles }
     }
 
+    /// Draws later faults among `nodes` (the current members, after a membership change).
+    pub fn set_nodes(&mut self, nodes: Vec<NodeId>) {
+        self.opts.nodes = nodes;
+    }
+
     /// The next step in time order, or `None` when no kind is enabled.
     pub fn next_step(&mut self) -> Option<Step> {
         let i = (0..self.cycles.len()).min_by_key(|&i| self.cycles[i].next_at)?;
@@ -151,6 +156,14 @@ impl Schedule {
                 // Up to 20% loss: enough for visible retransmission stalls, not a partition.
                 loss: f64::from(self.rng.gen_range(0..=20u32)) / 100.0,
             },
+            // Removing the leader is the interesting case (a leader that steps down after
+            // committing its own removal), so it gets a large share.
+            FaultKind::Member => Fault::Member {
+                grow: self.rng.gen_bool(0.5),
+                target: self.target(0.4),
+                added: Vec::new(),
+                removed: Vec::new(),
+            },
         }
     }
 }
@@ -194,6 +207,28 @@ mod tests {
                 StepAction::Stop(k) => assert!(active.remove(k), "stop without start"),
             }
         }
+    }
+
+    #[test]
+    fn draws_follow_the_members_it_is_told_about() {
+        let mut o = opts(3);
+        o.kinds = vec![FaultKind::Kill, FaultKind::Member];
+        let mut s = Schedule::new(o);
+        s.set_nodes(vec!["n7".into()]);
+        let mut members = 0;
+        for _ in 0..60 {
+            if let StepAction::Start(f) = s.next_step().unwrap().action {
+                if let Fault::Member { target, .. } | Fault::Kill { target } = &f {
+                    assert!(
+                        matches!(target, Target::Leader)
+                            || *target == Target::Nodes(vec!["n7".into()]),
+                        "{f:?}"
+                    );
+                }
+                members += usize::from(f.kind() == FaultKind::Member);
+            }
+        }
+        assert!(members > 5, "{members}");
     }
 
     #[test]

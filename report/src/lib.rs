@@ -20,6 +20,8 @@
 //! - `plots`: the three PNG plots with the cluster-state strip.
 //! - `timeline`, `counterexample`, `index`, `listing`, `compare`: the HTML pages.
 //! - `summary`: key figures of a run, stored for the listing and comparisons.
+//! - `suite`, `suite_page`, `trends`: what `suite.json` holds, the suite's comparison page,
+//!   and suites across stored runs (listing section, trends page).
 
 mod compare;
 mod counterexample;
@@ -34,8 +36,11 @@ mod plots;
 mod run;
 pub mod sample;
 mod style;
+pub mod suite;
+mod suite_page;
 mod summary;
 mod timeline;
+mod trends;
 
 use std::path::{Path, PathBuf};
 
@@ -46,8 +51,10 @@ pub use counterexample::{render_check_page, render_counterexample_html};
 pub use error::ReportError;
 pub use listing::{find_runs, render_listing};
 pub use run::{verdict_label, Run};
+pub use suite_page::render_suite;
 pub use summary::RunSummary;
 pub use timeline::key_anchor;
+pub use trends::{find_suites, render_trends, suites_section};
 
 /// What [`render_run`] wrote.
 #[derive(Debug, Clone)]

@@ -71,6 +71,7 @@ pub fn render_listing(root: &Path) -> String {
         runs.len(),
         esc(&root.display().to_string())
     );
+    b.push_str(&crate::trends::suites_section(root));
     if runs.is_empty() {
         b.push_str("<p>No runs yet. Start one with <code>faultline test</code>.</p>");
         return page("faultline results", &b);

@@ -182,6 +182,9 @@ fn strip_legend(run: &Run) -> Vec<(Swatch, String)> {
     if any(&|s| s.liveness == Liveness::Paused) {
         items.push((Swatch::Area(PAUSED, 0.9), "node paused".into()));
     }
+    if any(&|s| s.liveness == Liveness::Absent) {
+        items.push((Swatch::Area(ABSENT, 0.9), "not a member".into()));
+    }
     if any(&|s| !s.cut_off_from.is_empty()) {
         items.push((
             Swatch::Area(style::fault("partition"), 0.75),
@@ -216,6 +219,8 @@ fn strip_legend(run: &Run) -> Vec<(Swatch, String)> {
 
 const KILLED: Rgb = (0xc0, 0x39, 0x2b);
 const PAUSED: Rgb = (0x2a, 0x9d, 0x8f);
+/// A host that is no member (the `member` fault has not added it, or removed it).
+const ABSENT: Rgb = (0xd9, 0xd9, 0xd9);
 const LEADER: Rgb = (0x1d, 0x23, 0x30);
 const NO_QUORUM: Rgb = (0xe1, 0x57, 0x59);
 const ANOMALY: Rgb = (0xc0, 0x39, 0x2b);
@@ -312,6 +317,7 @@ fn draw_strip(
             let fill = match s.liveness {
                 Liveness::Killed => Some(rgb(KILLED).mix(0.9)),
                 Liveness::Paused => Some(rgb(PAUSED).mix(0.9)),
+                Liveness::Absent => Some(rgb(ABSENT).mix(0.9)),
                 Liveness::Up if !s.cut_off_from.is_empty() && reach < majority => {
                     Some(rgb(style::fault("partition")).mix(0.75))
                 }

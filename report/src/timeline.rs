@@ -98,6 +98,7 @@ pub fn strip_json(run: &Run) -> Value {
                     let n = run.observed.cluster.nodes.len();
                     let minority = n - s.cut_off_from.len() < n / 2 + 1;
                     let state = match s.liveness {
+                        Liveness::Absent => 5,
                         Liveness::Killed => 2,
                         Liveness::Paused => 1,
                         Liveness::Up if !s.cut_off_from.is_empty() && minority => 3,
@@ -109,6 +110,7 @@ pub fn strip_json(run: &Run) -> Value {
                         .as_ref()
                         .is_some_and(|st| st.role == checkers::cluster_state::Role::Leader);
                     let mut words = vec![match s.liveness {
+                        Liveness::Absent => "not a member".to_string(),
                         Liveness::Killed => "killed".to_string(),
                         Liveness::Paused => "paused".to_string(),
                         Liveness::Up => "up".to_string(),
@@ -364,7 +366,7 @@ function drawStrip() {
     if (NODEH >= 12) { ctx.fillStyle = '#333'; ctx.fillText(n[0], 6, y + NODEH / 2); }
     ctx.fillStyle = '#f4f5f7'; ctx.fillRect(LEFT, y, W - LEFT, NODEH - 1);
     for (const s of n[1]) {
-      const c = [null, '#2a9d8f', '#c0392b', '#8e6bbf', '#8e6bbf'][s[2]];
+      const c = [null, '#2a9d8f', '#c0392b', '#8e6bbf', '#8e6bbf', '#d9d9d9'][s[2]];
       if (c) bar(s[0], s[1], y, NODEH - 1, c, s[2] === 3 ? 0.75 : s[2] === 4 ? 0.2 : 0.9);
       if (s[3]) bar(s[0], s[1], y, 3, '#1d2330', 1);
       if (s[4]) bar(s[0], s[1], y + NODEH - 4, 3, '#e9b40b', 1);

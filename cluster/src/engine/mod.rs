@@ -26,14 +26,20 @@
 //!    method between `ready()` and `advance()`.
 //! 3. Send [`Ready::messages`] right away (they do not depend on this Ready's persistence,
 //!    e.g. a Raft leader's AppendEntries may go out in parallel with its own fsync).
-//! 4. Persist: apply [`Ready::truncate_from`], then write [`Ready::entries`] (an entry
-//!    replaces any stored entry at the same index), then [`Ready::hard_state`]; fsync if
+//! 4. Persist: first a snapshot received from a peer ([`Ready::install`], unless it is the
+//!    node's own from disk), with [`Storage::save_snapshot`](crate::storage::Storage); then
+//!    apply [`Ready::truncate_from`], then write [`Ready::entries`] (an entry replaces any
+//!    stored entry at the same index), then [`Ready::hard_state`]; fsync if
 //!    [`Ready::sync`]. If persisting fails the node exits: an engine must never believe
 //!    something is durable that is not.
 //! 5. Send [`Ready::persisted_messages`] (votes, acks: promises that need the fsync).
 //! 6. Call [`Engine::advance`]: everything from this Ready is now durable.
-//! 7. Apply [`Ready::committed`] in order to the key-value state machine; an entry whose
-//!    `req` is set answers that waiting client with the state machine's result.
+//! 7. Load [`Ready::install`]'s snapshot into the state machine (its applied index becomes
+//!    the snapshot's), then apply [`Ready::committed`] in order; an entry whose `req` is set
+//!    answers that waiting client with the state machine's result. If [`Ready::snapshot`]
+//!    asks for one, serialize the state machine (now at that index), make it durable and
+//!    compact the stored log ([`Storage::save_snapshot`](crate::storage::Storage)), and hand
+//!    it back with [`Engine::snapshot_taken`].
 //! 8. [`Ready::reads`]: answer each with a state-machine read once the applied index is at
 //!    least `index` (read-index / lease reads).
 //! 9. [`Ready::replies`]: answer those clients directly (not-leader, unknown outcome after a
@@ -64,7 +70,9 @@ pub mod raft;
 #[cfg(test)]
 pub mod sim;
 
+use crate::membership::{ChangeError, ConfChange, Membership};
 use crate::msg::{Command, Entry, NodeId, Reply, ReqId};
+use crate::snapshot::{Install, Snapshot, SnapshotRequest, DEFAULT_CHUNK};
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt::Debug;
 
@@ -109,6 +117,19 @@ pub struct EngineConfig {
     pub max_batch: usize,
     /// Max un-acknowledged entries in flight per follower (pipelining window).
     pub max_inflight: u64,
+    /// Snapshot the state machine and compact the log once this many entries were applied
+    /// since the last snapshot (0: never by count).
+    pub snapshot_entries: u64,
+    /// ... or once the entries applied since the last snapshot take this many bytes
+    /// (serialized; 0: never by size).
+    pub snapshot_bytes: u64,
+    /// Largest piece of a snapshot sent to a peer in one message.
+    pub snapshot_chunk: usize,
+    /// Raft: this node joins an existing cluster: it starts with no configuration (it is
+    /// nobody's voter and never campaigns) until the leader's log or snapshot gives it one.
+    pub join: bool,
+    /// Raft UNSAFE: accept changes of several voters in one configuration entry.
+    pub unsafe_multi_server_change: bool,
 }
 
 impl EngineConfig {
@@ -126,6 +147,11 @@ impl EngineConfig {
             unsafe_commit_previous_term: false,
             max_batch: 512,
             max_inflight: 8192,
+            snapshot_entries: 0,
+            snapshot_bytes: 0,
+            snapshot_chunk: DEFAULT_CHUNK,
+            join: false,
+            unsafe_multi_server_change: false,
         }
     }
 }
@@ -179,6 +205,10 @@ pub struct Ready<M> {
     pub reads: Vec<ReadReady>,
     /// Direct answers to client requests.
     pub replies: Vec<(ReqId, Reply)>,
+    /// A snapshot to load into the state machine (and to persist first unless durable).
+    pub install: Option<Install>,
+    /// Snapshot the state machine after applying `committed`, and compact the log.
+    pub snapshot: Option<SnapshotRequest>,
 }
 
 impl<M> Default for Ready<M> {
@@ -193,6 +223,8 @@ impl<M> Default for Ready<M> {
             committed: Vec::new(),
             reads: Vec::new(),
             replies: Vec::new(),
+            install: None,
+            snapshot: None,
         }
     }
 }
@@ -208,6 +240,8 @@ impl<M> Ready<M> {
             && self.committed.is_empty()
             && self.reads.is_empty()
             && self.replies.is_empty()
+            && self.install.is_none()
+            && self.snapshot.is_none()
     }
 }
 
@@ -279,4 +313,16 @@ pub trait Engine: Send + 'static {
     fn advance(&mut self);
     /// Current status.
     fn status(&self) -> Status;
+    /// The driver made the snapshot asked for in [`Ready::snapshot`] durable and compacted
+    /// the stored log up to its index: the engine may drop that prefix of its log.
+    fn snapshot_taken(&mut self, _snapshot: &Snapshot) {}
+    /// The current membership configuration, for engines that have one.
+    fn membership(&self) -> Option<&Membership> {
+        None
+    }
+    /// Starts a membership change; its outcome arrives in [`Ready::replies`] (`Ok` once the
+    /// change is committed, `Unknown` if leadership is lost first). A refusal is immediate.
+    fn change_membership(&mut self, _req: ReqId, _change: ConfChange) -> Result<(), ChangeError> {
+        Err(ChangeError::Unsupported(self.name()))
+    }
 }

@@ -61,15 +61,36 @@
 //! `unsafe-lease-wallclock` measures the lease on the wall clock. Both unsafe read modes
 //! also disable check-quorum, so a deposed leader in a minority keeps answering reads.
 //!
-//! No log compaction or snapshots: the whole log is kept, as in the Raft engine.
+//!
+//! # Checkpoints and state transfer
+//!
+//! Once `snapshot_entries` instances (or `snapshot_bytes` bytes) were applied since the last
+//! checkpoint, the node asks the driver for a snapshot of the state machine at its applied
+//! index; every instance up to it is chosen and applied, so its slots are discarded (in
+//! memory and, through compaction, on disk). The snapshot's metadata is the StartWorking
+//! barrier at that index, so ghost skipping continues identically after it. Accepted but
+//! unchosen values above the checkpoint are acceptor state and are always kept.
+//!
+//! A node whose chosen prefix ends below a peer's checkpoint cannot learn the discarded
+//! values one by one: it gets the state machine instead (state transfer: the snapshot in
+//! chunks, `Snapshot`/`SnapshotResp`). The leader starts one when a heartbeat answer shows a
+//! follower behind its checkpoint. A candidate that is behind must not lead either: it
+//! would re-propose no-ops over chosen instances its Prepare quorum can no longer show it.
+//! An acceptor therefore reports its checkpoint in its Promise; a candidate that hears of
+//! one at or above its first open instance gives up the round, and the acceptor starts a
+//! state transfer to it; the next Prepare starts above the checkpoint.
 
 use super::{Apply, Engine, EngineConfig, Outbound, ReadMode, ReadReady, Ready, Role, Status};
 use crate::msg::{Command, Entry, NodeId, Op, Payload, Reply, ReqId};
+use crate::snapshot::{
+    Chunk, Compaction, Install, Offer, Outgoing, Receiver, Snapshot, SnapshotRequest,
+};
 use crate::storage::Recovered;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 /// Marker ballot of a stored value known to be chosen (learned through catch-up). It beats
 /// every real ballot when a new leader picks the highest accepted value, which is safe:
@@ -131,6 +152,9 @@ pub enum PaxosMsg {
         promised: u64,
         /// Accepted (instance, ballot, value) for instances >= `from`.
         accepted: Vec<(u64, u64, PValue)>,
+        /// The acceptor's checkpoint: instances up to it are chosen and no longer listed.
+        #[serde(default)]
+        checkpoint: u64,
     },
     /// Phase 2a, batched; `chosen` is the leader's contiguous chosen prefix.
     Accept {
@@ -179,6 +203,27 @@ pub enum PaxosMsg {
         /// (instance, value) pairs, all chosen.
         entries: Vec<(u64, PValue)>,
     },
+    /// State transfer: one chunk of the sender's snapshot.
+    Snapshot {
+        /// The chunk.
+        chunk: Chunk,
+    },
+    /// Answer to `Snapshot`.
+    SnapshotResp {
+        /// Index of the snapshot answered.
+        index: u64,
+        /// Byte offset wanted next (when not `done`).
+        next: u64,
+        /// The receiver's chosen prefix reaches `index` now.
+        done: bool,
+    },
+}
+
+/// What a Multi-Paxos snapshot carries besides the state machine.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SnapMeta {
+    /// Origin ballot of the last StartWorking applied at the snapshot's index.
+    sw_barrier: u64,
 }
 
 /// Errors building the engine from storage.
@@ -188,6 +233,14 @@ pub enum PaxosError {
     /// Stored hard state cannot be decoded.
     #[error("stored multipaxos hard state is undecodable: {0}")]
     HardState(String),
+    /// The stored snapshot's metadata cannot be decoded.
+    #[error("stored snapshot at index {index} has undecodable multipaxos metadata: {reason}")]
+    SnapshotMeta {
+        /// The snapshot's index.
+        index: u64,
+        /// Why.
+        reason: String,
+    },
     /// A stored instance cannot be decoded.
     #[error("stored multipaxos instance {index} is undecodable: {reason}")]
     Instance {
@@ -238,8 +291,22 @@ pub struct MultiPaxos {
     unsafe_no_start_working: bool,
     // Durable.
     promised: u64,
+    /// Slots above `checkpoint`.
     log: BTreeMap<u64, Slot>,
     chosen_upto: u64,
+    /// Instances up to here are chosen, applied and discarded (the snapshot's index).
+    checkpoint: u64,
+    // Snapshots.
+    /// The latest snapshot, encoded for state transfer.
+    outgoing: Option<Outgoing>,
+    /// State transfers under way: peer -> (snapshot, offset it asked for last).
+    transfers: BTreeMap<NodeId, (Outgoing, u64)>,
+    /// Chunks of a snapshot arriving.
+    receiver: Receiver,
+    /// A snapshot for the driver to install with the next Ready.
+    install: Option<Install>,
+    /// Instances applied since the last checkpoint, against the thresholds.
+    compaction: Compaction,
     // Volatile.
     max_round: u64,
     role: Role,
@@ -314,8 +381,23 @@ impl MultiPaxos {
             }
             None => HardState::default(),
         };
+        let (checkpoint, sw_barrier) = match &recovered.snapshot {
+            Some(snap) => {
+                let meta: SnapMeta =
+                    serde_json::from_slice(&snap.meta).map_err(|e| PaxosError::SnapshotMeta {
+                        index: snap.index,
+                        reason: e.to_string(),
+                    })?;
+                (snap.index, meta.sw_barrier)
+            }
+            None => (0, 0),
+        };
         let mut log = BTreeMap::new();
-        for (index, e) in recovered.entries {
+        for (index, e) in recovered
+            .entries
+            .into_iter()
+            .filter(|(i, _)| *i > checkpoint)
+        {
             let Payload::Engine(bytes) = &e.payload else {
                 return Err(PaxosError::Instance {
                     index,
@@ -352,7 +434,17 @@ impl MultiPaxos {
             unsafe_no_start_working,
             promised: hs.promised,
             log,
-            chosen_upto: 0,
+            chosen_upto: checkpoint,
+            checkpoint,
+            outgoing: recovered.snapshot.as_deref().map(Outgoing::new),
+            transfers: BTreeMap::new(),
+            receiver: Receiver::default(),
+            install: recovered.snapshot.as_ref().map(|s| Install {
+                snapshot: s.clone(),
+                durable: true,
+                keep_log: true,
+            }),
+            compaction: Compaction::new(cfg.snapshot_entries, cfg.snapshot_bytes),
             max_round: ballot_round(hs.promised),
             role: Role::Follower,
             leader: None,
@@ -375,8 +467,8 @@ impl MultiPaxos {
             quorum_ctx: 0,
             lease_until_tick: 0,
             lease_until_wall: 0,
-            applied_handed: 0,
-            sw_barrier: 0,
+            applied_handed: checkpoint,
+            sw_barrier,
             msgs: Vec::new(),
             persisted_msgs: Vec::new(),
             pending_accepts: Vec::new(),
@@ -818,6 +910,7 @@ impl MultiPaxos {
                     ok: false,
                     promised,
                     accepted: Vec::new(),
+                    checkpoint: 0,
                 },
             );
             return;
@@ -835,6 +928,7 @@ impl MultiPaxos {
             .range(first..)
             .map(|(&i, s)| (i, s.ballot, s.value.clone()))
             .collect();
+        let checkpoint = self.checkpoint;
         self.send_persisted(
             from,
             PaxosMsg::Promise {
@@ -842,8 +936,14 @@ impl MultiPaxos {
                 ok: true,
                 promised: b,
                 accepted,
+                checkpoint,
             },
         );
+        if first <= checkpoint {
+            // The candidate misses instances we discarded: it gives up this round (it sees
+            // our checkpoint) and gets our state instead.
+            self.send_snapshot_chunk(from);
+        }
     }
 
     fn handle_promise(
@@ -853,6 +953,7 @@ impl MultiPaxos {
         ok: bool,
         promised: u64,
         accepted: Vec<(u64, u64, PValue)>,
+        checkpoint: u64,
     ) {
         let Some(bit) = self.peer_bit(from) else {
             return;
@@ -864,6 +965,17 @@ impl MultiPaxos {
             }
             return;
         };
+        if ok && checkpoint >= prep.from {
+            tracing::info!(
+                id = %self.cfg.id,
+                ballot = b,
+                from,
+                checkpoint,
+                "an acceptor discarded instances this candidate lacks; waiting for its state"
+            );
+            self.become_follower(None);
+            return;
+        }
         if !ok {
             prep.refused |= bit;
             if prep.refused.count_ones() >= q || promised > b {
@@ -907,7 +1019,7 @@ impl MultiPaxos {
         let mut instances = Vec::with_capacity(entries.len());
         for (i, v) in entries {
             instances.push(i);
-            if self.log.get(&i).is_some_and(|s| s.chosen) {
+            if i <= self.checkpoint || self.log.get(&i).is_some_and(|s| s.chosen) {
                 continue;
             }
             self.store(i, b, v, false);
@@ -954,7 +1066,10 @@ impl MultiPaxos {
         self.peer_state[pos].active = true;
         self.peer_state[pos].acked_ctx = self.peer_state[pos].acked_ctx.max(ctx);
         self.update_quorum_ctx();
-        if chosen_upto < self.chosen_upto {
+        if chosen_upto < self.checkpoint {
+            // The values it lacks are discarded here: state transfer.
+            self.send_snapshot_chunk(from);
+        } else if chosen_upto < self.chosen_upto {
             // Catch-up: send the chosen values the follower lacks.
             let end = self
                 .chosen_upto
@@ -970,7 +1085,7 @@ impl MultiPaxos {
 
     fn handle_learn(&mut self, entries: Vec<(u64, PValue)>) {
         for (i, v) in entries {
-            if self.log.get(&i).is_some_and(|s| s.chosen) {
+            if i <= self.checkpoint || self.log.get(&i).is_some_and(|s| s.chosen) {
                 continue;
             }
             self.store(i, CHOSEN, v, true);
@@ -1054,16 +1169,136 @@ impl MultiPaxos {
                 }
                 None => None,
             };
-            out.push(Apply {
-                entry: Entry {
-                    index: i,
-                    term: origin,
-                    payload,
-                },
-                req,
-            });
+            let entry = Entry {
+                index: i,
+                term: origin,
+                payload,
+            };
+            self.compaction.applied(&entry);
+            out.push(Apply { entry, req });
             self.applied_handed = i;
         }
+    }
+}
+
+impl MultiPaxos {
+    /// Index of the checkpoint (0 without one).
+    pub fn checkpoint(&self) -> u64 {
+        self.checkpoint
+    }
+
+    /// A snapshot request when enough was applied since the last checkpoint.
+    fn snapshot_due(&self) -> Option<SnapshotRequest> {
+        if !self.compaction.due(self.applied_handed - self.checkpoint) {
+            return None;
+        }
+        let meta = SnapMeta {
+            sw_barrier: self.sw_barrier,
+        };
+        Some(SnapshotRequest {
+            index: self.applied_handed,
+            term: 0,
+            meta: serde_json::to_vec(&meta).expect("metadata serializes"),
+        })
+    }
+
+    /// Drops every slot up to `index` (all chosen) and moves the checkpoint there.
+    fn discard_upto(&mut self, index: u64) {
+        self.log = self.log.split_off(&(index + 1));
+        self.votes = self.votes.split_off(&(index + 1));
+        self.unstable.retain(|i| *i > index);
+        self.checkpoint = index;
+    }
+
+    /// Sends `peer` the chunk of our snapshot it asked for last (starting a transfer of
+    /// the latest snapshot if none is under way).
+    fn send_snapshot_chunk(&mut self, peer: &str) {
+        if !self.transfers.contains_key(peer) {
+            let Some(out) = self.outgoing.clone() else {
+                return;
+            };
+            tracing::info!(id = %self.cfg.id, peer, index = out.index, bytes = out.bytes.len(), "state transfer");
+            self.transfers.insert(peer.to_string(), (out, 0));
+        }
+        let (out, offset) = &self.transfers[peer];
+        let chunk = out.chunk(*offset, self.cfg.snapshot_chunk);
+        self.send(peer, PaxosMsg::Snapshot { chunk });
+    }
+
+    fn handle_snapshot_resp(&mut self, from: &str, index: u64, next: u64, done: bool) {
+        let Some((out, offset)) = self.transfers.get_mut(from) else {
+            return;
+        };
+        if out.index != index {
+            return;
+        }
+        if done {
+            tracing::info!(id = %self.cfg.id, peer = from, index, "state transfer complete");
+            self.transfers.remove(from);
+            return;
+        }
+        *offset = next;
+        self.send_snapshot_chunk(from);
+    }
+
+    /// A chunk of a peer's snapshot: installed once complete if it is ahead of us.
+    fn handle_snapshot(&mut self, from: &str, chunk: Chunk) {
+        let index = chunk.index;
+        let resp = |next, done| PaxosMsg::SnapshotResp { index, next, done };
+        if index <= self.chosen_upto {
+            self.receiver.reset();
+            self.send(from, resp(0, true));
+            return;
+        }
+        match self.receiver.offer(chunk) {
+            Offer::Next(next) => self.send(from, resp(next, false)),
+            Offer::Invalid(why) => {
+                tracing::warn!(id = %self.cfg.id, from, index, %why, "state transfer failed; asking from the start");
+                self.send(from, resp(0, false));
+            }
+            Offer::Complete(snap) => match serde_json::from_slice::<SnapMeta>(&snap.meta) {
+                Ok(meta) => {
+                    self.install_snapshot(snap, meta);
+                    self.send_persisted(from, resp(0, true));
+                }
+                Err(e) => {
+                    tracing::warn!(id = %self.cfg.id, from, index, error = %e, "snapshot metadata undecodable");
+                    self.send(from, resp(0, false));
+                }
+            },
+        }
+    }
+
+    /// Jumps the chosen and applied prefix to the snapshot; accepted slots above it stay.
+    fn install_snapshot(&mut self, snap: Snapshot, meta: SnapMeta) {
+        let index = snap.index;
+        tracing::info!(id = %self.cfg.id, index, bytes = snap.data.len(), "installing state transfer");
+        let lost: Vec<u64> = self
+            .proposals
+            .keys()
+            .filter(|i| **i <= index)
+            .copied()
+            .collect();
+        for i in lost {
+            if let Some((_, req)) = self.proposals.remove(&i) {
+                self.replies.push((req, Reply::Unknown));
+            }
+        }
+        self.discard_upto(index);
+        self.chosen_upto = index;
+        self.advance_chosen_prefix();
+        self.hs_dirty = true;
+        self.must_sync = true;
+        self.applied_handed = index;
+        self.compaction.reset();
+        self.sw_barrier = meta.sw_barrier;
+        self.next_instance = self.next_instance.max(index + 1);
+        self.outgoing = Some(Outgoing::new(&snap));
+        self.install = Some(Install {
+            snapshot: Arc::new(snap),
+            durable: false,
+            keep_log: true,
+        });
     }
 }
 
@@ -1124,7 +1359,8 @@ impl Engine for MultiPaxos {
                 ok,
                 promised,
                 accepted,
-            } => self.handle_promise(from, ballot, ok, promised, accepted),
+                checkpoint,
+            } => self.handle_promise(from, ballot, ok, promised, accepted, checkpoint),
             PaxosMsg::Accept {
                 ballot,
                 entries,
@@ -1185,6 +1421,10 @@ impl Engine for MultiPaxos {
                 }
             }
             PaxosMsg::Learn { entries } => self.handle_learn(entries),
+            PaxosMsg::Snapshot { chunk } => self.handle_snapshot(from, chunk),
+            PaxosMsg::SnapshotResp { index, next, done } => {
+                self.handle_snapshot_resp(from, index, next, done)
+            }
         }
     }
 
@@ -1237,6 +1477,7 @@ impl Engine for MultiPaxos {
             || self.chosen_upto > self.applied_handed
             || !self.reads_ready.is_empty()
             || !self.replies.is_empty()
+            || self.install.is_some()
     }
 
     fn ready(&mut self) -> Ready<PaxosMsg> {
@@ -1244,6 +1485,7 @@ impl Engine for MultiPaxos {
         let mut rd = Ready {
             messages: std::mem::take(&mut self.msgs),
             persisted_messages: std::mem::take(&mut self.persisted_msgs),
+            install: self.install.take(),
             ..Ready::default()
         };
         let unstable = std::mem::take(&mut self.unstable);
@@ -1265,6 +1507,7 @@ impl Engine for MultiPaxos {
         rd.sync = self.must_sync || !rd.entries.is_empty();
         self.must_sync = false;
         self.collect_committed(&mut rd.committed);
+        rd.snapshot = self.snapshot_due();
         rd.reads = std::mem::take(&mut self.reads_ready);
         rd.replies = std::mem::take(&mut self.replies);
         rd
@@ -1292,6 +1535,15 @@ impl Engine for MultiPaxos {
             leader: self.leader.clone(),
             commit_index: self.chosen_upto,
         }
+    }
+
+    fn snapshot_taken(&mut self, snap: &Snapshot) {
+        if snap.index <= self.checkpoint || snap.index > self.applied_handed {
+            return;
+        }
+        self.discard_upto(snap.index);
+        let out = self.compaction.taken(&self.cfg.id, snap, self.log.len());
+        self.outgoing = Some(out);
     }
 }
 

@@ -442,3 +442,106 @@ fn minority_leader_steps_down_and_answers_unknown() {
     assert_ne!(sim.node("n1").role(), Role::Leader);
     assert!(sim.out["n1"].replies.contains(&(9, Reply::Unknown)));
 }
+
+// ---------------------------------------------------------------------------------------
+// Checkpoints and state transfer.
+
+/// The state machine of `id` as JSON (maps compare regardless of hash order).
+fn sm_json(sim: &Sim<MultiPaxos>, id: &str) -> serde_json::Value {
+    serde_json::from_slice(&sim.state_machine(id).encode()).unwrap()
+}
+
+fn write_n(sim: &mut Sim<MultiPaxos>, leader: &str, from: i64, n: i64) {
+    for i in from..from + n {
+        sim.node(leader)
+            .propose(i as ReqId, put(&format!("k{}", i % 5), i));
+        sim.settle();
+    }
+}
+
+#[test]
+fn checkpoint_discards_chosen_instances_and_a_restart_resumes_from_it() {
+    let mut sim = cluster(false, |c| c.snapshot_entries = 10);
+    elect(&mut sim, "n1");
+    write_n(&mut sim, "n1", 1, 25);
+    sim.tick_all(3);
+    for id in IDS3 {
+        let cp = sim.node(id).checkpoint();
+        assert!(cp >= 20, "{id} checkpointed: {cp}");
+        assert!(
+            sim.node(id).accepted(cp).is_none(),
+            "{id} discarded slot {cp}"
+        );
+        let stored = &sim.storage_mut(id).state;
+        assert!(stored.snapshot.is_some() && stored.entries.keys().all(|i| *i > cp));
+    }
+    let before = sm_json(&sim, "n2");
+    sim.crash("n2");
+    sim.restart("n2");
+    sim.tick_all(3);
+    assert_eq!(sm_json(&sim, "n2"), before);
+    // The StartWorking barrier survives the checkpoint: the restarted node keeps applying
+    // new writes of the current leader (none skipped as ghosts).
+    write_n(&mut sim, "n1", 100, 3);
+    sim.tick_all(3);
+    assert_eq!(sm_json(&sim, "n2"), sm_json(&sim, "n1"));
+    applied_consistent(&sim);
+}
+
+#[test]
+fn a_follower_behind_the_checkpoint_catches_up_by_state_transfer() {
+    let mut sim = cluster(false, |c| {
+        c.snapshot_entries = 10;
+        c.snapshot_chunk = 50;
+    });
+    elect(&mut sim, "n1");
+    write_n(&mut sim, "n1", 1, 3);
+    sim.crash("n3");
+    write_n(&mut sim, "n1", 10, 40);
+    assert!(sim.node("n1").checkpoint() > 10);
+    sim.restart("n3");
+    sim.tick_all(40);
+    assert!(
+        sim.out["n3"]
+            .snapshots
+            .iter()
+            .any(|(_, installed)| *installed),
+        "state transferred"
+    );
+    assert_eq!(sm_json(&sim, "n3"), sm_json(&sim, "n1"));
+    assert!(sim.node("n3").chosen_upto() >= sim.node("n1").checkpoint());
+    applied_consistent(&sim);
+}
+
+/// A candidate whose chosen prefix ends below an acceptor's checkpoint must not lead: its
+/// Prepare quorum can no longer show it the discarded chosen values, and it would fill them
+/// with no-ops. It gives up the round, gets the acceptor's state, and leads afterwards.
+#[test]
+fn a_candidate_behind_an_acceptors_checkpoint_gets_its_state_before_leading() {
+    let mut sim = cluster(false, |c| c.snapshot_entries = 10);
+    elect(&mut sim, "n1");
+    write_n(&mut sim, "n1", 1, 3);
+    sim.crash("n3");
+    write_n(&mut sim, "n1", 10, 30);
+    let cp = sim.node("n2").checkpoint();
+    assert!(cp > 10);
+    // n1 goes away; n3 comes back far behind and campaigns before anyone catches it up.
+    sim.crash("n1");
+    sim.restart("n3");
+    sim.node("n2").forget_leader();
+    sim.node("n3").forget_leader();
+    sim.node("n3").campaign_now();
+    sim.settle();
+    assert_ne!(sim.node("n3").role(), Role::Leader, "gave up the round");
+    assert!(sim.node("n3").chosen_upto() >= cp, "got n2's state instead");
+    elect(&mut sim, "n3");
+    write_n(&mut sim, "n3", 100, 2);
+    sim.tick_all(3);
+    assert_eq!(sm_json(&sim, "n3"), sm_json(&sim, "n2"));
+    assert_eq!(
+        sim.state_machine("n3").get("k0"),
+        Some(Value::Int(100)),
+        "the new leader's write applies on top of the transferred state"
+    );
+    applied_consistent(&sim);
+}

@@ -27,16 +27,56 @@
 //! * `--unsafe-commit-previous-term` commits an entry of an earlier term as soon as a
 //!   majority stores it (Figure 8): a later leader may overwrite it: lost writes.
 //!
-//! Log compaction and snapshots are not implemented: the whole log is kept in memory and on
-//! disk, which is fine for test runs of minutes.
+//!
+//! # Snapshots and log compaction (thesis chapter 5)
+//!
+//! Once `snapshot_entries` entries (or `snapshot_bytes` bytes of them) were applied since the
+//! last snapshot, a Ready asks the driver to snapshot the state machine at the applied index
+//! ([`Ready::snapshot`]); the driver makes it durable, compacts the stored log and hands it
+//! back ([`Engine::snapshot_taken`]), and the engine drops that prefix of its in-memory log,
+//! keeping the index and term of the last dropped entry (`base`, `base_term`) for the
+//! consistency check of the next AppendEntries. A follower whose next entry is below the
+//! leader's `base` gets the snapshot instead (InstallSnapshot, thesis Figure 5.3), in chunks
+//! of `snapshot_chunk` bytes, one in flight at a time; a complete, verified snapshot replaces
+//! the follower's log, unless its log holds the snapshot's last entry (same index and term),
+//! in which case the entries after it are kept. A node restarts from its snapshot plus the
+//! log after it.
+//!
+//! # Membership changes (thesis chapter 4, single-server changes)
+//!
+//! A configuration (voters, learners, addresses of added members; `membership.rs`) is
+//! written whole into a change entry, and takes effect on every node as soon as the entry is
+//! in its log — appended, not committed (thesis 4.1); a log truncation that removes it
+//! reverts to the previous one. Voters alone elect and commit: quorums are majorities of the
+//! voters of the node's current configuration. A leader accepts one change at a time: none
+//! while its previous change entry is uncommitted, none before an entry of its own term is
+//! committed (the fix for the single-server change bug Ongaro described in 2015: a new
+//! leader could otherwise commit a change that conflicts with one an earlier leader left
+//! uncommitted). Changes: add a learner (it catches up by snapshot and log without counting
+//! toward any quorum), promote a caught-up learner to voter, remove a voter or learner. A
+//! leader that removes itself keeps leading without counting itself until the change
+//! commits, then steps down (thesis 4.2.2); a node that is not a voter of its configuration
+//! never campaigns, so removed nodes stay quiet once they hold their removal (the leader
+//! keeps replicating to them until they do), and leader stickiness (below) keeps those that
+//! never learnt it from disrupting the cluster (thesis 4.2.3).
+//!
+//! `--unsafe-multi-server-change` accepts entries that add or remove several voters at
+//! once. Old and new configurations then need not share a majority: with voters {1,2,3}
+//! and a change to {1,2,3,4,5} appended only on 1, 4 and 5, {1,4,5} (a majority of the new)
+//! and {2,3} (of the old) elect two leaders in one term, and both commit.
 
 use super::{Apply, Engine, EngineConfig, Outbound, ReadMode, ReadReady, Ready, Role, Status};
+use crate::membership::{ChangeError, ConfChange, Membership};
 use crate::msg::{Command, Entry, NodeId, Op, Payload, Reply, ReqId};
+use crate::snapshot::{
+    Chunk, Compaction, Install, Offer, Outgoing, Receiver, Snapshot, SnapshotRequest,
+};
 use crate::storage::Recovered;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 /// Raft's peer messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +140,49 @@ pub enum RaftMsg {
         /// Round being acknowledged.
         ctx: u64,
     },
+    /// InstallSnapshot: one chunk of the leader's snapshot.
+    Snapshot {
+        /// Leader's term.
+        term: u64,
+        /// The chunk.
+        chunk: Chunk,
+    },
+    /// Answer to `Snapshot`.
+    SnapshotResp {
+        /// Responder's term.
+        term: u64,
+        /// Index of the snapshot answered.
+        index: u64,
+        /// Byte offset of the chunk wanted next (when not `done`).
+        next: u64,
+        /// The follower holds everything up to `index` (installed, or had it already).
+        done: bool,
+    },
+}
+
+/// Engine-private contents of a Raft log entry (`Payload::Engine`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum EngineEntry {
+    /// A membership change and the whole configuration it leads to.
+    Config {
+        change: ConfChange,
+        membership: Membership,
+    },
+}
+
+/// Decodes a configuration entry's membership (its index set to the entry's).
+fn conf_of(e: &Entry) -> Option<Membership> {
+    let Payload::Engine(bytes) = &e.payload else {
+        return None;
+    };
+    match serde_json::from_slice(bytes) {
+        Ok(EngineEntry::Config { mut membership, .. }) => {
+            membership.index = e.index;
+            Some(membership)
+        }
+        Err(_) => None,
+    }
 }
 
 /// Errors building a Raft engine from storage.
@@ -116,6 +199,14 @@ pub enum RaftError {
         expected: u64,
         /// Index found.
         found: u64,
+    },
+    /// The stored snapshot's metadata cannot be decoded.
+    #[error("stored snapshot at index {index} has undecodable raft metadata: {reason}")]
+    SnapshotMeta {
+        /// The snapshot's index.
+        index: u64,
+        /// Why.
+        reason: String,
     },
 }
 
@@ -139,8 +230,28 @@ struct Progress {
     acked_ctx: u64,
     /// `matched` at the previous heartbeat, to detect lost appends.
     matched_at_last_hb: u64,
-    /// In probe mode: an append is outstanding.
+    /// In probe mode: an append (or a snapshot chunk) is outstanding.
     probe_sent: bool,
+    /// The snapshot being sent, and the offset the follower asked for last.
+    snap: Option<(Outgoing, u64)>,
+    /// Snapshot offset at the previous heartbeat, to detect lost chunks.
+    snap_offset_at_last_hb: u64,
+}
+
+impl Progress {
+    fn new(next: u64) -> Self {
+        Progress {
+            next,
+            matched: 0,
+            probing: true,
+            recent_active: true,
+            acked_ctx: 0,
+            matched_at_last_hb: 0,
+            probe_sent: false,
+            snap: None,
+            snap_offset_at_last_hb: 0,
+        }
+    }
 }
 
 /// A read waiting for a heartbeat round.
@@ -158,8 +269,31 @@ pub struct Raft {
     // Durable state.
     term: u64,
     vote: Option<NodeId>,
+    /// Entries after `base`: `log[0].index == base + 1`.
     log: Vec<Entry>,
+    /// Index of the last entry the snapshot covers (0 without a snapshot).
+    base: u64,
+    /// Term of that entry.
+    base_term: u64,
     commit: u64,
+    // Membership.
+    /// The configuration at `base`: from the snapshot, or from flags.
+    base_conf: Membership,
+    /// Configurations of the change entries in `log`, in index order; the last one rules.
+    confs: Vec<Membership>,
+    /// Leader: nodes removed by a change, and its index; replicated to until they hold it.
+    leaving: BTreeMap<NodeId, u64>,
+    /// Leader: the change in flight and the admin request waiting for it.
+    conf_req: Option<(u64, ReqId)>,
+    // Snapshots.
+    /// The latest snapshot, encoded for shipping to followers.
+    outgoing: Option<Outgoing>,
+    /// Chunks of a snapshot arriving from the leader.
+    receiver: Receiver,
+    /// A snapshot for the driver to install with the next Ready.
+    install: Option<Install>,
+    /// Entries applied since the last snapshot, against the thresholds.
+    compaction: Compaction,
     // Volatile state.
     role: Role,
     leader: Option<NodeId>,
@@ -212,7 +346,8 @@ fn fnv(s: &str) -> u64 {
 }
 
 impl Raft {
-    /// Builds a node from configuration and what storage recovered.
+    /// Builds a node from configuration and what storage recovered: its snapshot (if any),
+    /// then the stored entries after it.
     pub fn new(cfg: EngineConfig, recovered: Recovered) -> Result<Raft, RaftError> {
         let hs: HardState = match &recovered.hard_state {
             Some(b) => {
@@ -220,9 +355,34 @@ impl Raft {
             }
             None => HardState::default(),
         };
-        let mut log = Vec::with_capacity(recovered.entries.len());
-        for (i, (idx, e)) in recovered.entries.into_iter().enumerate() {
-            let expected = i as u64 + 1;
+        let (base, base_term, base_conf) = match &recovered.snapshot {
+            Some(snap) => {
+                let mut conf: Membership =
+                    serde_json::from_slice(&snap.meta).map_err(|e| RaftError::SnapshotMeta {
+                        index: snap.index,
+                        reason: e.to_string(),
+                    })?;
+                conf.index = conf.index.min(snap.index);
+                (snap.index, snap.term, conf)
+            }
+            None if cfg.join => (0, 0, Membership::default()),
+            None => (
+                0,
+                0,
+                Membership::bootstrap(cfg.peers.iter().chain(std::iter::once(&cfg.id))),
+            ),
+        };
+        let mut entries = recovered.entries;
+        // Entries the snapshot covers are left over from a crash before compaction. If the
+        // one at the snapshot's index has another term, the snapshot was installed over a
+        // conflicting log that the crash kept from being dropped: drop it now.
+        if entries.get(&base).is_some_and(|e| e.term != base_term) {
+            tracing::warn!(id = %cfg.id, index = base, "stored log conflicts with the snapshot; dropping it");
+            entries.clear();
+        }
+        let mut log = Vec::with_capacity(entries.len());
+        for (idx, e) in entries.into_iter().filter(|(i, _)| *i > base) {
+            let expected = base + log.len() as u64 + 1;
             if idx != expected || e.index != expected {
                 return Err(RaftError::Gap {
                     expected,
@@ -231,14 +391,31 @@ impl Raft {
             }
             log.push(e);
         }
-        let last = log.len() as u64;
+        let confs: Vec<Membership> = log.iter().filter_map(conf_of).collect();
+        let last = base + log.len() as u64;
         let rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ fnv(&cfg.id));
+        let install = recovered.snapshot.as_ref().map(|s| Install {
+            snapshot: s.clone(),
+            durable: true,
+            keep_log: true,
+        });
+        let outgoing = recovered.snapshot.as_deref().map(Outgoing::new);
         let mut r = Raft {
             rng,
             term: hs.term,
             vote: hs.vote,
-            commit: hs.commit.min(last),
+            commit: hs.commit.min(last).max(base),
             log,
+            base,
+            base_term,
+            base_conf,
+            confs,
+            leaving: BTreeMap::new(),
+            conf_req: None,
+            outgoing,
+            receiver: Receiver::default(),
+            install,
+            compaction: Compaction::new(cfg.snapshot_entries, cfg.snapshot_bytes),
             role: Role::Follower,
             leader: None,
             ticks: 0,
@@ -252,7 +429,7 @@ impl Raft {
             term_start: 0,
             persisted: last,
             persisting_upto: last,
-            applied_handed: 0,
+            applied_handed: base,
             proposals: HashMap::new(),
             hb_ctx: 0,
             hb_sent: VecDeque::new(),
@@ -276,24 +453,78 @@ impl Raft {
         Ok(r)
     }
 
+    /// The configuration in force: the last change entry in the log, else the snapshot's
+    /// or the flags'.
+    fn conf(&self) -> &Membership {
+        self.confs.last().unwrap_or(&self.base_conf)
+    }
+
+    /// The configuration in force at `index`.
+    fn conf_at(&self, index: u64) -> &Membership {
+        self.confs
+            .iter()
+            .rev()
+            .find(|c| c.index <= index)
+            .unwrap_or(&self.base_conf)
+    }
+
+    fn is_voter(&self) -> bool {
+        self.conf().voters.contains(&self.cfg.id)
+    }
+
     fn quorum(&self) -> usize {
-        self.cfg.peers.len().div_ceil(2) + 1
+        self.conf().quorum()
+    }
+
+    /// Voters other than this node.
+    fn other_voters(&self) -> Vec<NodeId> {
+        self.conf()
+            .voters
+            .iter()
+            .filter(|v| **v != self.cfg.id)
+            .cloned()
+            .collect()
+    }
+
+    /// Whether `yes` (a set of nodes agreeing) holds a majority of the voters.
+    fn is_quorum<'a>(&self, yes: impl IntoIterator<Item = &'a NodeId>) -> bool {
+        let voters = &self.conf().voters;
+        yes.into_iter().filter(|n| voters.contains(*n)).count() >= self.quorum()
     }
 
     fn last_index(&self) -> u64 {
-        self.log.len() as u64
+        self.base + self.log.len() as u64
     }
 
     fn last_term(&self) -> u64 {
-        self.log.last().map_or(0, |e| e.term)
+        self.log.last().map_or(self.base_term, |e| e.term)
     }
 
     fn term_at(&self, index: u64) -> Option<u64> {
-        if index == 0 {
-            Some(0)
+        if index == self.base {
+            Some(self.base_term)
+        } else if index < self.base {
+            None
         } else {
-            self.log.get(index as usize - 1).map(|e| e.term)
+            self.log
+                .get((index - self.base) as usize - 1)
+                .map(|e| e.term)
         }
+    }
+
+    /// The entry at `index`, which must be in `(base, last_index]`.
+    fn entry(&self, index: u64) -> &Entry {
+        &self.log[(index - self.base) as usize - 1]
+    }
+
+    /// Index of the last entry covered by the snapshot (0 without one).
+    pub fn snapshot_index(&self) -> u64 {
+        self.base
+    }
+
+    /// The configuration in force (tests and diagnostics).
+    pub fn config(&self) -> &Membership {
+        self.conf()
     }
 
     /// Current log (tests and diagnostics).
@@ -316,11 +547,13 @@ impl Raft {
         self.commit
     }
 
-    /// Test hook: start an election now (raft-rs's `MsgHup`).
+    /// Test hook: start an election now (raft-rs's `MsgHup`); a non-voter does not.
     #[cfg(test)]
     pub(crate) fn campaign_now(&mut self) {
-        let pre = self.cfg.prevote;
-        self.campaign(pre);
+        if self.is_voter() {
+            let pre = self.cfg.prevote;
+            self.campaign(pre);
+        }
     }
 
     /// Test hook: forget the leader, as if the election timeout had passed without contact.
@@ -411,6 +644,10 @@ impl Raft {
         for req in reads {
             self.replies.push((req, Reply::NotLeader(leader.clone())));
         }
+        if let Some((_, req)) = self.conf_req.take() {
+            self.replies.push((req, Reply::Unknown));
+        }
+        self.leaving.clear();
         self.progress.clear();
         self.hb_sent.clear();
         self.lease_until_tick = 0;
@@ -436,7 +673,7 @@ impl Raft {
         self.reset_timeout();
         self.votes.clear();
         self.votes.insert(self.cfg.id.clone(), true);
-        if self.votes.len() >= self.quorum() {
+        if self.is_quorum([&self.cfg.id]) {
             if pre {
                 self.campaign(false);
             } else {
@@ -446,7 +683,7 @@ impl Raft {
         }
         let term = if pre { self.term + 1 } else { self.term };
         let (last_index, last_term) = (self.last_index(), self.last_term());
-        for p in self.cfg.peers.clone() {
+        for p in self.other_voters() {
             self.send_persisted(
                 &p,
                 RaftMsg::Vote {
@@ -466,25 +703,16 @@ impl Raft {
         self.election_elapsed = 0;
         self.heartbeat_elapsed = 0;
         let next = self.last_index() + 1;
-        self.progress = self
-            .cfg
-            .peers
-            .iter()
-            .map(|p| {
-                (
-                    p.clone(),
-                    Progress {
-                        next,
-                        matched: 0,
-                        probing: true,
-                        recent_active: true,
-                        acked_ctx: 0,
-                        matched_at_last_hb: 0,
-                        probe_sent: false,
-                    },
-                )
-            })
-            .collect();
+        self.progress.clear();
+        self.leaving.clear();
+        // A change this leader inherited uncommitted: the nodes it removes still need it.
+        if let Some(last) = self.confs.last().filter(|c| c.index > self.commit) {
+            let prev = self.conf_at(last.index - 1);
+            for gone in prev.members().difference(&last.members()) {
+                self.leaving.insert(gone.clone(), last.index);
+            }
+        }
+        self.sync_progress(next);
         self.hb_sent.clear();
         self.quorum_ctx = self.hb_ctx;
         self.lease_until_tick = 0;
@@ -494,16 +722,75 @@ impl Raft {
         self.maybe_commit();
     }
 
+    /// Leader: one `Progress` per node to replicate to (members and leaving nodes but
+    /// this one); new ones start probing at `next`.
+    fn sync_progress(&mut self, next: u64) {
+        let mut targets = self.conf().members();
+        targets.extend(self.leaving.keys().cloned());
+        targets.remove(&self.cfg.id);
+        self.progress.retain(|p, _| targets.contains(p));
+        for t in targets {
+            self.progress
+                .entry(t)
+                .or_insert_with(|| Progress::new(next));
+        }
+    }
+
     fn append_local(&mut self, payload: Payload) -> u64 {
         let index = self.last_index() + 1;
-        self.log.push(Entry {
+        let entry = Entry {
             index,
             term: self.term,
             payload,
-        });
+        };
+        let conf = conf_of(&entry);
+        self.log.push(entry);
         self.unstable_from.get_or_insert(index);
         self.need_bcast = true;
+        if let Some(c) = conf {
+            self.adopt_conf(c);
+        }
         index
+    }
+
+    /// A change entry was appended: its configuration takes effect now (thesis 4.1).
+    fn adopt_conf(&mut self, c: Membership) {
+        let prev = self.conf().clone();
+        tracing::info!(
+            id = %self.cfg.id,
+            index = c.index,
+            voters = ?c.voters,
+            learners = ?c.learners,
+            "configuration appended, in effect"
+        );
+        self.confs.push(c);
+        if self.role == Role::Leader {
+            let now = self.conf().clone();
+            // Removals of earlier, committed changes: stop chasing nodes that never caught up.
+            let commit = self.commit;
+            self.leaving.retain(|_, i| *i > commit);
+            for gone in prev.members().difference(&now.members()) {
+                self.leaving.insert(gone.clone(), now.index);
+            }
+            for back in now.members() {
+                self.leaving.remove(&back);
+            }
+            let next = self.last_index();
+            self.sync_progress(next);
+        }
+    }
+
+    /// Drops configurations of entries at or after `from` (a log truncation).
+    fn truncate_confs(&mut self, from: u64) {
+        let before = self.conf().index;
+        self.confs.retain(|c| c.index < from);
+        if self.conf().index != before {
+            tracing::warn!(
+                id = %self.cfg.id,
+                index = self.conf().index,
+                "configuration entry truncated away; back to the previous configuration"
+            );
+        }
     }
 
     fn log_ok(&self, last_index: u64, last_term: u64) -> bool {
@@ -525,8 +812,12 @@ impl Raft {
             return;
         };
         let (mut next, matched, probing) = (pr.next, pr.matched, pr.probing);
-        if probing && pr.probe_sent && !force {
-            return; // one probe at a time
+        if (probing || pr.snap.is_some()) && pr.probe_sent && !force {
+            return; // one probe (or snapshot chunk) at a time
+        }
+        if pr.snap.is_some() || next <= self.base {
+            self.send_snapshot_chunk(peer);
+            return;
         }
         if !probing && next > last {
             return; // nothing new
@@ -538,7 +829,8 @@ impl Raft {
             let prev_index = next - 1;
             let prev_term = self.term_at(prev_index).unwrap_or(0);
             let end = last.min(prev_index + self.cfg.max_batch as u64);
-            let entries = self.log[prev_index as usize..end as usize].to_vec();
+            let from = (prev_index - self.base) as usize;
+            let entries = self.log[from..(end - self.base) as usize].to_vec();
             let msg = RaftMsg::Append {
                 term: self.term,
                 prev_index,
@@ -558,6 +850,57 @@ impl Raft {
                 pr.probe_sent = true;
             }
         }
+    }
+
+    /// Sends the chunk of the snapshot `peer` asked for last, starting a transfer of the
+    /// latest snapshot if none is under way (InstallSnapshot).
+    fn send_snapshot_chunk(&mut self, peer: &str) {
+        let latest = self.outgoing.clone();
+        let max = self.cfg.snapshot_chunk;
+        let term = self.term;
+        let Some(pr) = self.progress.get_mut(peer) else {
+            return;
+        };
+        if pr.snap.is_none() {
+            let Some(out) = latest else {
+                return; // unreachable: base > 0 only with a snapshot
+            };
+            tracing::info!(
+                peer,
+                index = out.index,
+                bytes = out.bytes.len(),
+                "sending snapshot"
+            );
+            pr.snap = Some((out, 0));
+            pr.snap_offset_at_last_hb = 0;
+        }
+        let (out, offset) = pr.snap.as_ref().expect("set above");
+        let chunk = out.chunk(*offset, max);
+        pr.probe_sent = true;
+        self.send(peer, RaftMsg::Snapshot { term, chunk });
+    }
+
+    fn handle_snapshot_resp(&mut self, from: &str, index: u64, next: u64, done: bool) {
+        let Some(pr) = self.progress.get_mut(from) else {
+            return;
+        };
+        pr.recent_active = true;
+        let Some((out, _)) = pr.snap.as_ref().filter(|(o, _)| o.index == index) else {
+            return; // an answer about an earlier transfer
+        };
+        pr.probe_sent = false;
+        if done {
+            tracing::info!(peer = from, index, "snapshot installed by follower");
+            pr.snap = None;
+            pr.matched = pr.matched.max(index);
+            pr.next = pr.matched + 1;
+            pr.probing = false;
+            self.maybe_commit();
+        } else {
+            let out = out.clone();
+            pr.snap = Some((out, next));
+        }
+        self.send_append(from, false);
     }
 
     fn bcast_heartbeat(&mut self) {
@@ -586,20 +929,84 @@ impl Raft {
         self.update_quorum_ctx();
     }
 
+    /// The highest value a majority of the voters has reached, each voter's value being
+    /// `of(progress)` for others and `own` for this node (when it votes).
+    fn quorum_value(&self, of: impl Fn(&Progress) -> u64, own: u64) -> u64 {
+        let mut vals: Vec<u64> = self
+            .conf()
+            .voters
+            .iter()
+            .map(|v| {
+                if *v == self.cfg.id {
+                    own
+                } else {
+                    self.progress.get(v).map_or(0, &of)
+                }
+            })
+            .collect();
+        vals.sort_unstable_by(|a, b| b.cmp(a));
+        vals.get(self.quorum() - 1).copied().unwrap_or(0)
+    }
+
+    /// True when this node is the only voter (no round trip confirms anything).
+    fn sole_voter(&self) -> bool {
+        let v = &self.conf().voters;
+        v.len() == 1 && v.contains(&self.cfg.id)
+    }
+
     fn maybe_commit(&mut self) {
         if self.role != Role::Leader {
             return;
         }
-        let mut matches: Vec<u64> = self.progress.values().map(|p| p.matched).collect();
-        matches.push(self.persisted.min(self.last_index()));
-        matches.sort_unstable_by(|a, b| b.cmp(a));
-        let n = matches[self.quorum() - 1];
+        let own = self.persisted.min(self.last_index());
+        let n = self.quorum_value(|p| p.matched, own);
         if n > self.commit {
             let t = self.term_at(n).unwrap_or(0);
             if t == self.term || self.cfg.unsafe_commit_previous_term {
                 self.commit = n;
                 self.release_noop_reads();
+                self.conf_committed();
             }
+        }
+    }
+
+    /// Leader, after its commit index moved: answers the change in flight once committed,
+    /// stops chasing removed nodes that hold their removal, and steps down if the
+    /// committed configuration no longer has it as a voter (thesis 4.2.2).
+    fn conf_committed(&mut self) {
+        if let Some((i, req)) = self.conf_req {
+            if i <= self.commit {
+                self.conf_req = None;
+                self.replies.push((req, Reply::Ok));
+            }
+        }
+        let commit = self.commit;
+        let caught_up: Vec<NodeId> = self
+            .leaving
+            .iter()
+            .filter(|(n, i)| {
+                **i <= commit && self.progress.get(*n).is_none_or(|p| p.matched >= **i)
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !caught_up.is_empty() {
+            for n in &caught_up {
+                self.leaving.remove(n);
+            }
+            let next = self.last_index() + 1;
+            self.sync_progress(next);
+        }
+        if self.conf().index <= commit && !self.is_voter() {
+            tracing::info!(
+                id = %self.cfg.id,
+                term = self.term,
+                index = self.conf().index,
+                "removed from the configuration, which is committed: stepping down"
+            );
+            // Tell the followers the new commit index before going quiet.
+            self.bcast_heartbeat();
+            let t = self.term;
+            self.become_follower(t, None);
         }
     }
 
@@ -631,7 +1038,7 @@ impl Raft {
             }
             _ => {}
         }
-        if self.quorum() == 1 {
+        if self.sole_voter() {
             self.reads_ready.push(ReadReady { req, index });
             return;
         }
@@ -645,10 +1052,7 @@ impl Raft {
     }
 
     fn update_quorum_ctx(&mut self) {
-        let mut acks: Vec<u64> = self.progress.values().map(|p| p.acked_ctx).collect();
-        acks.push(self.hb_ctx);
-        acks.sort_unstable_by(|a, b| b.cmp(a));
-        let q = acks[self.quorum() - 1];
+        let q = self.quorum_value(|p| p.acked_ctx, self.hb_ctx);
         if q <= self.quorum_ctx {
             return;
         }
@@ -678,11 +1082,28 @@ impl Raft {
     fn handle_append(
         &mut self,
         from: &str,
-        prev_index: u64,
-        prev_term: u64,
-        entries: Vec<Entry>,
+        mut prev_index: u64,
+        mut prev_term: u64,
+        mut entries: Vec<Entry>,
         commit: u64,
     ) {
+        if prev_index < self.base {
+            // Entries up to `base` are in our snapshot: committed, so the leader has them
+            // too. Skip them and check the rest against the snapshot's last entry.
+            let skip = (self.base - prev_index) as usize;
+            if entries.len() <= skip {
+                let msg = RaftMsg::AppendResp {
+                    term: self.term,
+                    success: true,
+                    index: self.base,
+                };
+                self.send_persisted(from, msg);
+                return;
+            }
+            entries.drain(..skip);
+            prev_index = self.base;
+            prev_term = self.base_term;
+        }
         let last = self.last_index();
         let reject = |this: &mut Raft, hint: u64| {
             let msg = RaftMsg::AppendResp {
@@ -721,7 +1142,7 @@ impl Raft {
                             e.index
                         );
                         tracing::error!(id = %self.cfg.id, index = e.index, "overwriting a committed entry (unsafe mode)");
-                        self.commit = e.index - 1;
+                        self.commit = (e.index - 1).max(self.base);
                     }
                     tracing::warn!(
                         id = %self.cfg.id,
@@ -729,7 +1150,8 @@ impl Raft {
                         dropped = last - e.index + 1,
                         "truncating conflicting log suffix"
                     );
-                    self.log.truncate(e.index as usize - 1);
+                    self.log.truncate((e.index - self.base) as usize - 1);
+                    self.truncate_confs(e.index);
                     let t = self.truncate_from.map_or(e.index, |t| t.min(e.index));
                     self.truncate_from = Some(t);
                     new_from = Some(i);
@@ -743,7 +1165,13 @@ impl Raft {
         }
         if let Some(i) = new_from {
             let first = entries[i].index;
-            self.log.extend(entries.into_iter().skip(i));
+            for e in entries.into_iter().skip(i) {
+                let conf = conf_of(&e);
+                self.log.push(e);
+                if let Some(c) = conf {
+                    self.adopt_conf(c);
+                }
+            }
             let u = self.unstable_from.map_or(first, |u| u.min(first));
             self.unstable_from = Some(u);
             self.persisted = self.persisted.min(first - 1);
@@ -774,7 +1202,8 @@ impl Raft {
             pr.next = pr.next.max(pr.matched + 1);
             pr.probing = false;
             self.maybe_commit();
-            if self.progress[from].next <= last {
+            // (Committing may have dropped this node: a removed one that caught up.)
+            if self.progress.get(from).is_some_and(|p| p.next <= last) {
                 self.send_append(from, false);
             }
         } else {
@@ -825,18 +1254,115 @@ impl Raft {
             return;
         }
         self.votes.insert(from.to_string(), granted);
-        let yes = self.votes.values().filter(|v| **v).count();
-        let no = self.votes.len() - yes;
-        if yes >= self.quorum() {
+        let yes: Vec<&NodeId> = self.votes.iter().filter(|v| *v.1).map(|v| v.0).collect();
+        let no: Vec<&NodeId> = self.votes.iter().filter(|v| !*v.1).map(|v| v.0).collect();
+        if self.is_quorum(yes) {
             if pre {
                 self.campaign(false);
             } else {
                 self.become_leader();
             }
-        } else if no >= self.quorum() {
+        } else if self.is_quorum(no) {
             let t = self.term;
             self.become_follower(t, None);
         }
+    }
+
+    /// A snapshot request when enough was applied since the last one (module doc).
+    fn snapshot_due(&self) -> Option<SnapshotRequest> {
+        if !self.compaction.due(self.applied_handed - self.base) {
+            return None;
+        }
+        let index = self.applied_handed;
+        Some(SnapshotRequest {
+            index,
+            term: self.term_at(index).unwrap_or(0),
+            meta: serde_json::to_vec(self.conf_at(index)).expect("configurations serialize"),
+        })
+    }
+
+    /// Follower: a chunk of the leader's snapshot (thesis Figure 5.3).
+    fn handle_snapshot(&mut self, from: &str, chunk: Chunk) {
+        let index = chunk.index;
+        let resp = |this: &Raft, next: u64, done: bool| RaftMsg::SnapshotResp {
+            term: this.term,
+            index,
+            next,
+            done,
+        };
+        if index <= self.commit {
+            // Everything up to there is committed here already (and so matches).
+            self.receiver.reset();
+            let m = resp(self, 0, true);
+            self.send(from, m);
+            return;
+        }
+        match self.receiver.offer(chunk) {
+            Offer::Next(next) => {
+                let m = resp(self, next, false);
+                self.send(from, m);
+            }
+            Offer::Invalid(why) => {
+                tracing::warn!(id = %self.cfg.id, from, index, %why, "snapshot transfer failed; asking from the start");
+                let m = resp(self, 0, false);
+                self.send(from, m);
+            }
+            Offer::Complete(snap) => match serde_json::from_slice::<Membership>(&snap.meta) {
+                Ok(conf) => {
+                    self.install_snapshot(snap, conf);
+                    // Acknowledged only once the install is durable.
+                    let m = resp(self, 0, true);
+                    self.send_persisted(from, m);
+                }
+                Err(e) => {
+                    tracing::warn!(id = %self.cfg.id, from, index, error = %e, "snapshot metadata undecodable");
+                    let m = resp(self, 0, false);
+                    self.send(from, m);
+                }
+            },
+        }
+    }
+
+    /// Replaces the log up to `snap.index` with the snapshot; entries after it are kept if
+    /// the log holds the snapshot's last entry, else the whole log goes.
+    fn install_snapshot(&mut self, snap: Snapshot, mut conf: Membership) {
+        let index = snap.index;
+        let keep = self.term_at(index) == Some(snap.term);
+        tracing::info!(
+            id = %self.cfg.id,
+            index,
+            term = snap.term,
+            bytes = snap.data.len(),
+            keep_log_after = keep,
+            "installing snapshot from leader"
+        );
+        if keep {
+            self.log.drain(..(index - self.base) as usize);
+            self.confs.retain(|c| c.index > index);
+            self.persisted = self.persisted.max(index);
+        } else {
+            self.log.clear();
+            self.confs.clear();
+            self.persisted = index;
+            self.truncate_from = None;
+        }
+        self.persisting_upto = self.persisting_upto.max(index);
+        self.unstable_from = self.unstable_from.filter(|u| *u > index);
+        conf.index = conf.index.min(index);
+        self.base_conf = conf;
+        self.base = index;
+        self.base_term = snap.term;
+        self.commit = self.commit.max(index);
+        self.applied_handed = index;
+        self.compaction.reset();
+        self.hs_dirty = true;
+        self.outgoing = Some(Outgoing::new(&snap));
+        let keep_log = keep && self.install.as_ref().is_none_or(|i| i.keep_log);
+        self.install = Some(Install {
+            snapshot: Arc::new(snap),
+            durable: false,
+            keep_log,
+        });
     }
 
     fn term_of(msg: &RaftMsg) -> u64 {
@@ -846,7 +1372,9 @@ impl Raft {
             | RaftMsg::Append { term, .. }
             | RaftMsg::AppendResp { term, .. }
             | RaftMsg::Heartbeat { term, .. }
-            | RaftMsg::HeartbeatResp { term, .. } => *term,
+            | RaftMsg::HeartbeatResp { term, .. }
+            | RaftMsg::Snapshot { term, .. }
+            | RaftMsg::SnapshotResp { term, .. } => *term,
         }
     }
 }
@@ -870,11 +1398,18 @@ impl Engine for Raft {
             if self.election_elapsed >= self.cfg.election_ticks {
                 // Check quorum: step down if a majority has not been heard from.
                 self.election_elapsed = 0;
-                let active = 1 + self.progress.values().filter(|p| p.recent_active).count();
+                let mut active: Vec<&NodeId> = self
+                    .progress
+                    .iter()
+                    .filter(|(_, p)| p.recent_active)
+                    .map(|(n, _)| n)
+                    .collect();
+                active.push(&self.cfg.id);
+                let ok = self.is_quorum(active);
                 for p in self.progress.values_mut() {
                     p.recent_active = false;
                 }
-                if active < self.quorum() && self.check_quorum() {
+                if !ok && self.check_quorum() {
                     tracing::warn!(id = %self.cfg.id, term = self.term, "lost contact with quorum");
                     let t = self.term;
                     self.become_follower(t, None);
@@ -885,13 +1420,17 @@ impl Engine for Raft {
                 self.heartbeat_elapsed = 0;
                 self.bcast_heartbeat();
                 // Retransmit to followers that made no progress since the last heartbeat.
+                let last = self.last_index();
                 let stuck: Vec<NodeId> = self
                     .progress
                     .iter_mut()
                     .filter_map(|(p, pr)| {
-                        let stuck = pr.matched < self.log.len() as u64
-                            && pr.matched == pr.matched_at_last_hb;
+                        let offset = pr.snap.as_ref().map_or(0, |s| s.1);
+                        let stuck = pr.matched < last
+                            && pr.matched == pr.matched_at_last_hb
+                            && offset == pr.snap_offset_at_last_hb;
                         pr.matched_at_last_hb = pr.matched;
+                        pr.snap_offset_at_last_hb = offset;
                         stuck.then(|| {
                             pr.next = pr.matched + 1;
                             pr.probing = true;
@@ -904,7 +1443,7 @@ impl Engine for Raft {
                     self.send_append(&p, true);
                 }
             }
-        } else if self.election_elapsed >= self.randomized_timeout {
+        } else if self.election_elapsed >= self.randomized_timeout && self.is_voter() {
             self.campaign(self.cfg.prevote);
         }
     }
@@ -923,14 +1462,14 @@ impl Engine for Raft {
                     granted: true,
                     ..
                 } => {}
-                RaftMsg::Append { .. } | RaftMsg::Heartbeat { .. } => {
+                RaftMsg::Append { .. } | RaftMsg::Heartbeat { .. } | RaftMsg::Snapshot { .. } => {
                     self.become_follower(term, Some(from.to_string()))
                 }
                 _ => self.become_follower(term, None),
             }
         } else if term < self.term {
             match msg {
-                RaftMsg::Append { .. } | RaftMsg::Heartbeat { .. } => {
+                RaftMsg::Append { .. } | RaftMsg::Heartbeat { .. } | RaftMsg::Snapshot { .. } => {
                     // Tell a deposed leader about the newer term.
                     let t = self.term;
                     self.send_persisted(
@@ -1002,15 +1541,30 @@ impl Engine for Raft {
                 let t = self.term;
                 self.send_persisted(from, RaftMsg::HeartbeatResp { term: t, ctx });
             }
+            RaftMsg::Snapshot { chunk, .. } => {
+                if self.role != Role::Follower || self.leader.as_deref() != Some(from) {
+                    self.become_follower(term, Some(from.to_string()));
+                }
+                self.election_elapsed = 0;
+                self.handle_snapshot(from, chunk);
+            }
+            RaftMsg::SnapshotResp {
+                index, next, done, ..
+            } => {
+                if self.role == Role::Leader {
+                    self.handle_snapshot_resp(from, index, next, done);
+                }
+            }
             RaftMsg::HeartbeatResp { ctx, .. } => {
                 if self.role != Role::Leader {
                     return;
                 }
                 let mut behind = false;
+                let last = self.last_index();
                 if let Some(pr) = self.progress.get_mut(from) {
                     pr.recent_active = true;
                     pr.acked_ctx = pr.acked_ctx.max(ctx);
-                    behind = pr.matched < self.log.len() as u64 && !pr.probing;
+                    behind = pr.matched < last && !pr.probing && pr.snap.is_none();
                 }
                 self.update_quorum_ctx();
                 if behind {
@@ -1067,6 +1621,7 @@ impl Engine for Raft {
             || self.commit > self.applied_handed
             || !self.reads_ready.is_empty()
             || !self.replies.is_empty()
+            || self.install.is_some()
     }
 
     fn ready(&mut self) -> Ready<RaftMsg> {
@@ -1086,11 +1641,13 @@ impl Engine for Raft {
             messages: std::mem::take(&mut self.msgs),
             persisted_messages: std::mem::take(&mut self.persisted_msgs),
             truncate_from: self.truncate_from.take(),
+            install: self.install.take(),
             ..Ready::default()
         };
         if let Some(from) = self.unstable_from.take() {
+            let from = from.max(self.base + 1);
             if from <= self.last_index() {
-                rd.entries = self.log[from as usize - 1..].to_vec();
+                rd.entries = self.log[(from - self.base) as usize - 1..].to_vec();
             }
         }
         if self.hs_dirty || !rd.entries.is_empty() {
@@ -1106,7 +1663,7 @@ impl Engine for Raft {
         self.persisting_upto = self.last_index();
         if self.commit > self.applied_handed {
             for i in self.applied_handed + 1..=self.commit {
-                let entry = self.log[i as usize - 1].clone();
+                let entry = self.entry(i).clone();
                 let req = match self.proposals.remove(&i) {
                     Some((t, req)) if t == entry.term => Some(req),
                     Some((_, req)) => {
@@ -1115,10 +1672,12 @@ impl Engine for Raft {
                     }
                     None => None,
                 };
+                self.compaction.applied(&entry);
                 rd.committed.push(Apply { entry, req });
             }
             self.applied_handed = self.commit;
         }
+        rd.snapshot = self.snapshot_due();
         rd.reads = std::mem::take(&mut self.reads_ready);
         rd.replies = std::mem::take(&mut self.replies);
         rd
@@ -1138,6 +1697,64 @@ impl Engine for Raft {
             leader: self.leader.clone(),
             commit_index: self.commit,
         }
+    }
+
+    fn snapshot_taken(&mut self, snap: &Snapshot) {
+        if snap.index <= self.base || snap.index > self.applied_handed {
+            return;
+        }
+        let conf = self.conf_at(snap.index).clone();
+        self.log.drain(..(snap.index - self.base) as usize);
+        self.confs.retain(|c| c.index > snap.index);
+        self.base_conf = conf;
+        self.base = snap.index;
+        self.base_term = snap.term;
+        let out = self.compaction.taken(&self.cfg.id, snap, self.log.len());
+        self.outgoing = Some(out);
+    }
+
+    fn membership(&self) -> Option<&Membership> {
+        Some(self.conf())
+    }
+
+    fn change_membership(&mut self, req: ReqId, change: ConfChange) -> Result<(), ChangeError> {
+        if self.role != Role::Leader {
+            return Err(ChangeError::NotLeader(self.leader.clone()));
+        }
+        if !self.noop_committed() {
+            return Err(ChangeError::LeaderNotReady);
+        }
+        let current = self.conf();
+        if current.index > self.commit {
+            return Err(ChangeError::InProgress {
+                index: current.index,
+            });
+        }
+        if let ConfChange::Promote(id) = &change {
+            if let Some(pr) = self.progress.get(id) {
+                let caught_up =
+                    pr.snap.is_none() && pr.matched + self.cfg.max_batch as u64 >= self.commit;
+                if !caught_up && current.learners.contains(id) {
+                    return Err(ChangeError::LearnerBehind {
+                        id: id.clone(),
+                        matched: pr.matched,
+                        commit: self.commit,
+                    });
+                }
+            }
+        }
+        let mut next = current.apply(&change, self.cfg.unsafe_multi_server_change)?;
+        let index = self.last_index() + 1;
+        next.index = index;
+        tracing::info!(id = %self.cfg.id, index, change = %change.describe(), "proposing membership change");
+        let bytes = serde_json::to_vec(&EngineEntry::Config {
+            change,
+            membership: next,
+        })
+        .expect("configurations serialize");
+        self.append_local(Payload::Engine(bytes));
+        self.conf_req = Some((index, req));
+        Ok(())
     }
 }
 

@@ -3,11 +3,17 @@
 
 use super::*;
 use crate::engine::sim::Sim;
+use crate::membership::{ChangeError, ConfChange, MemberAddr, NewMember};
 use crate::msg::Value;
+use std::cell::Cell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
 
 const IDS3: [&str; 3] = ["n1", "n2", "n3"];
 const IDS5: [&str; 5] = ["n1", "n2", "n3", "n4", "n5"];
 
+/// A cluster whose first configuration is `ids`; nodes added later with [`Sim::add_node`]
+/// start with `--join` semantics (no configuration).
 fn cluster(ids: &[&str], tweak: impl Fn(&mut EngineConfig) + 'static) -> Sim<Raft> {
     let all: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
     Sim::new(
@@ -20,6 +26,7 @@ fn cluster(ids: &[&str], tweak: impl Fn(&mut EngineConfig) + 'static) -> Sim<Raf
                 .collect();
             let mut cfg = EngineConfig::new(id, &peers);
             cfg.seed = 7;
+            cfg.join = !all.iter().any(|a| a == id);
             tweak(&mut cfg);
             Raft::new(cfg, rec).expect("raft builds")
         }),
@@ -87,6 +94,104 @@ fn reply_of(sim: &Sim<Raft>, id: &str, req: ReqId) -> Option<Reply> {
         .iter()
         .find(|(r, _)| *r == req)
         .map(|(_, rep)| rep.clone())
+}
+
+/// The seeded fault schedule the randomized tests share: partitions, crashes (two at most)
+/// and restarts, proposals at every live node, and Election Safety plus State Machine
+/// Safety checked after every tick.
+struct Chaos {
+    pool: Vec<&'static str>,
+    crashed: Vec<&'static str>,
+    by_term: BTreeMap<u64, String>,
+    next_req: ReqId,
+    seed: u64,
+}
+
+impl Chaos {
+    fn new(pool: &[&'static str], seed: u64) -> Chaos {
+        Chaos {
+            pool: pool.to_vec(),
+            crashed: Vec::new(),
+            by_term: BTreeMap::new(),
+            next_req: 1,
+            seed,
+        }
+    }
+
+    /// A fresh request id.
+    fn req(&mut self) -> ReqId {
+        self.next_req += 1;
+        self.next_req - 1
+    }
+
+    /// Applies the fault `roll` falls on, given the cumulative upper bounds of isolate,
+    /// recover, crash and restart; false when `roll` is past them all.
+    fn fault(
+        &mut self,
+        sim: &mut Sim<Raft>,
+        rng: &mut ChaCha8Rng,
+        roll: u32,
+        bounds: [u32; 4],
+    ) -> bool {
+        use rand::Rng;
+        let n = self.pool.len();
+        if roll < bounds[0] {
+            sim.isolate(self.pool[rng.gen_range(0..n)]);
+        } else if roll < bounds[1] {
+            sim.recover();
+        } else if roll < bounds[2] {
+            let id = self.pool[rng.gen_range(0..n)];
+            if self.crashed.len() < 2 && !self.crashed.contains(&id) {
+                sim.crash(id);
+                self.crashed.push(id);
+            }
+        } else if roll < bounds[3] {
+            if let Some(id) = self.crashed.pop() {
+                sim.restart(id);
+            }
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// Proposes at random live nodes, ticks once and checks both safety properties.
+    fn propose_tick_check(&mut self, sim: &mut Sim<Raft>, rng: &mut ChaCha8Rng) {
+        use rand::Rng;
+        for id in self.pool.clone() {
+            if sim.is_live(id) && rng.gen_bool(0.3) {
+                let req = self.req();
+                sim.node(id).propose(req, put("k", req as i64));
+            }
+        }
+        sim.tick_all(1);
+        let seed = self.seed;
+        for (id, term) in leaders(sim) {
+            let prev = self.by_term.entry(term).or_insert(id.clone());
+            assert_eq!(*prev, id, "seed {seed}: two leaders in term {term}");
+        }
+        assert!(applied_consistent(sim), "seed {seed}: state machine safety");
+    }
+
+    /// Heals every fault, lets `ticks` pass and commits one last write through the single
+    /// leader there must be, which it returns.
+    fn heal(&mut self, sim: &mut Sim<Raft>, ticks: usize, settle_ticks: usize) -> String {
+        let seed = self.seed;
+        sim.recover();
+        for id in self.crashed.drain(..) {
+            sim.restart(id);
+        }
+        sim.tick_all(ticks);
+        let l = leaders(sim);
+        assert_eq!(l.len(), 1, "seed {seed}: one leader after healing: {l:?}");
+        let leader = l[0].0.clone();
+        let req = self.req();
+        sim.node(&leader).propose(req, put("final", 1));
+        sim.settle();
+        sim.tick_all(settle_ticks);
+        assert!(applied_consistent(sim), "seed {seed}");
+        leader
+    }
 }
 
 #[test]
@@ -498,58 +603,17 @@ fn randomized_faults_preserve_safety() {
                 p > 0.0 && d.borrow_mut().gen_bool(p)
             }));
         }
-        let mut leaders_by_term: BTreeMap<u64, String> = BTreeMap::new();
-        let mut next_req: ReqId = 1;
-        let mut crashed: Vec<&str> = Vec::new();
+        let mut chaos = Chaos::new(&IDS5, seed);
         for _step in 0..300 {
-            match rng.gen_range(0..100) {
-                0..=4 => sim.isolate(IDS5[rng.gen_range(0..5)]),
-                5..=9 => sim.recover(),
-                10..=12 if crashed.len() < 2 => {
-                    let id = IDS5[rng.gen_range(0..5)];
-                    if !crashed.contains(&id) {
-                        sim.crash(id);
-                        crashed.push(id);
-                    }
-                }
-                13..=16 => {
-                    if let Some(id) = crashed.pop() {
-                        sim.restart(id);
-                    }
-                }
-                17..=20 => *loss.borrow_mut() = [0.0, 0.1, 0.3][rng.gen_range(0..3)],
-                _ => {}
+            let roll = rng.gen_range(0..100);
+            if !chaos.fault(&mut sim, &mut rng, roll, [5, 10, 13, 17]) && roll < 21 {
+                *loss.borrow_mut() = [0.0, 0.1, 0.3][rng.gen_range(0..3)];
             }
-            for id in IDS5 {
-                if sim.is_live(id) && rng.gen_bool(0.3) {
-                    sim.node(id).propose(next_req, put("k", next_req as i64));
-                    next_req += 1;
-                }
-            }
-            sim.tick_all(1);
-            for (id, term) in leaders(&sim) {
-                let prev = leaders_by_term.entry(term).or_insert(id.clone());
-                assert_eq!(*prev, id, "seed {seed}: two leaders in term {term}");
-            }
-            assert!(
-                applied_consistent(&sim),
-                "seed {seed}: state machine safety"
-            );
+            chaos.propose_tick_check(&mut sim, &mut rng);
         }
         // Heal everything and let the cluster converge.
         *loss.borrow_mut() = 0.0;
-        sim.recover();
-        for id in crashed.drain(..) {
-            sim.restart(id);
-        }
-        sim.tick_all(100);
-        let l = leaders(&sim);
-        assert_eq!(l.len(), 1, "seed {seed}: one leader after healing: {l:?}");
-        let leader = l[0].0.clone();
-        sim.node(&leader).propose(next_req, put("final", 1));
-        sim.settle();
-        sim.tick_all(5);
-        assert!(applied_consistent(&sim), "seed {seed}");
+        let leader = chaos.heal(&mut sim, 100, 5);
         let final_log: Vec<Entry> = sim.node(&leader).log().to_vec();
         for (id, out) in &sim.out {
             for a in out.applied.iter().filter(|a| a.req.is_some()) {
@@ -567,4 +631,625 @@ fn randomized_faults_preserve_safety() {
             "seed {seed}: logs converge"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Snapshots, log compaction, membership changes (thesis chapters 4 and 5).
+
+fn member(id: &str) -> NewMember {
+    NewMember {
+        id: id.into(),
+        addr: MemberAddr {
+            peer_addr: format!("{id}.test:1"),
+            ..MemberAddr::default()
+        },
+    }
+}
+
+fn ids(v: &[&str]) -> BTreeSet<NodeId> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Proposes `n` writes at `leader`, one at a time, each settled.
+fn write_n(sim: &mut Sim<Raft>, leader: &str, from: i64, n: i64) {
+    for i in from..from + n {
+        sim.node(leader)
+            .propose(i as ReqId, put(&format!("k{}", i % 7), i));
+        sim.settle();
+    }
+}
+
+/// The state machine of `id` as JSON (maps compare regardless of hash order).
+fn sm_json(sim: &Sim<Raft>, id: &str) -> serde_json::Value {
+    serde_json::from_slice(&sim.state_machine(id).encode()).unwrap()
+}
+
+/// Asks `leader` for a membership change as admin request `req`, settling after.
+fn change(sim: &mut Sim<Raft>, leader: &str, req: ReqId, c: ConfChange) -> Result<(), ChangeError> {
+    let r = sim.node(leader).change_membership(req, c);
+    sim.settle();
+    r
+}
+
+#[test]
+fn thesis_5_1_snapshot_compacts_the_log_and_a_restart_resumes_from_it() {
+    let mut sim = cluster(&IDS3, |c| c.snapshot_entries = 10);
+    elect(&mut sim, "n1");
+    write_n(&mut sim, "n1", 1, 25);
+    sim.tick_all(3);
+    for id in IDS3 {
+        let r = sim.node(id);
+        assert!(
+            r.snapshot_index() >= 20,
+            "{id} compacted: {}",
+            r.snapshot_index()
+        );
+        assert!(
+            r.log().len() < 10,
+            "{id} keeps only the tail: {}",
+            r.log().len()
+        );
+        let stored = &sim.storage_mut(id).state;
+        assert!(
+            stored.snapshot.is_some() && stored.entries.keys().all(|i| *i > 20),
+            "{id}: durable snapshot and a compacted stored log"
+        );
+    }
+    let before = sm_json(&sim, "n2");
+    let applied = sim.applied_index("n2");
+    sim.crash("n2");
+    sim.restart("n2");
+    sim.process("n2");
+    assert!(sim.applied_index("n2") >= sim.node("n2").snapshot_index());
+    // (A follower persists the commit index lazily: it re-learns the last few from the
+    // leader's next heartbeat.)
+    sim.tick_all(3);
+    assert_eq!(
+        sm_json(&sim, "n2"),
+        before,
+        "snapshot + tail replay the same state"
+    );
+    assert_eq!(sim.applied_index("n2"), applied);
+    assert!(sim.out["n2"]
+        .snapshots
+        .iter()
+        .any(|(_, installed)| *installed));
+    // The restarted node keeps replicating normally above its snapshot.
+    write_n(&mut sim, "n1", 100, 3);
+    sim.tick_all(3);
+    assert_eq!(sm_json(&sim, "n2"), sm_json(&sim, "n1"));
+    assert!(applied_consistent(&sim));
+}
+
+#[test]
+fn thesis_5_3_a_follower_behind_the_log_gets_the_snapshot_in_chunks_despite_losses() {
+    let mut sim = cluster(&IDS3, |c| {
+        c.snapshot_entries = 10;
+        c.snapshot_chunk = 40;
+    });
+    elect(&mut sim, "n1");
+    write_n(&mut sim, "n1", 1, 3);
+    sim.crash("n3");
+    write_n(&mut sim, "n1", 10, 40);
+    assert!(sim.node("n1").snapshot_index() > 5);
+    // Every third chunk is lost: the leader resends from the offset the follower asks for.
+    let n = Rc::new(Cell::new(0u32));
+    let n2 = n.clone();
+    sim.filter = Some(Box::new(move |_, _, m| {
+        if matches!(m, RaftMsg::Snapshot { .. }) {
+            n2.set(n2.get() + 1);
+            return n2.get().is_multiple_of(3);
+        }
+        false
+    }));
+    sim.restart("n3");
+    sim.tick_all(60);
+    assert!(n.get() > 5, "several chunks were sent: {}", n.get());
+    assert_eq!(sm_json(&sim, "n3"), sm_json(&sim, "n1"));
+    let installed_at = sim.node("n3").snapshot_index();
+    assert!(sim.out["n3"].snapshots.contains(&(installed_at, true)));
+    // Installed durably: a restart of the follower comes back to the same state.
+    sim.crash("n3");
+    sim.restart("n3");
+    sim.process("n3");
+    assert_eq!(sm_json(&sim, "n3"), sm_json(&sim, "n1"));
+    assert!(applied_consistent(&sim));
+}
+
+#[test]
+fn thesis_5_3_a_snapshot_replaces_a_conflicting_log_entirely() {
+    let mut sim = cluster(&IDS3, |c| c.snapshot_entries = 10);
+    elect(&mut sim, "n3");
+    write_n(&mut sim, "n3", 1, 2);
+    // n3 leads alone for a while: entries of its term nobody else gets.
+    sim.isolate("n3");
+    for i in 0..5 {
+        sim.node("n3").propose(50 + i, put("lost", i as i64));
+    }
+    sim.settle();
+    let stale_term = sim.node("n3").term();
+    elect(&mut sim, "n1");
+    write_n(&mut sim, "n1", 100, 30);
+    assert!(sim.node("n1").snapshot_index() > sim.node("n3").log().len() as u64);
+    sim.recover();
+    sim.tick_all(30);
+    assert_eq!(sm_json(&sim, "n3"), sm_json(&sim, "n1"));
+    let r = sim.node("n3");
+    assert!(
+        r.log().iter().all(|e| e.term != stale_term),
+        "stale entries gone"
+    );
+    let stored = &sim.storage_mut("n3").state;
+    assert!(
+        stored.entries.values().all(|e| e.term != stale_term),
+        "and gone from storage too"
+    );
+    assert!(applied_consistent(&sim));
+}
+
+#[test]
+fn thesis_4_2_1_a_learner_catches_up_by_snapshot_and_counts_only_once_promoted() {
+    let mut sim = cluster(&IDS3, |c| {
+        c.snapshot_entries = 20;
+        c.snapshot_chunk = 64;
+    });
+    elect(&mut sim, "n1");
+    write_n(&mut sim, "n1", 1, 60);
+    assert!(sim.node("n1").snapshot_index() >= 40);
+    sim.add_node("n4");
+    // A joining node has no configuration: it never campaigns on its own.
+    sim.tick_nodes(&["n4"], 100);
+    assert_eq!(sim.node("n4").term(), 0);
+    assert_eq!(
+        change(&mut sim, "n1", 900, ConfChange::AddLearner(member("n4"))),
+        Ok(())
+    );
+    sim.tick_all(20);
+    assert_eq!(reply_of(&sim, "n1", 900), Some(Reply::Ok));
+    let conf = sim.node("n1").config().clone();
+    assert_eq!(conf.learners, ids(&["n4"]));
+    assert_eq!(conf.addrs["n4"].peer_addr, "n4.test:1");
+    assert_eq!(
+        sim.node("n4").config(),
+        &conf,
+        "the learner knows the configuration"
+    );
+    assert!(
+        sim.out["n4"]
+            .snapshots
+            .iter()
+            .any(|(_, installed)| *installed),
+        "caught up by snapshot"
+    );
+    assert_eq!(sm_json(&sim, "n4"), sm_json(&sim, "n1"));
+    // A learner does not count: with n2 and n3 down, n1 + n4 commit nothing.
+    sim.crash("n2");
+    sim.crash("n3");
+    let commit = sim.node("n1").commit_index();
+    sim.node("n1").propose(1000, put("x", 1));
+    sim.tick_nodes(&["n1", "n4"], 5);
+    assert_eq!(
+        sim.node("n1").commit_index(),
+        commit,
+        "a learner is no quorum"
+    );
+    sim.restart("n2");
+    sim.restart("n3");
+    sim.tick_all(10);
+    let l = leaders(&sim);
+    assert_eq!(l.len(), 1, "{l:?}");
+    let leader = l[0].0.clone();
+    assert_ne!(leader, "n4", "a learner never leads");
+    assert_eq!(
+        change(&mut sim, &leader, 901, ConfChange::Promote("n4".into())),
+        Ok(())
+    );
+    sim.tick_all(3);
+    assert_eq!(reply_of(&sim, &leader, 901), Some(Reply::Ok));
+    assert_eq!(
+        sim.node("n4").config().voters,
+        ids(&["n1", "n2", "n3", "n4"])
+    );
+    // Four voters: two down leave no majority; with only one down the other three commit.
+    let others: Vec<&str> = ["n1", "n2", "n3"]
+        .into_iter()
+        .filter(|n| *n != leader)
+        .collect();
+    sim.crash(others[0]);
+    write_n(&mut sim, &leader, 2000, 1);
+    let commit = sim.node(&leader).commit_index();
+    sim.crash(others[1]);
+    sim.node(&leader).propose(3000, put("y", 1));
+    sim.tick_nodes(&[&leader, "n4"], 5);
+    assert_eq!(
+        sim.node(&leader).commit_index(),
+        commit,
+        "the promoted voter counts"
+    );
+    assert!(applied_consistent(&sim));
+}
+
+#[test]
+fn thesis_4_1_one_change_at_a_time_and_none_before_the_leaders_own_entry_commits() {
+    let mut sim = cluster(&IDS3, |_| {});
+    sim.add_node("n4");
+    sim.add_node("n5");
+    // A leader whose no-op is not committed yet refuses (Ongaro's 2015 fix).
+    sim.filter = Some(Box::new(|_, to, m| {
+        to == "n1" && matches!(m, RaftMsg::AppendResp { .. })
+    }));
+    elect(&mut sim, "n1");
+    assert_eq!(
+        sim.node("n1")
+            .change_membership(1, ConfChange::AddLearner(member("n4"))),
+        Err(ChangeError::LeaderNotReady)
+    );
+    sim.filter = None;
+    sim.tick_all(3);
+    // Hold the change uncommitted: nobody acknowledges.
+    sim.filter = Some(Box::new(|_, to, m| {
+        to == "n1" && matches!(m, RaftMsg::AppendResp { .. })
+    }));
+    assert_eq!(
+        change(&mut sim, "n1", 2, ConfChange::AddLearner(member("n4"))),
+        Ok(())
+    );
+    let index = sim.node("n1").config().index;
+    assert_eq!(
+        sim.node("n1")
+            .change_membership(3, ConfChange::AddLearner(member("n5"))),
+        Err(ChangeError::InProgress { index })
+    );
+    assert_eq!(
+        sim.node("n2")
+            .change_membership(4, ConfChange::AddLearner(member("n5"))),
+        Err(ChangeError::NotLeader(Some("n1".into())))
+    );
+    sim.filter = None;
+    sim.tick_all(3);
+    assert_eq!(reply_of(&sim, "n1", 2), Some(Reply::Ok));
+    assert_eq!(
+        change(&mut sim, "n1", 5, ConfChange::AddLearner(member("n5"))),
+        Ok(())
+    );
+    // Content refusals.
+    sim.tick_all(3);
+    assert_eq!(
+        sim.node("n1")
+            .change_membership(6, ConfChange::AddLearner(member("n5"))),
+        Err(ChangeError::AlreadyMember("n5".into()))
+    );
+    assert_eq!(
+        sim.node("n1")
+            .change_membership(7, ConfChange::Remove(vec!["n2".into(), "n3".into()])),
+        Err(ChangeError::MultiServer(2))
+    );
+    assert_eq!(
+        sim.node("n1")
+            .change_membership(8, ConfChange::AddVoters(vec![member("n9")])),
+        Err(ChangeError::MultiServer(1))
+    );
+}
+
+#[test]
+fn thesis_4_2_2_a_removed_leader_leads_without_counting_itself_then_steps_down() {
+    let mut sim = cluster(&IDS3, |_| {});
+    elect(&mut sim, "n1");
+    write_n(&mut sim, "n1", 1, 3);
+    // With n2 down, the new configuration {n2, n3} has no majority without n1's own vote,
+    // which no longer counts: the change stays uncommitted and n1 keeps leading.
+    sim.crash("n2");
+    assert_eq!(
+        change(&mut sim, "n1", 900, ConfChange::Remove(vec!["n1".into()])),
+        Ok(())
+    );
+    sim.tick_nodes(&["n1", "n3"], 5);
+    assert_eq!(sim.node("n1").role(), Role::Leader);
+    assert!(sim.node("n1").commit_index() < sim.node("n1").config().index);
+    assert_eq!(reply_of(&sim, "n1", 900), None);
+    sim.restart("n2");
+    sim.tick_all(3);
+    assert_eq!(reply_of(&sim, "n1", 900), Some(Reply::Ok));
+    assert_eq!(
+        sim.node("n1").role(),
+        Role::Follower,
+        "stepped down once committed"
+    );
+    assert_eq!(sim.node("n1").config().voters, ids(&["n2", "n3"]));
+    let n1_term = sim.node("n1").term();
+    let votes_before = sim
+        .delivered
+        .iter()
+        .filter(|(f, _, m)| f == "n1" && matches!(m, RaftMsg::Vote { .. }))
+        .count();
+    sim.tick_all(200);
+    let l = leaders(&sim);
+    assert_eq!(l.len(), 1);
+    assert_ne!(l[0].0, "n1");
+    let votes_after = sim
+        .delivered
+        .iter()
+        .filter(|(f, _, m)| f == "n1" && matches!(m, RaftMsg::Vote { .. }))
+        .count();
+    assert_eq!(votes_before, votes_after, "a removed node never campaigns");
+    assert!(sim.node("n1").term() >= n1_term);
+    let leader = l[0].0.clone();
+    write_n(&mut sim, &leader, 10, 2);
+    assert_eq!(
+        sim.node(&leader).commit_index(),
+        sim.node(&leader).log().len() as u64,
+        "the two remaining voters commit"
+    );
+    assert!(applied_consistent(&sim));
+}
+
+#[test]
+fn thesis_4_1_a_change_interrupted_by_a_leader_crash_completes_or_vanishes_safely() {
+    // (a) The removal of n3 reaches n2 but the leader crashes before learning it committed.
+    let mut sim = cluster(&IDS3, |_| {});
+    elect(&mut sim, "n1");
+    write_n(&mut sim, "n1", 1, 3);
+    sim.filter = Some(Box::new(|from, to, m| {
+        to == "n3" || (from == "n2" && to == "n1" && matches!(m, RaftMsg::AppendResp { .. }))
+    }));
+    assert_eq!(
+        change(&mut sim, "n1", 900, ConfChange::Remove(vec!["n3".into()])),
+        Ok(())
+    );
+    assert_eq!(
+        sim.node("n2").config().voters,
+        ids(&["n1", "n2"]),
+        "in effect on append"
+    );
+    assert_eq!(sim.node("n3").config().voters, ids(&IDS3));
+    sim.crash("n1");
+    sim.filter = None;
+    // n2 needs n1 (its configuration is {n1, n2}); n3 cannot win against n2's longer log.
+    sim.tick_all(150);
+    assert!(leaders(&sim).is_empty(), "{:?}", leaders(&sim));
+    sim.restart("n1");
+    sim.tick_all(150);
+    let l = leaders(&sim);
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert_ne!(l[0].0, "n3");
+    let leader = l[0].0.clone();
+    assert!(sim.node(&leader).commit_index() >= sim.node(&leader).config().index);
+    // The removed node was told (the new leader chased it until it held the change).
+    assert_eq!(sim.node("n3").config().voters, ids(&["n1", "n2"]));
+    assert_eq!(
+        change(
+            &mut sim,
+            &leader,
+            901,
+            ConfChange::Remove(vec!["n3".into()])
+        ),
+        Err(ChangeError::NotMember("n3".into()))
+    );
+    assert!(applied_consistent(&sim));
+
+    // (b) The change reaches nobody: it is truncated away, the configuration reverts.
+    let mut sim = cluster(&IDS3, |_| {});
+    sim.add_node("n4");
+    elect(&mut sim, "n1");
+    sim.isolate("n1");
+    assert_eq!(
+        change(&mut sim, "n1", 900, ConfChange::AddLearner(member("n4"))),
+        Ok(())
+    );
+    assert!(sim.node("n1").config().learners.contains("n4"));
+    sim.crash("n1");
+    sim.recover();
+    elect(&mut sim, "n2");
+    write_n(&mut sim, "n2", 1, 2);
+    sim.restart("n1");
+    assert!(
+        sim.node("n1").config().learners.contains("n4"),
+        "restored from its log"
+    );
+    sim.tick_all(10);
+    let n2_conf = sim.node("n2").config().clone();
+    assert_eq!(sim.node("n1").config(), &n2_conf);
+    assert!(
+        sim.node("n1").config().learners.is_empty(),
+        "truncated, reverted"
+    );
+    assert!(applied_consistent(&sim));
+}
+
+#[test]
+fn thesis_4_1_a_partition_during_a_promotion_leaves_one_leader_per_term_and_one_config() {
+    let mut sim = cluster(&IDS3, |_| {});
+    sim.add_node("n4");
+    elect(&mut sim, "n1");
+    write_n(&mut sim, "n1", 1, 3);
+    assert_eq!(
+        change(&mut sim, "n1", 900, ConfChange::AddLearner(member("n4"))),
+        Ok(())
+    );
+    sim.tick_all(5);
+    // n1 is cut off right as it appends the promotion: in effect on n1 only (4 voters).
+    sim.isolate("n1");
+    assert_eq!(
+        change(&mut sim, "n1", 901, ConfChange::Promote("n4".into())),
+        Ok(())
+    );
+    assert_eq!(sim.node("n1").config().voters.len(), 4);
+    let mut by_term: BTreeMap<u64, String> = BTreeMap::new();
+    for _ in 0..200 {
+        sim.tick_all(1);
+        for (id, t) in leaders(&sim) {
+            assert_eq!(
+                by_term.entry(t).or_insert(id.clone()),
+                &id,
+                "two leaders in term {t}"
+            );
+        }
+    }
+    assert_ne!(
+        sim.node("n1").role(),
+        Role::Leader,
+        "check-quorum deposed n1"
+    );
+    let l = leaders(&sim);
+    assert_eq!(l.len(), 1);
+    let leader = l[0].0.clone();
+    write_n(&mut sim, &leader, 10, 3);
+    sim.recover();
+    sim.tick_all(150);
+    assert_eq!(reply_of(&sim, "n1", 901), Some(Reply::Unknown));
+    for id in ["n1", "n2", "n3", "n4"] {
+        assert_eq!(
+            sim.node(id).config().voters,
+            ids(&IDS3),
+            "{id}: promotion truncated away"
+        );
+        assert_eq!(sim.node(id).config().learners, ids(&["n4"]));
+    }
+    let l = leaders(&sim);
+    assert_eq!(l.len(), 1, "{l:?}");
+    let leader = l[0].0.clone();
+    assert_eq!(
+        change(&mut sim, &leader, 902, ConfChange::Promote("n4".into())),
+        Ok(())
+    );
+    sim.tick_all(3);
+    assert_eq!(reply_of(&sim, &leader, 902), Some(Reply::Ok));
+    assert!(applied_consistent(&sim));
+}
+
+/// The unsafe variant's anomaly with a fixed seed: voters {n1,n2,n3} change to
+/// {n1,...,n5} in one entry that only n1, n4 and n5 hold. {n1,n4,n5} is a majority of the
+/// new configuration and {n2,n3} of the old one: two leaders in one term, both committing.
+#[test]
+fn unsafe_multi_server_change_elects_two_leaders_in_one_term() {
+    let run = |unsafe_multi: bool| {
+        let mut sim = cluster(&IDS3, move |c| c.unsafe_multi_server_change = unsafe_multi);
+        sim.add_node("n4");
+        sim.add_node("n5");
+        elect(&mut sim, "n1");
+        write_n(&mut sim, "n1", 1, 3);
+        for other in ["n2", "n3"] {
+            sim.cut("n1", other);
+        }
+        let r = change(
+            &mut sim,
+            "n1",
+            900,
+            ConfChange::AddVoters(vec![member("n4"), member("n5")]),
+        );
+        if r.is_err() {
+            return (r, Vec::new(), sim);
+        }
+        sim.tick_nodes(&["n1", "n4", "n5"], 5);
+        // The old majority elects a leader; the new one re-elects n1 in that same term.
+        for n in ["n2", "n3", "n4", "n5"] {
+            sim.node(n).forget_leader();
+        }
+        sim.node("n2").campaign_now();
+        sim.settle();
+        let t = sim.node("n2").term();
+        while sim.node("n1").term() + 1 < t {
+            sim.node("n1").campaign_now();
+            sim.settle();
+            sim.node("n4").forget_leader();
+            sim.node("n5").forget_leader();
+        }
+        sim.node("n1").campaign_now();
+        sim.settle();
+        // Both commit a write at the same index.
+        sim.node("n1").propose(1001, put("split", 1));
+        sim.node("n2").propose(1002, put("split", 2));
+        sim.settle();
+        (r, leaders(&sim), sim)
+    };
+    let (r, l, sim) = run(true);
+    assert_eq!(r, Ok(()));
+    assert_eq!(l.len(), 2, "{l:?}");
+    assert_eq!(l[0].1, l[1].1, "same term: {l:?}");
+    assert!(
+        !applied_consistent(&sim),
+        "and they apply different entries at one index"
+    );
+    let (r, l, _) = run(false);
+    assert_eq!(r, Err(ChangeError::MultiServer(2)), "{l:?}");
+}
+
+/// Randomized faults as above plus snapshots every few entries and random membership
+/// changes (grow to 5, shrink to 3, replace, remove the leader), all through the engine's
+/// own admin checks: Election Safety, State Machine Safety and convergence must hold.
+#[test]
+fn randomized_faults_with_membership_changes_and_snapshots_preserve_safety() {
+    use rand::{Rng, SeedableRng};
+    let pool = ["n1", "n2", "n3", "n4", "n5", "n6"];
+    let mut installs = 0;
+    for seed in 0..25u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut sim = cluster(&IDS3, move |c| {
+            c.seed = seed;
+            c.prevote = seed % 2 == 0;
+            c.max_batch = 4;
+            c.snapshot_entries = 6;
+            c.snapshot_chunk = 50;
+        });
+        for n in &pool[3..] {
+            sim.add_node(n);
+        }
+        let mut chaos = Chaos::new(&pool, seed);
+        let mut changes = 0;
+        for _step in 0..400 {
+            let roll = rng.gen_range(0..100);
+            if !chaos.fault(&mut sim, &mut rng, roll, [4, 9, 11, 15]) && roll < 25 {
+                if let Some((leader, _)) = leaders(&sim).first().cloned() {
+                    let conf = sim.node(&leader).config().clone();
+                    let outside: Vec<&str> =
+                        pool.iter().copied().filter(|n| !conf.contains(n)).collect();
+                    let c = match rng.gen_range(0..4) {
+                        0 if !outside.is_empty() => {
+                            ConfChange::AddLearner(member(outside[rng.gen_range(0..outside.len())]))
+                        }
+                        1 if !conf.learners.is_empty() => {
+                            let l: Vec<&NodeId> = conf.learners.iter().collect();
+                            ConfChange::Promote(l[rng.gen_range(0..l.len())].clone())
+                        }
+                        2 if conf.voters.len() > 3 => {
+                            let v: Vec<&NodeId> = conf.voters.iter().collect();
+                            ConfChange::Remove(vec![v[rng.gen_range(0..v.len())].clone()])
+                        }
+                        3 if !conf.learners.is_empty() => {
+                            let l: Vec<&NodeId> = conf.learners.iter().collect();
+                            ConfChange::Remove(vec![l[rng.gen_range(0..l.len())].clone()])
+                        }
+                        _ => ConfChange::Remove(vec![]),
+                    };
+                    let req = chaos.req();
+                    if sim.node(&leader).change_membership(req, c).is_ok() {
+                        changes += 1;
+                    }
+                }
+            }
+            chaos.propose_tick_check(&mut sim, &mut rng);
+        }
+        assert!(changes > 3, "seed {seed}: only {changes} changes happened");
+        let leader = chaos.heal(&mut sim, 150, 10);
+        let conf = sim.node(&leader).config().clone();
+        for m in conf.members() {
+            assert_eq!(
+                sim.node(&m).config(),
+                &conf,
+                "seed {seed}: {m} has the configuration"
+            );
+            assert_eq!(
+                sm_json(&sim, &m),
+                sm_json(&sim, &leader),
+                "seed {seed}: {m} converged"
+            );
+        }
+        installs += sim
+            .out
+            .values()
+            .flat_map(|o| &o.snapshots)
+            .filter(|(_, installed)| *installed)
+            .count();
+    }
+    assert!(installs > 25, "snapshots were installed: {installs}");
 }

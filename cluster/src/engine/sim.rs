@@ -13,6 +13,8 @@
 use super::{Apply, Engine, ReadReady};
 use crate::driver::{NodeCore, NodeIo};
 use crate::msg::{Entry, NodeId, Reply, ReqId};
+use crate::snapshot::Snapshot;
+use crate::state_machine::KvStateMachine;
 use crate::storage::{MemStorage, Recovered, Storage, StorageError};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
@@ -30,6 +32,8 @@ pub struct Outputs {
     pub reads: Vec<ReadReady>,
     /// Direct replies.
     pub replies: Vec<(ReqId, Reply)>,
+    /// Snapshots taken (`false`) or loaded (`true`), by index.
+    pub snapshots: Vec<(u64, bool)>,
 }
 
 /// Records what a node hands out and queues what it sends.
@@ -68,6 +72,10 @@ impl<M> NodeIo<M, MemStorage, ()> for TestIo<'_, M> {
 
     fn on_reply(&mut self, req: ReqId, reply: &Reply) {
         self.out.replies.push((req, reply.clone()));
+    }
+
+    fn on_snapshot(&mut self, snapshot: &Snapshot, installed: bool) {
+        self.out.snapshots.push((snapshot.index, installed));
     }
 }
 
@@ -117,6 +125,28 @@ impl<E: Engine> Sim<E> {
     /// The engine of `id` (panics if crashed).
     pub fn node(&mut self, id: &str) -> &mut E {
         self.nodes.get_mut(id).expect("node is alive").engine_mut()
+    }
+
+    /// Adds node `id` with empty storage and starts it (a node joining the cluster; the
+    /// factory decides how it is configured).
+    pub fn add_node(&mut self, id: &str) {
+        if self.ids.iter().any(|i| i == id) {
+            return;
+        }
+        self.ids.push(id.to_string());
+        self.out.insert(id.to_string(), Outputs::default());
+        self.down.insert(id.to_string(), MemStorage::default());
+        self.restart(id);
+    }
+
+    /// The key-value state machine of live node `id`.
+    pub fn state_machine(&self, id: &str) -> &KvStateMachine {
+        self.nodes.get(id).expect("node is alive").state_machine()
+    }
+
+    /// The applied index of live node `id`.
+    pub fn applied_index(&self, id: &str) -> u64 {
+        self.nodes.get(id).expect("node is alive").applied_index()
     }
 
     /// The live engines, by id.

@@ -125,6 +125,35 @@ pub const FAST: &[&str] = &[
     "1000",
 ];
 
+/// A node's command line: identity, addresses, `peers` (`id=addr`), data dir, seed 1,
+/// [`FAST`] timing and then `extra`.
+fn node_args(
+    id: &str,
+    peer_listen: &str,
+    client_addr: &str,
+    peers: &[String],
+    data_dir: &std::path::Path,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "--id".into(),
+        id.into(),
+        "--peer-listen".into(),
+        peer_listen.into(),
+        "--client-listen".into(),
+        client_addr.into(),
+        "--peers".into(),
+        peers.join(","),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+        "--seed".into(),
+        "1".into(),
+    ];
+    args.extend(FAST.iter().map(|s| s.to_string()));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
 impl Cluster {
     /// Starts `n` nodes with `extra` flags (plus [`FAST`]).
     pub async fn start(n: usize, extra: &[&str]) -> Cluster {
@@ -154,22 +183,14 @@ impl Cluster {
                 .collect();
             let client_addr = format!("127.0.0.1:{}", free_port());
             let data_dir = dir.path().join(&ids[i]);
-            let mut args: Vec<String> = vec![
-                "--id".into(),
-                ids[i].clone(),
-                "--peer-listen".into(),
-                peer_listen[i].clone(),
-                "--client-listen".into(),
-                client_addr.clone(),
-                "--peers".into(),
-                peers.join(","),
-                "--data-dir".into(),
-                data_dir.display().to_string(),
-                "--seed".into(),
-                "1".into(),
-            ];
-            args.extend(FAST.iter().map(|s| s.to_string()));
-            args.extend(extra.iter().map(|s| s.to_string()));
+            let args = node_args(
+                &ids[i],
+                &peer_listen[i],
+                &client_addr,
+                &peers,
+                &data_dir,
+                extra,
+            );
             nodes.push(Node {
                 id: ids[i].clone(),
                 peer_listen: peer_listen[i].clone(),
@@ -230,22 +251,47 @@ impl Cluster {
         }
     }
 
-    /// Blackholes every link from and to node `i` (true) or heals them (false).
+    /// Blackholes every proxied link from and to node `i` (true) or heals them (false);
+    /// nodes added by [`Cluster::add_joining`] talk directly and are not cut.
     pub fn isolate(&self, i: usize, blocked: bool) {
         for j in 0..self.nodes.len() {
-            if i != j {
-                self.links[i][j]
-                    .as_ref()
-                    .unwrap()
-                    .blocked
-                    .store(blocked, Ordering::SeqCst);
-                self.links[j][i]
-                    .as_ref()
-                    .unwrap()
-                    .blocked
-                    .store(blocked, Ordering::SeqCst);
+            for link in [&self.links[i][j], &self.links[j][i]].into_iter().flatten() {
+                link.blocked.store(blocked, Ordering::SeqCst);
             }
         }
+    }
+
+    /// Starts a fresh node (next id, empty data dir, `--join`) whose `--peers` name the
+    /// current nodes directly, with `extra` flags (plus [`FAST`]); returns its index. It
+    /// joins nothing until a leader is asked to add it (POST /admin/members).
+    pub fn add_joining(&mut self, extra: &[&str]) -> usize {
+        let i = self.nodes.len();
+        let id = format!("n{}", i + 1);
+        let peer_listen = format!("127.0.0.1:{}", free_port());
+        let client_addr = format!("127.0.0.1:{}", free_port());
+        let data_dir = self.dir.path().join(&id);
+        let peers: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("{}={}", n.id, n.peer_listen))
+            .collect();
+        let mut args = node_args(&id, &peer_listen, &client_addr, &peers, &data_dir, extra);
+        args.push("--join".into());
+        for row in &mut self.links {
+            row.push(None);
+        }
+        self.links.push((0..=i).map(|_| None).collect());
+        self.nodes.push(Node {
+            log: self.dir.path().join(format!("{id}.log")),
+            id,
+            peer_listen,
+            client_addr,
+            data_dir,
+            args,
+            child: None,
+        });
+        self.spawn(i);
+        i
     }
 
     /// The URL of `path` on node `i`.

@@ -12,4 +12,6 @@ pub mod netdelay;
 pub mod quorum;
 pub mod report;
 pub mod serve;
+pub mod sim;
+pub mod suite;
 pub mod test;

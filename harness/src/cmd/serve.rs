@@ -1,6 +1,8 @@
 //! `faultline serve`: a small web UI over the results directory.
 //!
-//! `/` lists every run, newest first (rendered by [`report::render_listing`]); every other
+//! `/` lists every run, newest first, and the stored suite runs (rendered by
+//! [`report::render_listing`]); `/trends` shows each suite's detection rate and p99 per variant
+//! across its stored runs ([`report::render_trends`]); every other
 //! path is a file under the results directory, served read-only. A run whose `index.html` is
 //! missing (e.g. rendered by an older version, or a crashed harness) is rendered on first
 //! request. Paths are resolved strictly inside the results directory: `..` is refused, and
@@ -70,6 +72,7 @@ pub async fn serve(
     );
     let app = Router::new()
         .route("/", get(listing))
+        .route("/trends", get(trends))
         .fallback(get(file))
         .with_state(root);
     axum::serve(listener, app)
@@ -80,6 +83,13 @@ pub async fn serve(
 
 async fn listing(State(root): State<Arc<PathBuf>>) -> Response {
     match tokio::task::spawn_blocking(move || report::render_listing(&root)).await {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn trends(State(root): State<Arc<PathBuf>>) -> Response {
+    match tokio::task::spawn_blocking(move || report::render_trends(&root)).await {
         Ok(html) => Html(html).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }

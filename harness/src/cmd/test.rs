@@ -73,9 +73,12 @@ pub fn run(flags: Args) -> Result<ExitCode> {
             if q.read_repair { ", read repair" } else { "" }
         )
     });
+    let nodes = match plan.members {
+        Some(m) => format!("{m} nodes (+{} fresh ids to add)", plan.nodes.len() - m),
+        None => format!("{} nodes", plan.nodes.len()),
+    };
     eprintln!(
-        "faultline: {} nodes{quorums}, {} workload, nemesis [{}], {} s, seed {} -> {}",
-        plan.nodes.len(),
+        "faultline: {nodes}{quorums}, {} workload, nemesis [{}], {} s, seed {} -> {}",
         plan.workload,
         plan.nemesis
             .iter()
@@ -160,7 +163,10 @@ pub async fn execute(plan: &TestPlan) -> Result<FaultCounts> {
     };
     match plan.system {
         System::Kvnode => {
-            let db = Kvnode::new(kvnode_spec(plan), &*environment.env)?;
+            let mut db = Kvnode::new(kvnode_spec(plan), &*environment.env)?;
+            if let Some(n) = plan.members {
+                db = db.with_members(n);
+            }
             run_phases(plan, &Testbed::start(environment, db).await?).await
         }
         System::Etcd => {
@@ -216,7 +222,7 @@ pub async fn run_phases<D: Db>(plan: &TestPlan, testbed: &Testbed<D>) -> Result<
     }
     eprintln!(
         "faultline: {} nodes up and serving after {:.1} s ({} environment)",
-        plan.nodes.len(),
+        testbed.members().len(),
         testbed.age().as_secs_f64(),
         testbed.env().kind().name()
     );
@@ -237,7 +243,8 @@ pub async fn run_phases<D: Db>(plan: &TestPlan, testbed: &Testbed<D>) -> Result<
         kinds: plan.nemesis.clone(),
         shapes: plan.partition_shapes.clone(),
         interval: Duration::from_secs_f64(plan.nemesis_interval),
-        nodes: plan.nodes.clone(),
+        // Faults are drawn among the members (the nemesis updates them as they change).
+        nodes: plan.nodes[..plan.members.unwrap_or(plan.nodes.len())].to_vec(),
         seed: plan.seed,
     });
     let load = LoadSpec {
@@ -246,7 +253,8 @@ pub async fn run_phases<D: Db>(plan: &TestPlan, testbed: &Testbed<D>) -> Result<
         concurrency: plan.concurrency,
         rate: plan.rate,
         seed: plan.seed,
-        nodes: plan.nodes.len(),
+        // Workers talk to the founding members (a removed one refuses their connections).
+        nodes: plan.members.unwrap_or(plan.nodes.len()),
         duration,
         max_ops: None,
     };

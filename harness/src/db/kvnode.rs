@@ -1,15 +1,20 @@
 //! The kvnode adapter: the bundled replicated KV store (`cluster` crate) as a system under
 //! test. By default the node binary is faultline itself (`faultline kvnode ...`), so one
 //! binary is copied to SSH hosts; `--kvnode PATH` uses a standalone build.
+//!
+//! With the `member` fault only the first hosts form the cluster at the start; the others
+//! are fresh nodes started with `--join` and added through the admin API (`POST
+//! /admin/members` on the leader, then promoted once caught up), or members removed with
+//! `DELETE /admin/members/{id}`.
 
-use super::{Db, NodeStatus};
+use super::{Db, MemberChange, NodeStatus};
 use crate::client::KvClient;
 use crate::env::{DaemonSpec, Env};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use checkers::cluster_state::Role;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How to run kvnode.
 #[derive(Debug, Clone)]
@@ -34,7 +39,16 @@ pub struct Kvnode {
     /// The binary's path on each host (after [`Db::install`]).
     programs: Vec<String>,
     http: reqwest::Client,
+    /// Hosts running at the start (all when `None`).
+    members: Option<usize>,
 }
+
+/// How long a membership change may take, redirects and retries included (a learner
+/// catching up by snapshot under faults needs a while).
+const CHANGE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Refusals that only say "not now": retried until [`CHANGE_DEADLINE`].
+const NOT_NOW: [&str; 3] = ["leader-not-ready", "change-in-progress", "learner-behind"];
 
 impl Kvnode {
     /// The adapter for `env`'s hosts.
@@ -47,7 +61,64 @@ impl Kvnode {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_millis(500))
                 .build()?,
+            members: None,
         })
+    }
+
+    /// Only the first `n` hosts form the cluster at the start; the others join later.
+    pub fn with_members(mut self, n: usize) -> Kvnode {
+        self.members = Some(n);
+        self
+    }
+
+    /// Sends one admin request to node `at` and retries it (following 421 to the leader,
+    /// waiting out [`NOT_NOW`] refusals and unreachable nodes) until it is answered 200 or
+    /// refused for good, or `deadline` passes.
+    async fn admin(
+        &self,
+        mut at: usize,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        deadline: Instant,
+    ) -> Result<usize> {
+        loop {
+            let mut rb = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.urls[at]))
+                .timeout(Duration::from_secs(10));
+            if let Some(b) = body {
+                rb = rb.json(b);
+            }
+            let answer = match rb.send().await {
+                Ok(r) => {
+                    let code = r.status().as_u16();
+                    Some((code, r.json::<Value>().await.unwrap_or(Value::Null)))
+                }
+                Err(e) if e.is_connect() => None,
+                Err(e) => bail!("{method} {path} at {}: outcome unknown: {e}", self.ids[at]),
+            };
+            let slug = answer
+                .as_ref()
+                .and_then(|(_, v)| v.get("error")?.as_str().map(String::from));
+            match answer {
+                Some((200, _)) => return Ok(at),
+                Some((421, v)) => {
+                    let leader = v.get("leader").and_then(Value::as_str);
+                    if let Some(l) = leader.and_then(|l| self.ids.iter().position(|i| i == l)) {
+                        at = l;
+                    }
+                }
+                Some((409, _)) if NOT_NOW.contains(&slug.as_deref().unwrap_or_default()) => {}
+                Some((504, _)) => bail!("{method} {path}: outcome unknown (504)"),
+                Some((code, v)) => bail!("{method} {path} refused ({code}): {v}"),
+                None => {}
+            }
+            if Instant::now() > deadline {
+                bail!("{method} {path}: not done within {CHANGE_DEADLINE:?} (last: {slug:?})");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
 
@@ -108,8 +179,15 @@ impl Db for Kvnode {
             "--seed".into(),
             self.spec.seed.to_string(),
         ]);
+        // A joining node names every other host (they are only addresses to answer); a
+        // founding member names the founders only, since they are its first configuration.
+        let founders = self.members.unwrap_or(hosts.len());
+        let joining = i >= founders;
+        if joining {
+            args.push("--join".into());
+        }
         let peers: Vec<String> = (0..hosts.len())
-            .filter(|&j| j != i)
+            .filter(|&j| j != i && (joining || j < founders))
             .map(|j| format!("{}={}", hosts[j].node, env.peer_addr(i, j)))
             .collect();
         if !peers.is_empty() {
@@ -144,5 +222,74 @@ impl Db for Kvnode {
 
     fn client(&self, op_timeout: Duration) -> Result<KvClient> {
         KvClient::new(self.ids.clone(), self.urls.clone(), op_timeout)
+    }
+
+    fn initial_members(&self, hosts: usize) -> usize {
+        self.members.unwrap_or(hosts).min(hosts)
+    }
+
+    fn member_step(&self) -> usize {
+        if self.spec.engine != "raft" {
+            0
+        } else if self
+            .spec
+            .extra_args
+            .iter()
+            .any(|a| a == "--unsafe-multi-server-change")
+        {
+            2
+        } else {
+            1
+        }
+    }
+
+    async fn configuration(&self, at: usize) -> Option<Vec<String>> {
+        let url = format!("{}/admin/members", self.urls.get(at)?);
+        let v: Value = self.http.get(url).send().await.ok()?.json().await.ok()?;
+        let ids = |k: &str| -> Option<Vec<String>> {
+            let list = v.get(k)?.as_array()?;
+            list.iter().map(|x| x.as_str().map(String::from)).collect()
+        };
+        Some([ids("voters")?, ids("learners")?].concat())
+    }
+
+    async fn change_members(&self, leader: usize, change: MemberChange) -> Result<()> {
+        let deadline = Instant::now() + CHANGE_DEADLINE;
+        match change {
+            MemberChange::Add(mut nodes) if nodes.len() == 1 => {
+                let node = nodes.remove(0);
+                let body = serde_json::to_value(&node)?;
+                let post = reqwest::Method::POST;
+                let at = self
+                    .admin(
+                        leader,
+                        post.clone(),
+                        "/admin/members",
+                        Some(&body),
+                        deadline,
+                    )
+                    .await?;
+                let promote = json!({"action": "promote", "id": node.id});
+                self.admin(at, post, "/admin/members", Some(&promote), deadline)
+                    .await?;
+            }
+            MemberChange::Add(nodes) => {
+                let body = json!({"action": "add-voters", "members": nodes});
+                self.admin(
+                    leader,
+                    reqwest::Method::POST,
+                    "/admin/members",
+                    Some(&body),
+                    deadline,
+                )
+                .await?;
+            }
+            MemberChange::Remove(ids) => {
+                let path = format!("/admin/members/{}", ids.join(","));
+                self.admin(leader, reqwest::Method::DELETE, &path, None, deadline)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 }

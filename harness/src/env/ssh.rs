@@ -79,7 +79,12 @@ pub fn connect(h: &HostConfig, known_hosts: &Path, accept_new: bool) -> Result<S
     if !sess.authenticated() {
         bail!("{who}: authentication failed");
     }
-    sess.set_keepalive(true, 10);
+    // No libssh2 keepalive: a blocked call polls only until the next keepalive is due and
+    // then fails ("Timed out waiting on socket") instead of sending it and waiting on, so
+    // with keepalives every command on a long-lived session had a random deadline between
+    // 0 s and the interval (clock faults on emulated VMs failed after 5-11 s). Blocked calls
+    // are bounded by SSH_TIMEOUT alone.
+    sess.set_keepalive(false, 0);
     Ok(sess)
 }
 

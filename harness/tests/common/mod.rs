@@ -117,3 +117,22 @@ pub fn fault_kinds(run: &Path) -> Vec<String> {
     kinds.dedup();
     kinds
 }
+
+/// Asserts that a run applied every fault kind and that none of its faults failed to apply
+/// (a `*-failed` nemesis op); `what` names the run in the message.
+pub fn assert_every_fault_kind_applied(run: &Path, what: &str) {
+    assert_eq!(
+        fault_kinds(run),
+        ["clock", "kill", "packet", "partition", "pause"],
+        "every fault kind applied ({what})"
+    );
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    assert!(
+        !history.contains("-failed\""),
+        "a fault failed to apply ({what}): {}",
+        history
+            .lines()
+            .find(|l| l.contains("-failed\""))
+            .unwrap_or("")
+    );
+}
