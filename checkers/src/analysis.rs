@@ -31,6 +31,8 @@ use crate::model::ModelKind;
 use crate::nwr::{Anomaly, AnomalyKind, NwrAnalysis, NwrOptions};
 use crate::quorum::{PbsOptions, QuorumConfig};
 use crate::stats::{self, Availability, Latency, Stats};
+use crate::txn::Validity;
+use crate::txn_section::{TxnCheck, TxnSection};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
@@ -88,6 +90,8 @@ pub enum Check {
     Ghosts,
     /// The history could not be paired or interpreted.
     CheckerError,
+    /// A transactional workload's checker (the `transactions` section).
+    Transactions,
 }
 
 /// N/W/R settings of a quorum run, as the run used them.
@@ -152,6 +156,9 @@ pub struct AnalysisOptions {
     pub nwr: Option<NwrConfig>,
     /// Total time for shrinking illegal keys to minimal counterexamples; zero skips it.
     pub minimize: Duration,
+    /// A transactional workload's checker, which then judges the run instead of
+    /// linearizability (the `transactions` section).
+    pub txn: Option<TxnCheck>,
     /// Run the ghost-write check. Its criterion holds only for systems whose nodes act on a
     /// request only while its client waits (kvnode rejects instead of forwarding); a system
     /// that forwards or queues proposals (etcd) may legitimately apply an abandoned write
@@ -165,6 +172,7 @@ impl Default for AnalysisOptions {
             check: CheckOptions::default(),
             nwr: None,
             minimize: Duration::from_secs(20),
+            txn: None,
             ghosts: true,
         }
     }
@@ -264,9 +272,20 @@ pub struct Analysis {
     /// found, so results.json only mentions them when there are some.
     #[serde(default, skip_serializing_if = "no_ghosts")]
     pub ghosts: Option<GhostReport>,
+    /// The transactional workload's checker result, for runs judged by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<TxnSection>,
     /// Written by versions before [`SCHEMA`] 2 instead of `summary`; read, never written.
     #[serde(default, skip_serializing)]
     explanation: Option<String>,
+}
+
+/// Whether [`Analysis::judge`] runs the linearizability checker, has its result, or skips it
+/// (a transactional run, judged by its own checker).
+enum Lin {
+    Run,
+    Done(CheckResult),
+    Skip,
 }
 
 fn no_ghosts(g: &Option<GhostReport>) -> bool {
@@ -286,21 +305,47 @@ impl Analysis {
         opts: &AnalysisOptions,
     ) -> (Analysis, Result<Observed, HistoryError>) {
         let observed = Observed::from_history(history);
-        let analysis = match &observed {
-            Ok(o) => Analysis::judge(o, opts, None),
-            Err(e) => Analysis::unpaired(history, e),
+        let analysis = match (&observed, &opts.txn) {
+            (Ok(o), Some(txn)) => Analysis::judge_txn(o, txn.run(history)),
+            (Ok(o), None) => Analysis::judge(o, opts, Lin::Run),
+            (Err(e), _) => Analysis::unpaired(history, e),
         };
         (analysis, observed)
+    }
+
+    /// The verdict of a transactional workload's run: its checker's (an input it could not
+    /// read makes the run unknown, with the reason). Counts, latency, faults and the cluster
+    /// timeline are as for any run.
+    fn judge_txn(o: &Observed, result: Result<TxnSection, HistoryError>) -> Analysis {
+        let mut a = Analysis::judge(o, &AnalysisOptions::default(), Lin::Skip);
+        match result {
+            Ok(section) => {
+                a.verdict = match section.verdict() {
+                    Validity::Valid => Verdict::Valid,
+                    Validity::Invalid => Verdict::Invalid,
+                    Validity::Unknown => Verdict::Unknown,
+                };
+                a.decided_by = (a.verdict != Verdict::Valid).then_some(Check::Transactions);
+                a.transactions = Some(section);
+            }
+            Err(e) => {
+                a.verdict = Verdict::Unknown;
+                a.decided_by = Some(Check::CheckerError);
+                a.checker_error = Some(e.to_string());
+            }
+        }
+        a.summary = a.summarize();
+        a
     }
 
     /// Like [`Analysis::new`] for a history already paired and checked (`faultline check
     /// --html` has its [`CheckResult`] already): everything else is still done here.
     pub fn of_checked(observed: &Observed, opts: &AnalysisOptions, result: CheckResult) -> Self {
-        Analysis::judge(observed, opts, Some(result))
+        Analysis::judge(observed, opts, Lin::Done(result))
     }
 
     /// The one place a verdict is decided.
-    fn judge(o: &Observed, opts: &AnalysisOptions, precomputed: Option<CheckResult>) -> Analysis {
+    fn judge(o: &Observed, opts: &AnalysisOptions, lin: Lin) -> Analysis {
         let checked = o.checked_ops();
         let stats = Stats::of(&o.ops);
         let (latency, latency_by_f) = stats::latencies(&o.ops);
@@ -311,9 +356,11 @@ impl Analysis {
             .iter()
             .filter(|op| op.outcome() == Outcome::Fail && active(op.call))
             .count() as u64;
-        let (linearizability, checker_error) = match precomputed {
-            Some(r) => (Some(r), None),
-            None => match linearizable::check(&checked, &opts.check) {
+        let skipped = matches!(lin, Lin::Skip);
+        let (linearizability, checker_error) = match lin {
+            Lin::Done(r) => (Some(r), None),
+            Lin::Skip => (None, None),
+            Lin::Run => match linearizable::check(&checked, &opts.check) {
                 Ok(r) => (Some(r), None),
                 Err(e) => (None, Some(e.to_string())),
             },
@@ -322,6 +369,7 @@ impl Analysis {
         // Unique write values are what makes a read name its write; Porcupine's kv model
         // (append) has neither.
         let ghosts = (opts.ghosts
+            && !skipped
             && model != Some(ModelKind::Kv)
             && !checked.iter().any(|o| o.f == "append"))
         .then(|| ghost::check(&checked))
@@ -362,6 +410,7 @@ impl Analysis {
             duration_ns: o.end,
             nwr,
             ghosts,
+            transactions: None,
             explanation: None,
         };
         a.summary = a.summarize();
@@ -388,6 +437,7 @@ impl Analysis {
             duration_ns: history.events.iter().map(|e| e.time).max().unwrap_or(0),
             nwr: None,
             ghosts: None,
+            transactions: None,
             explanation: None,
         };
         a.summary = a.summarize();
@@ -430,12 +480,17 @@ impl Analysis {
                 format!("all {n} keys")
             }
         };
-        let mut s = match (self.verdict, self.decided_by) {
-            (_, Some(Check::CheckerError)) => format!(
+        let mut s = match (self.verdict, self.decided_by, &self.transactions) {
+            (_, Some(Check::CheckerError), _) => format!(
                 "The history could not be checked: {}.",
                 self.checker_error.as_deref().unwrap_or("unknown error")
             ),
-            (Verdict::Invalid, Some(Check::Linearizability)) => {
+            (_, _, Some(t)) => {
+                let e = t.explanation().trim_end();
+                let stop = if e.ends_with('.') { "" } else { "." };
+                format!("{}: {e}{stop}", t.checker())
+            }
+            (Verdict::Invalid, Some(Check::Linearizability), _) => {
                 let lin = self.linearizability.as_ref();
                 let parts = lin.map_or(0, |l| l.partitions.len());
                 let bad = lin.map_or(0, |l| {
@@ -460,7 +515,7 @@ impl Analysis {
                     .unwrap_or_default();
                 head + &why
             }
-            (Verdict::Invalid, _) => {
+            (Verdict::Invalid, _, _) => {
                 let lin = match self.linearizability.as_ref().map(|l| l.verdict) {
                     Some(LinVerdict::Linearizable) => "is linearizable",
                     _ => "could not be decided for linearizability",
@@ -472,7 +527,7 @@ impl Analysis {
                     g.map(GhostReport::summary).unwrap_or_default()
                 )
             }
-            (Verdict::Valid, _) => {
+            (Verdict::Valid, _, _) => {
                 let l = self.linearizability.as_ref();
                 format!(
                     "Linearizable: {} ({} operations) {} an order that respects real time.",
@@ -485,7 +540,7 @@ impl Analysis {
                     }
                 )
             }
-            (Verdict::Unknown, _) => self
+            (Verdict::Unknown, _, _) => self
                 .linearizability
                 .as_ref()
                 .map(|l| {

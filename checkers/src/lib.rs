@@ -33,3 +33,4 @@ pub mod set;
 pub mod stats;
 pub mod synth;
 pub mod txn;
+pub mod txn_section;

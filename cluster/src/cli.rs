@@ -6,11 +6,14 @@ use crate::engine::nwr::{ClockMode, Nwr, NwrConfig};
 use crate::engine::raft::Raft;
 use crate::engine::{EngineConfig, ReadMode};
 use crate::http::{router, ApiState, HttpLimits};
+use crate::membership::Membership;
 use crate::msg::NodeId;
 use crate::node::{DriverConfig, NodeStatus, StatusHandle};
+use crate::shard::{ShardedDriver, Shards};
 use crate::snapshot::DEFAULT_CHUNK;
 use crate::storage::{FileStorage, Storage};
 use crate::transport::{serve_inbound, Transport, TransportConfig};
+use crate::twopc::TwoPcConfig;
 use crate::{engine, node};
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
@@ -34,7 +37,10 @@ HTTP API on --client-listen (JSON):
   GET  /kv/{key}                                  -> 200 {\"value\": int|string|null}
   PUT  /kv/{key}      {\"value\":v, \"client_id\"?, \"seq\"?}  -> 200 {\"ok\":true}
   POST /kv/{key}/cas  {\"from\":a, \"to\":b, \"client_id\"?, \"seq\"?} -> 200 {\"ok\":true}
+  POST /txn     {\"txn\":[[\"append\",k,v],[\"r\",k,null],[\"w\",k,v],[\"add\",k,n],[\"expect\",k,v]]}
+                -> 200 {\"txn\":[...the micro-ops, reads filled in...]}; 409 txn-aborted (nothing applied)
   GET  /status  -> {\"id\",\"engine\",\"role\",\"term\",\"leader\",\"commit_index\",\"applied_index\"}
+                   (+ \"shards\": one such status per group under --shards)
 
 Status codes (what the outcome of a request is; every error body is JSON with an
 \"error\" slug, most with a \"message\"):
@@ -75,11 +81,18 @@ kept-alive connection is closed after --http-idle-timeout-ms without a request. 
 in progress (never one serving a request). Closures and the cap are logged (at most one
 line per kind every 5 s).
 
+Transactions: Raft and Multi-Paxos apply a transaction as one log entry (strictly
+serializable); NWR runs each micro-op on its own quorums (no isolation, no atomicity).
+--shards S splits keys over S replication groups per process (logs in DATA_DIR/shard-<g>);
+a transaction over several groups runs two-phase commit with the decision logged in the
+group of its first key. --unsafe-2pc-presumed-commit lets a participant commit on its own.
+
 Durability: a write is acknowledged only after a majority has fsynced it. Raft and
 Multi-Paxos snapshot the state machine every --snapshot-entries applied entries (or
 --snapshot-bytes): the snapshot is written to kvnode.snap.tmp, fsynced and renamed to
 kvnode.snap, and only then is the log rewritten without the entries it covers, so the data
 dir stays bounded. A peer too far behind gets the snapshot in --snapshot-chunk-bytes pieces.
+Under --shards every group snapshots its own log (DATA_DIR/shard-<g>/kvnode.snap).
 At startup a damaged record with a valid record after it stops the node (exit 1, naming
 the file and byte offset); a damaged or zero-filled tail is a torn write and truncated; a
 kvnode.snap that does not verify stops the node too (it was fsynced before its rename).
@@ -96,7 +109,8 @@ Membership (Raft; one change at a time, each committed before the next is accept
   leader-not-ready / already-member / last-voter, 404 not-member, 400 multi-server-change,
   421 not-leader, 504 unknown. A new node starts with an empty --data-dir and --join, and
   --peers naming the current members; existing nodes dial it at the address in the change
-  (peer_addr_via[their id] if given, else peer_addr), unless their own --peers names it.";
+  (peer_addr_via[their id] if given, else peer_addr), unless their own --peers names it.
+  Not with --shards > 1: every group's members are fixed (/admin/members answers 409).";
 
 /// Replication engine to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -232,6 +246,16 @@ pub struct Args {
     /// limit, between 16 and 1024.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=HttpLimits::MAX_CONNECTIONS_LIMIT as u64))]
     pub max_connections: Option<u64>,
+    /// Split keys over this many independent replication groups (Raft or Multi-Paxos) in the
+    /// same processes; a transaction over several groups runs two-phase commit. Every node
+    /// must be started with the same value (the data dir records it).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_SHARDS as i64))]
+    pub shards: u32,
+    /// UNSAFE (--shards): a participant holding a prepared transaction commits it on its own
+    /// after a short wait instead of asking the coordinator group; a cross-shard transaction
+    /// can then commit in one group and abort in another (a partly applied transaction).
+    #[arg(long)]
+    pub unsafe_2pc_presumed_commit: bool,
     /// Raft, Multi-Paxos: snapshot the state machine and compact the log once this many
     /// entries were applied since the last snapshot; 0 never by count. Default 100000.
     #[arg(long)]
@@ -255,6 +279,12 @@ pub struct Args {
     #[arg(long)]
     pub unsafe_multi_server_change: bool,
 }
+
+/// Most replication groups `--shards` accepts.
+pub const MAX_SHARDS: u32 = 64;
+
+/// The file in a sharded data dir that records `--shards`.
+const SHARDS_FILE: &str = "shards";
 
 /// Largest `--snapshot-chunk-bytes`: hex-encoded, a chunk must fit a 16 MiB peer frame.
 const MAX_CHUNK: u64 = 4 * 1024 * 1024;
@@ -376,6 +406,10 @@ pub struct EngineSpec {
     pub request_timeout_ms: u64,
     /// False under `--no-fsync`.
     pub fsync: bool,
+    /// `--shards`: replication groups per process (1 = unsharded).
+    pub shards: u32,
+    /// `--unsafe-2pc-presumed-commit`.
+    pub unsafe_2pc_presumed_commit: bool,
 }
 
 /// kvnode flags that do not make a valid node.
@@ -391,6 +425,18 @@ impl EngineSpec {
         }
         if args.heartbeat_ticks >= args.election_ticks {
             bail!("--heartbeat-ticks must be smaller than --election-ticks");
+        }
+        if args.shards > 1 && args.engine == EngineKind::Nwr {
+            bail!("--shards applies to --engine raft and multipaxos (NWR places keys by its own ring)");
+        }
+        if args.shards > 1 && args.join {
+            bail!("--join cannot be used with --shards > 1: membership changes are not supported with --shards (every group's members are fixed by --peers)");
+        }
+        if args.shards > 1 && args.unsafe_multi_server_change {
+            bail!("--unsafe-multi-server-change cannot be used with --shards > 1: membership changes are not supported with --shards");
+        }
+        if args.unsafe_2pc_presumed_commit && args.shards < 2 {
+            bail!("--unsafe-2pc-presumed-commit needs --shards 2 or more (two-phase commit runs across groups)");
         }
         let nwr = nwr_config(args, peers.len() + 1)?;
         if args.engine != EngineKind::Raft {
@@ -436,6 +482,8 @@ impl EngineSpec {
             unsafe_no_start_working: args.unsafe_no_start_working,
             request_timeout_ms: args.request_timeout_ms,
             fsync: !args.no_fsync,
+            shards: args.shards,
+            unsafe_2pc_presumed_commit: args.unsafe_2pc_presumed_commit,
         })
     }
 
@@ -511,6 +559,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         peers.retain(|(p, _)| *p != args.id);
     }
     let spec = EngineSpec::resolve(&args, peers.iter().map(|(p, _)| p.clone()).collect())?;
+    check_data_dir_layout(&args.data_dir, spec.shards)?;
+    if spec.shards > 1 {
+        return run_sharded(args, peers, spec).await;
+    }
     let storage = FileStorage::open(&args.data_dir, spec.fsync)
         .with_context(|| format!("opening data dir {}", args.data_dir.display()))?;
     if args.no_fsync {
@@ -521,18 +573,187 @@ async fn run(args: Args) -> anyhow::Result<()> {
     match spec.kind {
         EngineKind::Raft => {
             let engine = Raft::new(cfg, recovered).context("recovering raft state")?;
-            serve(args, peers, engine, storage).await
+            serve_one(args, peers, engine, storage).await
         }
         EngineKind::Multipaxos => {
             let engine = MultiPaxos::new(cfg, recovered, spec.unsafe_no_start_working)
                 .context("recovering multipaxos state")?;
-            serve(args, peers, engine, storage).await
+            serve_one(args, peers, engine, storage).await
         }
         EngineKind::Nwr => {
             let engine = Nwr::new(cfg, spec.nwr, recovered).context("recovering nwr state")?;
-            serve(args, peers, engine, storage).await
+            serve_one(args, peers, engine, storage).await
         }
     }
+}
+
+/// Refuses a data dir written under another `--shards` (its logs would be read as the wrong
+/// groups' or not at all): a sharded dir records S in a `shards` file, an unsharded one has
+/// its log at the top.
+fn check_data_dir_layout(dir: &std::path::Path, shards: u32) -> anyhow::Result<()> {
+    let marker = dir.join(SHARDS_FILE);
+    let recorded = match std::fs::read_to_string(&marker) {
+        Ok(text) => Some(text.trim().parse::<u32>().map_err(|_| {
+            anyhow::anyhow!(
+                "{}: not a number of shards: {:?}",
+                marker.display(),
+                text.trim()
+            )
+        })?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", marker.display())),
+    };
+    let unsharded_log = dir.join(crate::storage::LOG_FILE).exists();
+    match (recorded, shards) {
+        (Some(r), s) if r != s => bail!(
+            "--data-dir {} holds {r} shard(s) but --shards is {s}; start with --shards {r} or an empty dir",
+            dir.display()
+        ),
+        (None, s) if s > 1 && unsharded_log => bail!(
+            "--data-dir {} holds an unsharded log but --shards is {s}; start without --shards or with an empty dir",
+            dir.display()
+        ),
+        (None, s) if s > 1 => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::write(&marker, format!("{s}\n"))
+                .with_context(|| format!("writing {}", marker.display()))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Starts the groups of a sharded node: one engine and one log per group.
+async fn run_sharded(
+    args: Args,
+    peers: Vec<(NodeId, String)>,
+    spec: EngineSpec,
+) -> anyhow::Result<()> {
+    let mut storages = Vec::new();
+    for g in 0..spec.shards {
+        let dir = args.data_dir.join(format!("shard-{g}"));
+        let storage = FileStorage::open(&dir, spec.fsync)
+            .with_context(|| format!("opening data dir {}", dir.display()))?;
+        storages.push(storage);
+    }
+    if args.no_fsync {
+        tracing::warn!("--no-fsync: acknowledged writes may be lost on crash (benchmarking only)");
+    }
+    // Groups elect independently: each gets its own seed.
+    let group_cfg = |g: u32| {
+        let mut c = spec.config.clone();
+        c.seed = c
+            .seed
+            .wrapping_add(u64::from(g).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        c
+    };
+    let mut groups_raft = Vec::new();
+    let mut groups_mp = Vec::new();
+    for (g, storage) in (0u32..).zip(storages) {
+        let recovered = storage.recovered();
+        match spec.kind {
+            EngineKind::Raft => {
+                let e = Raft::new(group_cfg(g), recovered)
+                    .with_context(|| format!("recovering raft state of shard {g}"))?;
+                groups_raft.push((e, storage));
+            }
+            EngineKind::Multipaxos => {
+                let e = MultiPaxos::new(group_cfg(g), recovered, spec.unsafe_no_start_working)
+                    .with_context(|| format!("recovering multipaxos state of shard {g}"))?;
+                groups_mp.push((e, storage));
+            }
+            EngineKind::Nwr => bail!("--shards applies to --engine raft and multipaxos"),
+        }
+    }
+    match spec.kind {
+        EngineKind::Raft => serve_shards(args, peers, &spec, groups_raft).await,
+        _ => serve_shards(args, peers, &spec, groups_mp).await,
+    }
+}
+
+/// Serves an unsharded node: one engine, one log.
+async fn serve_one<E: engine::Engine, S: Storage + 'static>(
+    args: Args,
+    peers: Vec<(NodeId, String)>,
+    engine: E,
+    storage: S,
+) -> anyhow::Result<()> {
+    let dcfg = DriverConfig {
+        tick: Duration::from_millis(args.tick_ms),
+    };
+    let (name, st) = (engine.name(), engine.status());
+    let membership = engine.membership().cloned();
+    serve(
+        args,
+        peers,
+        name,
+        st,
+        membership,
+        move |transport, inbound, clients, admin, status, shutdown| {
+            let driver = node::Driver {
+                engine,
+                storage,
+                transport,
+                inbound,
+                clients,
+                admin,
+                status,
+            };
+            driver.run(dcfg, shutdown)
+        },
+    )
+    .await
+}
+
+/// Serves a sharded node: several groups behind [`ShardedDriver`].
+async fn serve_shards<E: engine::Engine, S: Storage + 'static>(
+    args: Args,
+    peers: Vec<(NodeId, String)>,
+    spec: &EngineSpec,
+    groups: Vec<(E, S)>,
+) -> anyhow::Result<()> {
+    let tick = Duration::from_millis(args.tick_ms);
+    let request_ticks = args.request_timeout_ms / args.tick_ms.max(1);
+    let cfg = TwoPcConfig::from_request_ticks(
+        spec.shards,
+        request_ticks,
+        spec.unsafe_2pc_presumed_commit,
+    );
+    if spec.unsafe_2pc_presumed_commit {
+        tracing::warn!(
+            "--unsafe-2pc-presumed-commit: prepared transactions commit without their decision"
+        );
+    }
+    let Some((first, _)) = groups.first() else {
+        bail!("--shards must be at least 1");
+    };
+    let (name, st) = (first.name(), first.status());
+    let shards = Shards::new(
+        args.id.clone(),
+        groups,
+        tick.as_nanos() as u64,
+        cfg,
+        rand::random(),
+    );
+    serve(
+        args,
+        peers,
+        name,
+        st,
+        None,
+        move |transport, inbound, clients, admin, status, shutdown| {
+            let driver = ShardedDriver {
+                shards,
+                transport,
+                inbound,
+                clients,
+                admin,
+                status,
+            };
+            driver.run(tick, shutdown)
+        },
+    )
+    .await
 }
 
 /// Resolves and checks the NWR flags against the cluster size (checked for every engine so
@@ -557,14 +778,28 @@ fn nwr_config(args: &Args, cluster_size: usize) -> anyhow::Result<NwrConfig> {
     Ok(c)
 }
 
-/// Binds listeners, starts transport, HTTP and the driver for any engine, and waits for
-/// SIGTERM/SIGINT.
-async fn serve<E: engine::Engine, S: Storage + 'static>(
+/// Binds listeners, starts transport, HTTP and the driver `run_driver` builds (any engine,
+/// sharded or not: `M` is what travels between peers), and waits for SIGTERM/SIGINT.
+async fn serve<M, D, Fut>(
     args: Args,
     peers: Vec<(NodeId, String)>,
-    engine: E,
-    storage: S,
-) -> anyhow::Result<()> {
+    engine_name: &'static str,
+    initial: engine::Status,
+    membership: Option<Membership>,
+    run_driver: D,
+) -> anyhow::Result<()>
+where
+    M: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    D: FnOnce(
+        Transport<M>,
+        mpsc::Receiver<(NodeId, M)>,
+        mpsc::Receiver<node::ClientRequest>,
+        mpsc::Receiver<node::AdminRequest>,
+        StatusHandle,
+        CancellationToken,
+    ) -> Fut,
+    Fut: std::future::Future<Output = Result<(), node::NodeError>>,
+{
     let shutdown = CancellationToken::new();
     let peer_listener = TcpListener::bind(&args.peer_listen)
         .await
@@ -575,20 +810,17 @@ async fn serve<E: engine::Engine, S: Storage + 'static>(
     let tcfg = TransportConfig::new(&args.id);
     let transport = Transport::start(&tcfg, &peers, shutdown.clone());
     let (in_tx, in_rx) = mpsc::channel(16 * 1024);
-    tokio::spawn(serve_inbound::<E::Msg>(
-        peer_listener,
-        in_tx,
-        shutdown.clone(),
-    ));
+    tokio::spawn(serve_inbound::<M>(peer_listener, in_tx, shutdown.clone()));
     let status: StatusHandle = Arc::new(Mutex::new(NodeStatus {
         id: args.id.clone(),
-        engine: engine.name(),
-        role: engine.status().role,
-        term: engine.status().term,
+        engine: engine_name,
+        role: initial.role,
+        term: initial.term,
         leader: None,
         commit_index: 0,
         applied_index: 0,
-        membership: engine.membership().cloned(),
+        shards: Vec::new(),
+        membership,
     }));
     let (client_tx, client_rx) = mpsc::channel(16 * 1024);
     let (admin_tx, admin_rx) = mpsc::channel(64);
@@ -608,7 +840,8 @@ async fn serve<E: engine::Engine, S: Storage + 'static>(
     ));
     tracing::info!(
         id = %args.id,
-        engine = engine.name(),
+        engine = engine_name,
+        shards = args.shards,
         peer_listen = %args.peer_listen,
         client_listen = %args.client_listen,
         peers = ?peers,
@@ -619,18 +852,14 @@ async fn serve<E: engine::Engine, S: Storage + 'static>(
         max_connections = limits.max_connections,
         "kvnode started"
     );
-    let driver = node::Driver {
-        engine,
-        storage,
+    let driver = run_driver(
         transport,
-        inbound: in_rx,
-        clients: client_rx,
-        admin: admin_rx,
+        in_rx,
+        client_rx,
+        admin_rx,
         status,
-    };
-    let dcfg = DriverConfig {
-        tick: Duration::from_millis(args.tick_ms),
-    };
+        shutdown.clone(),
+    );
     let sig = shutdown.clone();
     tokio::spawn(async move {
         let mut term =
@@ -643,7 +872,7 @@ async fn serve<E: engine::Engine, S: Storage + 'static>(
         tracing::info!("signal received, shutting down");
         sig.cancel();
     });
-    let result = driver.run(dcfg, shutdown.clone()).await;
+    let result = driver.await;
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(2), http).await;
     result?;

@@ -9,6 +9,7 @@
 //! | 404, 405 | `{"error":"not-found"\|"method-not-allowed","message":..}` | no such route / method (definite) |
 //! | 408 | `{"error":"request-timeout","message":..}` | the body did not arrive within the body timeout (definite, nothing done) |
 //! | 409 | `{"error":"cas-mismatch","current":v}` | CAS compared unequal (definite) |
+//! | 409 | `{"error":"txn-aborted","reason":..,"op":i,"message":..}` | transaction aborted: nothing applied (definite; see [`txn`]) |
 //! | 414, 431 | `{"error":"uri-too-long"\|"header-too-large","message":..}` | request head over the limits (definite) |
 //! | 421 | `{"error":"not-leader","leader":id\|null}` | not proposed; retry at `leader` (definite) |
 //! | 501 | `{"error":"unsupported"}` | the engine does not offer this operation (definite) |
@@ -24,10 +25,11 @@
 
 mod admin;
 mod server;
+pub mod txn;
 
 pub use server::{open_file_limit, serve, HttpLimits, MAX_HEADERS, MAX_HEAD_BYTES};
 
-use crate::msg::{Command, Op, Reply, Value};
+use crate::msg::{Command, Op, Reply, TxnAbort, Value};
 use crate::node::{AdminRequest, ClientOp, ClientRequest, StatusHandle};
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -67,6 +69,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/kv/{key}", get(get_key).put(put_key))
         .route("/kv/{key}/cas", post(cas_key))
+        .route("/txn", post(txn::post_txn))
         .route("/status", get(status))
         .route(
             "/admin/members",
@@ -211,6 +214,20 @@ async fn parse_body<T: for<'de> Deserialize<'de>>(
     })
 }
 
+/// The 409 answer of an aborted transaction.
+pub fn aborted_response(abort: &TxnAbort) -> Response {
+    (
+        StatusCode::CONFLICT,
+        Json(json!({
+            "error": "txn-aborted",
+            "reason": abort.reason.as_str(),
+            "op": abort.op,
+            "message": abort.message,
+        })),
+    )
+        .into_response()
+}
+
 /// Maps a reply to the documented status code and body.
 pub fn reply_response(reply: Reply) -> Response {
     match reply {
@@ -233,6 +250,13 @@ pub fn reply_response(reply: Reply) -> Response {
             Json(json!({"error": "unsupported"})),
         )
             .into_response(),
+        Reply::Txn(results) => (StatusCode::OK, Json(json!({"results": results}))).into_response(),
+        Reply::TxnAborted(abort) => aborted_response(&abort),
+        // Never the answer to a client request; if it were, the outcome is not known here.
+        Reply::TwoPc(r) => {
+            tracing::error!(reply = ?r, "internal two-phase-commit reply reached a client");
+            timeout_response()
+        }
     }
 }
 
@@ -245,15 +269,30 @@ fn timeout_response() -> Response {
 }
 
 async fn submit(state: &ApiState, op: ClientOp) -> Response {
+    reply_response(submit_reply(state, op).await)
+}
+
+/// Hands `op` to the driver and waits for its reply until the request deadline.
+async fn submit_reply(state: &ApiState, op: ClientOp) -> Reply {
     let (tx, rx) = oneshot::channel();
     if state.tx.try_send(ClientRequest { op, reply: tx }).is_err() {
-        return reply_response(Reply::Unavailable("node overloaded or stopping".into()));
+        return Reply::Unavailable("node overloaded or stopping".into());
     }
     match tokio::time::timeout(state.request_timeout, rx).await {
-        Ok(Ok(reply)) => reply_response(reply),
+        Ok(Ok(reply)) => reply,
         // Dropped by the driver (shutdown) or deadline passed: outcome unknown.
-        Ok(Err(_)) | Err(_) => timeout_response(),
+        Ok(Err(_)) | Err(_) => Reply::Unknown,
     }
+}
+
+/// A 400 unless `v` is an integer or a string.
+fn check_scalar(what: &str, v: &Value) -> Result<(), Box<Response>> {
+    if v.is_scalar() {
+        return Ok(());
+    }
+    Err(Box::new(bad_request(format!(
+        "{what} must be an integer or a string, got a list"
+    ))))
 }
 
 async fn get_key(State(state): State<ApiState>, Path(key): Path<String>) -> Response {
@@ -271,6 +310,9 @@ async fn put_key(State(state): State<ApiState>, Path(key): Path<String>, body: B
         Ok(b) => b,
         Err(r) => return r,
     };
+    if let Err(r) = check_scalar("value", &b.value) {
+        return *r;
+    }
     let cmd = Command {
         op: Op::Put {
             key,
@@ -290,6 +332,9 @@ async fn cas_key(State(state): State<ApiState>, Path(key): Path<String>, body: B
         Ok(b) => b,
         Err(r) => return r,
     };
+    if let Err(r) = check_scalar("from", &b.from).and_then(|()| check_scalar("to", &b.to)) {
+        return *r;
+    }
     let cmd = Command {
         op: Op::Cas {
             key,
@@ -304,7 +349,7 @@ async fn cas_key(State(state): State<ApiState>, Path(key): Path<String>, body: B
 
 async fn status(State(state): State<ApiState>) -> Response {
     let s = state.status.lock().expect("status lock").clone();
-    Json(json!({
+    let mut body = json!({
         "id": s.id,
         "engine": s.engine,
         "role": s.role.as_str(),
@@ -312,6 +357,22 @@ async fn status(State(state): State<ApiState>) -> Response {
         "leader": s.leader,
         "commit_index": s.commit_index,
         "applied_index": s.applied_index,
-    }))
-    .into_response()
+    });
+    if !s.shards.is_empty() {
+        body["shards"] = s
+            .shards
+            .iter()
+            .map(|g| {
+                json!({
+                    "group": g.group,
+                    "role": g.role.as_str(),
+                    "term": g.term,
+                    "leader": g.leader,
+                    "commit_index": g.commit_index,
+                    "applied_index": g.applied_index,
+                })
+            })
+            .collect();
+    }
+    Json(body).into_response()
 }

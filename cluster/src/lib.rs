@@ -15,6 +15,8 @@
 //! - [`driver`]: the driver loop of `engine/mod.rs` as synchronous code ([`driver::NodeCore`]),
 //!   shared by the real node and the simulator.
 //! - [`node`]: the real node's async shell around the driver (timers, channels, fsync).
+//! - [`shard`]: `--shards S`, several replication groups per process sharing the peer links;
+//!   [`twopc`]: two-phase commit of transactions across them (pure state machine).
 //! - `cli`: flags, runtime, signals ([`run_cli`]); [`EngineSpec`] resolves kvnode's engine
 //!   flags for the binary and the simulator alike.
 
@@ -26,9 +28,11 @@ pub mod membership;
 pub mod msg;
 pub mod node;
 pub mod ports;
+pub mod shard;
 pub mod snapshot;
 pub mod state_machine;
 pub mod storage;
 pub mod transport;
+pub mod twopc;
 
 pub use cli::{run_cli, EngineFlagsError, EngineKind, EngineSpec};

@@ -267,6 +267,12 @@ pub enum ChangeError {
     /// A new member without a peer address.
     #[error("new member {0} needs a peer_addr")]
     NoAddress(NodeId),
+    /// A sharded node (`--shards` > 1): its groups' configurations are fixed at start.
+    #[error(
+        "membership changes are not supported with --shards (every group's members are fixed \
+         by --peers at start)"
+    )]
+    Sharded,
 }
 
 #[cfg(test)]

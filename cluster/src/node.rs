@@ -51,8 +51,11 @@ pub struct AdminRequest {
 }
 
 /// Who waits for an answer: a client request or a membership change.
-enum Waiting {
+#[derive(Debug)]
+pub enum Waiting {
+    /// A client request's reply channel.
     Client(oneshot::Sender<Reply>),
+    /// A membership change's reply channel.
     Admin(oneshot::Sender<AdminReply>),
 }
 
@@ -82,8 +85,28 @@ pub struct NodeStatus {
     pub commit_index: u64,
     /// Applied index.
     pub applied_index: u64,
+    /// Every group's status under `--shards` (the fields above are group 0's); empty
+    /// otherwise.
+    pub shards: Vec<ShardStatus>,
     /// The engine's configuration (engines with membership changes).
     pub membership: Option<Membership>,
+}
+
+/// One replication group's status under `--shards`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardStatus {
+    /// Group number.
+    pub group: u32,
+    /// This node's role in it.
+    pub role: Role,
+    /// Term / ballot.
+    pub term: u64,
+    /// Known leader.
+    pub leader: Option<NodeId>,
+    /// Commit index.
+    pub commit_index: u64,
+    /// Applied index.
+    pub applied_index: u64,
 }
 
 /// Shared, cheaply readable status.
@@ -114,16 +137,115 @@ pub struct Driver<E: Engine, S: Storage> {
     pub status: StatusHandle,
 }
 
-fn wall_ms() -> u64 {
+/// The node's wall clock, ms since the Unix epoch (0 if it reads before the epoch).
+pub(crate) fn wall_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
 
-/// The real node's effects: the TCP transport, fsync on a blocking thread, oneshot replies.
-struct RealIo<'a, M> {
-    transport: &'a Transport<M>,
+/// The real node's effects: the TCP transport, fsync on a blocking thread, oneshot replies
+/// (also the sharded node's, with `M` its frame type).
+pub(crate) struct RealIo<'a, M> {
+    pub(crate) transport: &'a Transport<M>,
+}
+
+/// The channels a driver loop reads: peer messages, client requests, membership changes.
+pub(crate) struct Inputs<'a, M> {
+    /// Peer messages (or frames) in.
+    pub(crate) inbound: &'a mut mpsc::Receiver<(NodeId, M)>,
+    /// Client requests in.
+    pub(crate) clients: &'a mut mpsc::Receiver<ClientRequest>,
+    /// Membership changes in.
+    pub(crate) admin: &'a mut mpsc::Receiver<AdminRequest>,
+}
+
+/// What one turn of a driver loop gets: the monotonic time since the start and everything
+/// queued since the last turn (the turn drains what it handles).
+pub(crate) struct Turn<'a, M> {
+    /// Nanoseconds since the loop started.
+    pub(crate) mono: u128,
+    /// Peer messages.
+    pub(crate) msgs: &'a mut Vec<(NodeId, M)>,
+    /// Client requests with their waiters.
+    pub(crate) reqs: &'a mut Vec<(ClientOp, Waiting)>,
+    /// Membership changes.
+    pub(crate) admin: &'a mut Vec<AdminRequest>,
+}
+
+/// Runs a driver loop until `shutdown` fires, the HTTP side is gone or `turn` fails: wakes
+/// on every tick, peer message, client request or membership change and hands `turn`
+/// everything queued (the unsharded and the sharded node share it).
+pub(crate) async fn drive<M>(
+    tick: Duration,
+    shutdown: &CancellationToken,
+    mut inputs: Inputs<'_, M>,
+    mut turn: impl FnMut(Turn<'_, M>) -> Result<(), NodeError>,
+) -> Result<(), NodeError> {
+    let start = Instant::now();
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut msgs = Vec::new();
+    let mut reqs = Vec::new();
+    let mut admin = Vec::new();
+    while next_inputs(
+        shutdown,
+        &mut interval,
+        &mut inputs,
+        &mut msgs,
+        &mut reqs,
+        &mut admin,
+    )
+    .await
+    {
+        turn(Turn {
+            mono: start.elapsed().as_nanos(),
+            msgs: &mut msgs,
+            reqs: &mut reqs,
+            admin: &mut admin,
+        })?;
+    }
+    Ok(())
+}
+
+/// Waits for something to do — a tick of `interval`, peer messages, client requests,
+/// membership changes — and drains what is queued into `msgs`, `reqs` and `admin` (up to
+/// [`DRAIN_MAX`] each). False when the node must stop (shutdown, or the HTTP side is gone).
+async fn next_inputs<M>(
+    shutdown: &CancellationToken,
+    interval: &mut tokio::time::Interval,
+    inputs: &mut Inputs<'_, M>,
+    msgs: &mut Vec<(NodeId, M)>,
+    reqs: &mut Vec<(ClientOp, Waiting)>,
+    admin: &mut Vec<AdminRequest>,
+) -> bool {
+    let Inputs {
+        inbound,
+        clients,
+        admin: admin_rx,
+    } = inputs;
+    tokio::select! {
+        _ = shutdown.cancelled() => return false,
+        _ = interval.tick() => {}
+        m = inbound.recv() => {
+            if let Some(m) = m { msgs.push(m); }
+            while msgs.len() < DRAIN_MAX {
+                match inbound.try_recv() { Ok(m) => msgs.push(m), Err(_) => break }
+            }
+        }
+        r = clients.recv() => {
+            match r { Some(r) => reqs.push((r.op, Waiting::Client(r.reply))), None => return false }
+            while reqs.len() < DRAIN_MAX {
+                match clients.try_recv() {
+                    Ok(r) => reqs.push((r.op, Waiting::Client(r.reply))),
+                    Err(_) => break,
+                }
+            }
+        }
+        Some(a) = admin_rx.recv() => admin.push(a),
+    }
+    true
 }
 
 impl<M, S: Storage> NodeIo<M, S, Waiting> for RealIo<'_, M>
@@ -218,45 +340,20 @@ impl<E: Engine, S: Storage> Driver<E, S> {
         let mut io = RealIo {
             transport: &transport,
         };
-        let start = Instant::now();
-        let mut interval = tokio::time::interval(cfg.tick);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut msgs = Vec::new();
-        let mut reqs = Vec::new();
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = interval.tick() => {}
-                m = inbound.recv() => {
-                    if let Some(m) = m { msgs.push(m); }
-                    while msgs.len() < DRAIN_MAX {
-                        match inbound.try_recv() { Ok(m) => msgs.push(m), Err(_) => break }
-                    }
-                }
-                r = clients.recv() => {
-                    match r { Some(r) => reqs.push((r.op, Waiting::Client(r.reply))), None => break }
-                    while reqs.len() < DRAIN_MAX {
-                        match clients.try_recv() {
-                            Ok(r) => reqs.push((r.op, Waiting::Client(r.reply))),
-                            Err(_) => break,
-                        }
-                    }
-                }
-                Some(a) = admin.recv() => {
-                    if let Err((e, Waiting::Admin(t))) =
-                        core.change_membership(a.change, Waiting::Admin(a.reply))
-                    {
-                        let _ = t.send(Err(e));
-                    }
+        let inputs = Inputs {
+            inbound: &mut inbound,
+            clients: &mut clients,
+            admin: &mut admin,
+        };
+        drive(cfg.tick, &shutdown, inputs, |t| {
+            for a in t.admin.drain(..) {
+                if let Err((e, Waiting::Admin(w))) =
+                    core.change_membership(a.change, Waiting::Admin(a.reply))
+                {
+                    let _ = w.send(Err(e));
                 }
             }
-            core.iterate(
-                start.elapsed().as_nanos(),
-                wall_ms,
-                &mut msgs,
-                &mut reqs,
-                &mut io,
-            )?;
+            core.iterate(t.mono, wall_ms, t.msgs, t.reqs, &mut io)?;
             let st = core.status();
             let conf = core.engine().membership();
             let conf_changed = conf.map(|c| c.index) != conf_seen;
@@ -276,7 +373,8 @@ impl<E: Engine, S: Storage> Driver<E, S> {
             s.leader = st.leader;
             s.commit_index = st.commit_index;
             s.applied_index = core.applied_index();
-        }
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 }

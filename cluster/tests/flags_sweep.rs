@@ -19,6 +19,7 @@ const FLAGS: &[&str] = &[
     "http-body-timeout-ms",
     "http-idle-timeout-ms",
     "max-connections",
+    "shards",
 ];
 
 const VALUES: &[&str] = &[

@@ -5,6 +5,9 @@
 //! definitely not take effect: cas mismatch, not-leader, unavailable, connection refused
 //! before the request was sent) or `Info` (unknown: timeout, connection lost after sending,
 //! 504). Getting `Fail` wrong hides anomalies or invents them, so when in doubt: `Info`.
+//! The transactional workloads' ops go through kvnode's `POST /txn` (see [`KvClient`]'s
+//! `invoke`: a transfer is a read transaction then a guarded write transaction; set and
+//! counter ops are one-micro-op transactions on one key).
 //! [`NoopClient`] answers instantly in-process; it measures the harness's own overhead.
 
 pub mod etcd;
@@ -12,7 +15,7 @@ pub mod etcd;
 use serde_json::{json, Value};
 use std::future::Future;
 use std::time::Duration;
-use workloads::Op;
+use workloads::{bank, Op};
 
 /// How an op ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +95,18 @@ const MAX_REDIRECTS: usize = 2;
 
 /// Key used for the single-register workload.
 pub const REGISTER_KEY: &str = "r";
+/// Key holding the set workload's list of elements.
+pub const SET_KEY: &str = "set";
+/// Key holding the counter workload's integer.
+pub const COUNTER_KEY: &str = "counter";
+
+/// One HTTP call of the kvnode client: a key-value op, or a `POST /txn` of micro-ops in the
+/// history's JSON shape.
+#[derive(Debug, Clone, Copy)]
+enum Call<'a> {
+    Kv(&'a Op),
+    Txn(&'a Value),
+}
 
 impl KvClient {
     /// A client for nodes `ids` at `urls`, each op bounded by `timeout`.
@@ -109,21 +124,34 @@ impl KvClient {
         node: usize,
         process: u64,
         seq: u64,
-        op: &Op,
+        call: Call<'_>,
     ) -> Result<(u16, Value), Outcome> {
-        let key = op.key().unwrap_or(REGISTER_KEY);
         let base = &self.urls[node];
         let cid = format!("p{process}");
-        let req = match op {
-            Op::Read { .. } => self.http.get(format!("{base}/kv/{key}")),
-            Op::Write { value, .. } => self
-                .http
-                .put(format!("{base}/kv/{key}"))
-                .json(&json!({"value": value, "client_id": cid, "seq": seq})),
-            Op::Cas { from, to, .. } => self
-                .http
-                .post(format!("{base}/kv/{key}/cas"))
-                .json(&json!({"from": from, "to": to, "client_id": cid, "seq": seq})),
+        let (req, read) = match call {
+            // No client id: one workload op may send several transactions, and a redirect
+            // (421) is the only retry, of a request that was not proposed.
+            Call::Txn(mops) => (
+                self.http
+                    .post(format!("{base}/txn"))
+                    .json(&json!({ "txn": mops })),
+                false,
+            ),
+            Call::Kv(op) => {
+                let key = op.key().unwrap_or(REGISTER_KEY);
+                let req = match op {
+                    Op::Write { value, .. } => self
+                        .http
+                        .put(format!("{base}/kv/{key}"))
+                        .json(&json!({"value": value, "client_id": cid, "seq": seq})),
+                    Op::Cas { from, to, .. } => self
+                        .http
+                        .post(format!("{base}/kv/{key}/cas"))
+                        .json(&json!({"from": from, "to": to, "client_id": cid, "seq": seq})),
+                    _ => self.http.get(format!("{base}/kv/{key}")),
+                };
+                (req, matches!(op, Op::Read { .. }))
+            }
         };
         let node_id = Some(self.ids[node].clone());
         match req.send().await {
@@ -131,12 +159,10 @@ impl KvClient {
                 let status = resp.status().as_u16();
                 match resp.json::<Value>().await {
                     Ok(v) => Ok((status, v)),
-                    Err(e) if status == 200 && matches!(op, Op::Read { .. }) => {
-                        Err(Outcome::Fail {
-                            error: format!("bad response: {e}"),
-                            node: node_id,
-                        })
-                    }
+                    Err(e) if status == 200 && read => Err(Outcome::Fail {
+                        error: format!("bad response: {e}"),
+                        node: node_id,
+                    }),
                     Err(e) => Err(Outcome::Info {
                         error: format!("bad response ({status}): {e}"),
                         node: node_id,
@@ -158,13 +184,14 @@ impl KvClient {
             }),
         }
     }
-}
 
-impl Client for KvClient {
-    async fn invoke(&self, process: u64, seq: u64, node: usize, op: &Op) -> Outcome {
+    /// Sends `call` starting at `node`, following redirects, and classifies the answer. A
+    /// committed transaction's value is its micro-ops with the reads filled in; an aborted one
+    /// (409) definitely did nothing.
+    async fn call(&self, process: u64, seq: u64, node: usize, call: Call<'_>) -> Outcome {
         let mut node = node % self.urls.len().max(1);
         for _ in 0..=MAX_REDIRECTS {
-            let (status, body) = match self.once(node, process, seq, op).await {
+            let (status, body) = match self.once(node, process, seq, call).await {
                 Ok(r) => r,
                 Err(o) => return o,
             };
@@ -174,21 +201,32 @@ impl Client for KvClient {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            match status {
-                200 => {
+            match (status, call) {
+                (200, Call::Txn(_)) => {
+                    let value = body.get("txn").cloned().unwrap_or(Value::Null);
+                    return Outcome::Ok { value, node: id };
+                }
+                (200, Call::Kv(op)) => {
                     let value = match op {
                         Op::Read { .. } => body.get("value").cloned().unwrap_or(Value::Null),
                         other => other.invoke_value(),
                     };
                     return Outcome::Ok { value, node: id };
                 }
-                409 => {
+                (409, Call::Txn(_)) => {
+                    let reason = body.get("reason").and_then(Value::as_str).unwrap_or("");
+                    return Outcome::Fail {
+                        error: format!("{err} ({reason})"),
+                        node: Some(id),
+                    };
+                }
+                (409, Call::Kv(_)) => {
                     return Outcome::Mismatch {
                         current: body.get("current").cloned().unwrap_or(Value::Null),
                         node: id,
                     }
                 }
-                421 => {
+                (421, _) => {
                     let leader = body.get("leader").and_then(Value::as_str);
                     match leader.and_then(|l| self.ids.iter().position(|i| i == l)) {
                         Some(next) if next != node => node = next,
@@ -200,7 +238,7 @@ impl Client for KvClient {
                         }
                     }
                 }
-                503 | 400 | 501 => {
+                (503 | 400 | 501, _) => {
                     return Outcome::Fail {
                         error: if err.is_empty() {
                             format!("http {status}")
@@ -210,7 +248,7 @@ impl Client for KvClient {
                         node: Some(id),
                     }
                 }
-                504 => {
+                (504, _) => {
                     return Outcome::Info {
                         error: "timeout".into(),
                         node: Some(id),
@@ -227,6 +265,154 @@ impl Client for KvClient {
         Outcome::Fail {
             error: "not-leader (too many redirects)".into(),
             node: None,
+        }
+    }
+
+    /// A read-only transaction of `keys`; the values read, in order.
+    async fn read_keys(
+        &self,
+        process: u64,
+        seq: u64,
+        node: usize,
+        keys: &[&str],
+    ) -> Result<(Vec<Value>, String), Outcome> {
+        let mops: Value = keys.iter().map(|k| json!(["r", k, null])).collect();
+        match self.call(process, seq, node, Call::Txn(&mops)).await {
+            Outcome::Ok { value, node } => {
+                let read = |m: &Value| m.get(2).cloned().unwrap_or(Value::Null);
+                let values: Vec<Value> = value
+                    .as_array()
+                    .map(|a| a.iter().map(read).collect())
+                    .unwrap_or_default();
+                if values.len() != keys.len() {
+                    // Answered 200 but unreadable: the read did nothing, so it failed.
+                    return Err(Outcome::Fail {
+                        error: format!("bad transaction answer: {value}"),
+                        node: Some(node),
+                    });
+                }
+                Ok((values, node))
+            }
+            // A read changes nothing: whatever happened to it, it did not happen.
+            Outcome::Info { error, node } | Outcome::Fail { error, node } => {
+                Err(Outcome::Fail { error, node })
+            }
+            Outcome::Mismatch { node, .. } => Err(Outcome::Fail {
+                error: "unexpected cas answer".into(),
+                node: Some(node),
+            }),
+        }
+    }
+
+    /// A bank transfer as two transactions: read both balances, then write both new ones
+    /// guarded by `expect`s of exactly what was read, so the write applies to that snapshot or
+    /// not at all (an account never written holds [`bank::INITIAL_BALANCE`]). A source that
+    /// cannot cover the amount fails the transfer with nothing written.
+    async fn transfer(
+        &self,
+        process: u64,
+        seq: u64,
+        node: usize,
+        (from, to, amount): (&str, &str, i64),
+    ) -> Outcome {
+        let (read, node_id) = match self.read_keys(process, seq, node, &[from, to]).await {
+            Ok(r) => r,
+            Err(o) => return o,
+        };
+        let balance = |v: &Value| v.as_i64().unwrap_or(bank::INITIAL_BALANCE);
+        let (bf, bt) = (balance(&read[0]), balance(&read[1]));
+        if bf < amount {
+            return Outcome::Fail {
+                error: format!("insufficient funds: {from} holds {bf}"),
+                node: Some(node_id),
+            };
+        }
+        let write = json!([
+            ["expect", from, read[0]],
+            ["expect", to, read[1]],
+            ["w", from, bf - amount],
+            ["w", to, bt + amount],
+        ]);
+        self.call(process, seq, node, Call::Txn(&write)).await
+    }
+}
+
+impl Client for KvClient {
+    async fn invoke(&self, process: u64, seq: u64, node: usize, op: &Op) -> Outcome {
+        let ok_with = |outcome: Outcome, value: &dyn Fn(Value) -> Value| match outcome {
+            Outcome::Ok { value: v, node } => Outcome::Ok {
+                value: value(v),
+                node,
+            },
+            other => other,
+        };
+        match op {
+            Op::Read { .. } | Op::Write { .. } | Op::Cas { .. } => {
+                self.call(process, seq, node, Call::Kv(op)).await
+            }
+            Op::Txn { .. } => {
+                let mops = op.invoke_value();
+                self.call(process, seq, node, Call::Txn(&mops)).await
+            }
+            Op::Transfer { from, to, amount } => {
+                let o = self.transfer(process, seq, node, (from, to, *amount)).await;
+                ok_with(o, &|_| op.invoke_value())
+            }
+            Op::ReadBalances { accounts } => {
+                let keys: Vec<&str> = accounts.iter().map(String::as_str).collect();
+                match self.read_keys(process, seq, node, &keys).await {
+                    Ok((values, node)) => {
+                        let balances: serde_json::Map<String, Value> = accounts
+                            .iter()
+                            .zip(values)
+                            .map(|(a, v)| {
+                                (
+                                    a.clone(),
+                                    v.as_i64().map_or(json!(bank::INITIAL_BALANCE), |_| v),
+                                )
+                            })
+                            .collect();
+                        Outcome::Ok {
+                            value: Value::Object(balances),
+                            node,
+                        }
+                    }
+                    Err(o) => o,
+                }
+            }
+            Op::SetAdd { value } => {
+                let mops = json!([["append", SET_KEY, value]]);
+                let o = self.call(process, seq, node, Call::Txn(&mops)).await;
+                ok_with(o, &|_| json!(value))
+            }
+            Op::CounterAdd { delta } => {
+                let mops = json!([["add", COUNTER_KEY, delta]]);
+                let o = self.call(process, seq, node, Call::Txn(&mops)).await;
+                ok_with(o, &|_| json!(delta))
+            }
+            // A missing set is empty, a missing counter zero.
+            Op::SetRead => match self.read_keys(process, seq, node, &[SET_KEY]).await {
+                Ok((v, node)) => Outcome::Ok {
+                    value: if v[0].is_null() {
+                        json!([])
+                    } else {
+                        v[0].clone()
+                    },
+                    node,
+                },
+                Err(o) => o,
+            },
+            Op::CounterRead => match self.read_keys(process, seq, node, &[COUNTER_KEY]).await {
+                Ok((v, node)) => Outcome::Ok {
+                    value: if v[0].is_null() {
+                        json!(0)
+                    } else {
+                        v[0].clone()
+                    },
+                    node,
+                },
+                Err(o) => o,
+            },
         }
     }
 }

@@ -104,7 +104,10 @@ pub struct Flags {
     /// --env ssh: add unknown host keys to known_hosts instead of refusing to connect.
     #[arg(long)]
     pub accept_new_host_keys: bool,
-    /// Workload: register (one key) or kv (many keys).
+    /// Workload: register (one key) or kv (many keys), checked for linearizability; or the
+    /// transactional ones (kvnode's POST /txn): list-append (Elle: isolation cycles), bank
+    /// (transfers; every read shows the same total), set (adds; lost/unexpected elements),
+    /// counter (increments; reads within bounds).
     #[arg(long, default_value = "register")]
     pub workload: String,
     /// Faults: comma-separated partition, kill, pause, clock, packet; or all; or none.
@@ -455,6 +458,14 @@ impl Flags {
             bail!("unknown --engine {engine:?} (expected raft, multipaxos or nwr)");
         }
         let workload: Workload = self.workload.parse()?;
+        if workload.is_transactional() {
+            if etcd {
+                bail!("--workload {workload} runs kvnode's transactions (POST /txn); with --system etcd use register or kv");
+            }
+            if self.cas_percent.is_some() {
+                bail!("--cas-percent applies to the register and kv workloads, not {workload}");
+            }
+        }
         let nwr_engine = engine == "nwr";
         let kvnode_args: Vec<String> = self
             .kvnode_args
@@ -602,6 +613,17 @@ impl Flags {
         let members = if kinds.contains(&FaultKind::Member) {
             if etcd || engine != "raft" {
                 bail!("--nemesis member needs --system kvnode --engine raft (the engine with membership changes)");
+            }
+            let sharded = kvnode_args.iter().enumerate().any(|(i, a)| {
+                let value = match a.strip_prefix("--shards") {
+                    Some("") => kvnode_args.get(i + 1).map(String::as_str),
+                    Some(v) => v.strip_prefix('='),
+                    None => None,
+                };
+                value.is_some_and(|v| v != "1")
+            });
+            if sharded {
+                bail!("--nemesis member: membership changes are not supported with --shards (--kvnode-args)");
             }
             if self.env != crate::env::EnvKind::Local {
                 bail!("--nemesis member runs on --env local only (it starts fresh nodes on this machine)");

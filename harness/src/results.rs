@@ -9,13 +9,19 @@ use crate::plan::System;
 use crate::rundir::layout;
 use anyhow::{Context, Result};
 use checkers::analysis::{Analysis, AnalysisOptions, NwrConfig, Observed, Verdict};
+use checkers::bank::BankOptions;
+use checkers::counter::CounterOptions;
+use checkers::elle;
 use checkers::history::History;
 use checkers::linearizable::CheckOptions;
 use checkers::model::ModelKind;
+use checkers::set::SetOptions;
+use checkers::txn_section::TxnCheck;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
+use workloads::Workload;
 
 /// Reads `history.jsonl`; a truncated last line (a crashed writer) is dropped with a note.
 pub fn read_history(path: &Path) -> Result<History> {
@@ -57,6 +63,7 @@ pub fn analyze_dir(
         },
         nwr,
         minimize: check_timeout.min(Duration::from_secs(20)),
+        txn: txn_check(run_dir, check_timeout),
         ghosts: run_system(run_dir) == System::Kvnode,
     };
     let (analysis, observed) = Analysis::with_observed(&history, &opts);
@@ -132,6 +139,9 @@ pub fn print_summary(a: &Analysis, run_dir: &Path, report: Option<&Path>) {
     for g in a.ghosts.iter().flat_map(|g| g.ghosts.iter().take(5)) {
         println!("  ghost: {}", wrap(&g.explanation, 90, "    "));
     }
+    for e in a.transactions.iter().flat_map(|t| t.examples(5)) {
+        println!("  - {}", wrap(&e, 90, "    "));
+    }
     print_nwr(a);
     println!(
         "ops: {} invoked, {} ok, {} fail, {} info",
@@ -170,6 +180,36 @@ pub fn print_summary(a: &Analysis, run_dir: &Path, report: Option<&Path>) {
     if let Some(r) = report {
         println!("report: {}", r.display());
     }
+}
+
+/// The checker of a transactional workload's run (per `test.json`), `None` for the register
+/// workloads. Transactions are judged against strict serializability: what Raft and
+/// Multi-Paxos promise by applying each one as a log entry (NWR promises nothing, and the
+/// point of running it is to see what that costs); bank reads must show the workload's total
+/// over exactly its accounts; a set read must be fresh unless the engine is NWR.
+pub fn txn_check(run_dir: &Path, check_timeout: Duration) -> Option<TxnCheck> {
+    let test: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join(layout::TEST)).ok()?).ok()?;
+    let workload: Workload = test.get("workload")?.as_str()?.parse().ok()?;
+    let nwr = test.get("engine").and_then(Value::as_str) == Some("nwr");
+    Some(match workload {
+        Workload::Register | Workload::Kv => return None,
+        Workload::ListAppend => TxnCheck::Elle(elle::CheckOptions {
+            model: elle::ConsistencyModel::StrictSerializable,
+            timeout: Some(check_timeout),
+            ..elle::CheckOptions::default()
+        }),
+        Workload::Bank => TxnCheck::Bank(BankOptions {
+            total: Some(workloads::bank::total()),
+            accounts: Some(workloads::bank::accounts()),
+            ..BankOptions::default()
+        }),
+        Workload::Set => TxnCheck::Set(SetOptions {
+            require_fresh_reads: !nwr,
+            ..SetOptions::default()
+        }),
+        Workload::Counter => TxnCheck::Counter(CounterOptions::default()),
+    })
 }
 
 /// The system a run directory tested, per `test.json` (kvnode for runs recorded before

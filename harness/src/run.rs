@@ -99,6 +99,7 @@ pub async fn invoke<C: Client>(
                 Op::Read { .. } => value.as_i64(),
                 Op::Write { value, .. } => Some(*value),
                 Op::Cas { to, .. } => Some(*to),
+                _ => None,
             };
             (EventType::Ok, value, Some(node), None, false)
         }
@@ -121,14 +122,15 @@ pub async fn invoke<C: Client>(
     (retire, observed)
 }
 
-/// Runs the workers until the deadline, `stop`, or `max_ops`.
+/// Runs the workers until the deadline, `stop`, or `max_ops`; returns how many ops they
+/// issued.
 pub async fn run_workers<C: Client>(
     spec: &LoadSpec,
     client: Arc<C>,
     rec: Arc<Recorder>,
     ids: Arc<ProcessIds>,
     stop: tokio::sync::watch::Receiver<bool>,
-) {
+) -> u64 {
     let start = Instant::now();
     let deadline = start + spec.duration;
     let issued = Arc::new(AtomicU64::new(0));
@@ -177,10 +179,9 @@ pub async fn run_workers<C: Client>(
                         next = now;
                     }
                 }
-                if let Some(m) = max_ops {
-                    if issued.fetch_add(1, Ordering::Relaxed) >= m {
-                        return;
-                    }
+                let n = issued.fetch_add(1, Ordering::Relaxed);
+                if max_ops.is_some_and(|m| n >= m) {
+                    return;
                 }
                 let mut op = gen.next_op();
                 if let Op::Cas { key, from, .. } = &mut op {
@@ -208,6 +209,9 @@ pub async fn run_workers<C: Client>(
         });
     }
     while tasks.join_next().await.is_some() {}
+    // With `max_ops` the counter overshoots by one per worker that stopped on it.
+    let n = issued.load(Ordering::Relaxed);
+    spec.max_ops.map_or(n, |m| n.min(m))
 }
 
 /// Faults applied so far, by kind (for the summary).
@@ -343,18 +347,19 @@ pub async fn poll_status<D: Db>(
     }
 }
 
-/// Final phase: one read of each key on every node, under fresh process ids.
+/// Final phase: the workload's final reads ([`Workload::final_ops`] after `issued` ops) on
+/// every node, under fresh process ids.
 pub async fn final_reads<C: Client>(
     client: &C,
     rec: &Recorder,
     ids: &ProcessIds,
     workload: Workload,
     nodes: usize,
+    issued: u64,
 ) {
     let mut tasks = Vec::new();
     for node in 0..nodes {
-        for key in workload.keys() {
-            let op = Op::Read { key };
+        for op in workload.final_ops(issued) {
             let process = ids.fresh();
             tasks.push(async move {
                 invoke(rec, client, process, 1, node, &op).await;

@@ -129,6 +129,10 @@ fn member_fault_is_refused_where_it_cannot_work() {
             "--nodes 7 must be 3, 4 or 5",
         ),
         (
+            &["--nemesis", "member", "--kvnode-args", "--shards 2"][..],
+            "membership changes are not supported with --shards",
+        ),
+        (
             &["--nemesis", "member", "--env", "netns"][..],
             "--nemesis member runs on --env local only",
         ),

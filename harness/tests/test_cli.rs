@@ -29,7 +29,12 @@ fn bad_input_is_refused_before_anything_starts() {
     refused(&["--nodes", "0"], "--nodes");
     refused(&["--nodes", "100"], "must be between 1 and 64");
     refused(&["--nemesis", "flood"], "unknown nemesis \"flood\"");
-    refused(&["--workload", "bank"], "unknown workload");
+    refused(&["--workload", "bogus"], "unknown workload");
+    refused(&["--workload", "bank", "--system", "etcd"], "POST /txn");
+    refused(
+        &["--workload", "list-append", "--cas-percent", "10"],
+        "--cas-percent applies",
+    );
     refused(&["--partition-shapes", "star"], "unknown partition shape");
     // A results "directory" that is a file: not writable.
     let f = tempfile::NamedTempFile::new().unwrap();

@@ -81,6 +81,15 @@ pub fn request(op: &Op, process: u64, seq: u64) -> ClientOp {
             from: Value::Int(*from),
             to: Value::Int(*to),
         }),
+        Op::Txn { .. }
+        | Op::Transfer { .. }
+        | Op::ReadBalances { .. }
+        | Op::SetAdd { .. }
+        | Op::SetRead
+        | Op::CounterAdd { .. }
+        | Op::CounterRead => {
+            unreachable!("Simulator::new refuses transactional workloads")
+        }
     }
 }
 
@@ -89,6 +98,7 @@ fn value_json(v: &Option<Value>) -> serde_json::Value {
         None => serde_json::Value::Null,
         Some(Value::Int(i)) => json!(i),
         Some(Value::Str(s)) => json!(s),
+        Some(Value::List(l)) => l.iter().map(|v| value_json(&Some(v.clone()))).collect(),
     }
 }
 
@@ -138,6 +148,7 @@ pub fn classify(op: &Op, answer: Answer, node: usize, attempt: usize, ids: &[Str
                 Op::Read { .. } => value.as_i64(),
                 Op::Write { value, .. } => Some(*value),
                 Op::Cas { to, .. } => Some(*to),
+                _ => None,
             };
             done(EventType::Ok, value, None, observed)
         }
@@ -174,6 +185,13 @@ pub fn classify(op: &Op, answer: Answer, node: usize, attempt: usize, ids: &[Str
             None,
         ),
         Reply::Unknown => done(EventType::Info, op.invoke_value(), Some("timeout"), None),
+        // Transaction replies never answer a register op; the outcome is not known.
+        Reply::Txn(_) | Reply::TxnAborted(_) | Reply::TwoPc(_) => done(
+            EventType::Info,
+            op.invoke_value(),
+            Some("unexpected reply"),
+            None,
+        ),
     }
 }
 

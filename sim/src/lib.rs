@@ -197,6 +197,20 @@ impl Simulator {
         flags.extend(config.kvnode_args.iter().cloned());
         let ids = config.node_ids();
         let spec = EngineSpec::from_flags(&ids[0], &ids, &flags)?;
+        if config.workload.is_transactional() {
+            return bad(format!(
+                "--workload {}: the simulator runs the register and kv workloads only \
+                 (transactional workloads: faultline test)",
+                config.workload
+            ));
+        }
+        if spec.shards > 1 {
+            return bad(format!(
+                "--shards {}: the simulator runs one replication group per node \
+                 (sharded clusters: faultline test)",
+                spec.shards
+            ));
+        }
         if spec.kind == EngineKind::Nwr && config.mix.cas_percent > 0 {
             return bad(format!(
                 "--cas-percent {}: the nwr engine offers no compare-and-set; use 0",
@@ -311,6 +325,7 @@ impl Simulator {
             check,
             nwr: self.nwr(),
             minimize: Duration::ZERO,
+            txn: None,
             ghosts: true,
         };
         Analysis::new(&History::from_events(outcome.history.clone()), &opts)

@@ -6,12 +6,21 @@
 //! protocol) are the harness's job. Each workload names the checker model that judges it
 //! ([`Workload::model`]), so a history and its model always travel together.
 //!
+//! The transactional workloads (list-append, bank, set, counter) record the shapes their
+//! checkers read (`checkers::txn`, `checkers::bank`, `checkers::set`, `checkers::counter`);
+//! [`Workload::is_transactional`] tells them apart from the register workloads.
+//!
 //! Determinism: a worker's generator is seeded from `(seed, worker)` with ChaCha8, so the same
 //! seed and concurrency replay the same operation streams.
 
+pub mod bank;
+pub mod counter;
 pub mod kv;
+pub mod list_append;
 pub mod register;
+pub mod set;
 
+use checkers::txn::Mop;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -40,22 +49,60 @@ pub enum Op {
         /// New value (unique per workload run).
         to: i64,
     },
+    /// A transaction of micro-ops (list-append); completes with every read filled in.
+    Txn {
+        /// The micro-ops, reads without values.
+        mops: Vec<Mop>,
+    },
+    /// Move `amount` from one bank account to another.
+    Transfer {
+        /// Source account.
+        from: String,
+        /// Destination account.
+        to: String,
+        /// Amount, positive.
+        amount: i64,
+    },
+    /// Read every bank account at once; completes with `{account: balance}`.
+    ReadBalances {
+        /// The accounts.
+        accounts: Vec<String>,
+    },
+    /// Add a unique element to the set.
+    SetAdd {
+        /// The element.
+        value: i64,
+    },
+    /// Read the whole set; completes with its elements.
+    SetRead,
+    /// Add `delta` to the counter.
+    CounterAdd {
+        /// The increment.
+        delta: i64,
+    },
+    /// Read the counter; completes with its value.
+    CounterRead,
 }
 
 impl Op {
-    /// The history function name: `read`, `write` or `cas`.
+    /// The history function name: `read`, `write`, `cas`, `txn`, `transfer` or `add`.
     pub fn f(&self) -> &'static str {
         match self {
-            Op::Read { .. } => "read",
+            Op::Read { .. } | Op::ReadBalances { .. } | Op::SetRead | Op::CounterRead => "read",
             Op::Write { .. } => "write",
             Op::Cas { .. } => "cas",
+            Op::Txn { .. } => "txn",
+            Op::Transfer { .. } => "transfer",
+            Op::SetAdd { .. } | Op::CounterAdd { .. } => "add",
         }
     }
 
-    /// The key as recorded in the history (`None` for the single register).
+    /// The key as recorded in the history (`None` for the single register and for the
+    /// transactional workloads, whose values name their keys).
     pub fn key(&self) -> Option<&str> {
         match self {
             Op::Read { key } | Op::Write { key, .. } | Op::Cas { key, .. } => key.as_deref(),
+            _ => None,
         }
     }
 
@@ -66,6 +113,13 @@ impl Op {
             Op::Read { .. } => serde_json::Value::Null,
             Op::Write { value, .. } => (*value).into(),
             Op::Cas { from, to, .. } => serde_json::json!([from, to]),
+            Op::Txn { mops } => mops.iter().map(Mop::to_json).collect(),
+            Op::Transfer { from, to, amount } => {
+                serde_json::json!({"from": from, "to": to, "amount": amount})
+            }
+            Op::ReadBalances { .. } | Op::SetRead | Op::CounterRead => serde_json::Value::Null,
+            Op::SetAdd { value } => (*value).into(),
+            Op::CounterAdd { delta } => (*delta).into(),
         }
     }
 }
@@ -78,11 +132,19 @@ pub enum Workload {
     Register,
     /// Many keys, each an independent register (checked per key).
     Kv,
+    /// Transactions of appends and reads over rolling keys (Elle).
+    ListAppend,
+    /// Transfers between accounts and reads of all balances.
+    Bank,
+    /// Adds of unique elements to one set and reads of it.
+    Set,
+    /// Increments of one counter and reads of it.
+    Counter,
 }
 
 /// An unknown `--workload` name.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown workload {0:?} (expected register or kv)")]
+#[error("unknown workload {0:?} (expected register, kv, list-append, bank, set or counter)")]
 pub struct UnknownWorkload(pub String);
 
 impl std::str::FromStr for Workload {
@@ -91,6 +153,10 @@ impl std::str::FromStr for Workload {
         match s {
             "register" => Ok(Workload::Register),
             "kv" => Ok(Workload::Kv),
+            "list-append" => Ok(Workload::ListAppend),
+            "bank" => Ok(Workload::Bank),
+            "set" => Ok(Workload::Set),
+            "counter" => Ok(Workload::Counter),
             _ => Err(UnknownWorkload(s.to_string())),
         }
     }
@@ -101,22 +167,52 @@ impl std::fmt::Display for Workload {
         f.write_str(match self {
             Workload::Register => "register",
             Workload::Kv => "kv",
+            Workload::ListAppend => "list-append",
+            Workload::Bank => "bank",
+            Workload::Set => "set",
+            Workload::Counter => "counter",
         })
     }
 }
 
 impl Workload {
-    /// The checker model that judges this workload's history (`cas-register` for both: a kv
-    /// history is split per key before checking).
+    /// The checker model that judges this workload's history (`cas-register` for register
+    /// and kv: a kv history is split per key before checking; else the workload's own).
     pub fn model(self) -> &'static str {
-        "cas-register"
+        match self {
+            Workload::Register | Workload::Kv => "cas-register",
+            Workload::ListAppend => "list-append",
+            Workload::Bank => "bank",
+            Workload::Set => "set",
+            Workload::Counter => "counter",
+        }
     }
 
-    /// The keys final reads should cover.
-    pub fn keys(self) -> Vec<Option<String>> {
+    /// Whether this is a transactional workload (judged by `checkers::elle`, `bank`, `set`
+    /// or `counter` rather than by linearizability).
+    pub fn is_transactional(self) -> bool {
+        !matches!(self, Workload::Register | Workload::Kv)
+    }
+
+    /// The reads of the final phase, after `total_ops` ops of the main phase: one read per
+    /// key for the registers, read-only transactions over every key list-append can have
+    /// touched, one read of all balances, the set or the counter.
+    pub fn final_ops(self, total_ops: u64) -> Vec<Op> {
         match self {
-            Workload::Register => vec![None],
-            Workload::Kv => (0..kv::KEYS).map(|k| Some(k.to_string())).collect(),
+            Workload::Register => vec![Op::Read { key: None }],
+            Workload::Kv => (0..kv::KEYS)
+                .map(|k| Op::Read {
+                    key: Some(k.to_string()),
+                })
+                .collect(),
+            Workload::ListAppend => {
+                list_append::read_txns(&list_append::keys_touched(total_ops), 64)
+            }
+            Workload::Bank => vec![Op::ReadBalances {
+                accounts: bank::accounts(),
+            }],
+            Workload::Set => vec![Op::SetRead],
+            Workload::Counter => vec![Op::CounterRead],
         }
     }
 
@@ -135,6 +231,12 @@ impl Workload {
         match self {
             Workload::Register => Generator::Register(register::Register::new(rng, values, mix)),
             Workload::Kv => Generator::Kv(kv::Kv::new(rng, values, mix)),
+            Workload::ListAppend => {
+                Generator::ListAppend(list_append::ListAppend::new(rng, values))
+            }
+            Workload::Bank => Generator::Bank(bank::Bank::new(rng)),
+            Workload::Set => Generator::Set(set::Set::new(rng, values)),
+            Workload::Counter => Generator::Counter(counter::Counter::new(rng)),
         }
     }
 }
@@ -217,6 +319,14 @@ pub enum Generator {
     Register(register::Register),
     /// See [`kv::Kv`].
     Kv(kv::Kv),
+    /// See [`list_append::ListAppend`].
+    ListAppend(list_append::ListAppend),
+    /// See [`bank::Bank`].
+    Bank(bank::Bank),
+    /// See [`set::Set`].
+    Set(set::Set),
+    /// See [`counter::Counter`].
+    Counter(counter::Counter),
 }
 
 impl Generator {
@@ -225,6 +335,10 @@ impl Generator {
         match self {
             Generator::Register(g) => g.next_op(),
             Generator::Kv(g) => g.next_op(),
+            Generator::ListAppend(g) => g.next_op(),
+            Generator::Bank(g) => g.next_op(),
+            Generator::Set(g) => g.next_op(),
+            Generator::Counter(g) => g.next_op(),
         }
     }
 }
@@ -253,7 +367,7 @@ mod tests {
                     Op::Write { value, .. } | Op::Cas { to: value, .. } => {
                         assert!(seen.insert(value), "duplicate {value}")
                     }
-                    Op::Read { .. } => {}
+                    _ => {}
                 }
             }
         }
@@ -279,6 +393,9 @@ mod tests {
     #[test]
     fn parses_names() {
         assert_eq!("kv".parse::<Workload>().unwrap(), Workload::Kv);
-        assert!("bank".parse::<Workload>().is_err());
+        for w in ["register", "kv", "list-append", "bank", "set", "counter"] {
+            assert_eq!(w.parse::<Workload>().unwrap().to_string(), w);
+        }
+        assert!("append".parse::<Workload>().is_err());
     }
 }

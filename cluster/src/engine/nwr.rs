@@ -55,6 +55,14 @@
 //!   (a read may see a write that a later read misses, while the write is still spreading).
 //!   The price: a second round trip on every write, and on reads that see a replica behind.
 //! - CAS: [`Reply::Unsupported`] (501). LWW registers cannot compare-and-set.
+//! - transactions ([`Op::Txn`]): each micro-op runs on its own quorums, one after the other,
+//!   with no isolation and no atomicity — the point of comparison for the transaction
+//!   checkers. `r` is a read; `w` a write; `append`, `add` and `expect` read first, then
+//!   (`append`, `add`) write the new whole value with a fresh timestamp, so concurrent
+//!   appends to one key overwrite each other (LWW) and a transaction's writes become visible
+//!   one by one. Outcome: all micro-ops done → the results; a failure before any write was
+//!   sent → definite (503 for a read quorum missed, 409 for an `expect` that did not hold or
+//!   a type error); after a write was sent → unknown (504): it is partly applied.
 //!
 //! Timestamps are totally ordered by `(l, c, node)`: `node` is the coordinator that stamped
 //! the write, so concurrent writes with equal clock readings tie-break deterministically by
@@ -106,7 +114,7 @@
 //! greatest stored timestamp.
 
 use super::{Engine, EngineConfig, Outbound, Ready, Role, Status};
-use crate::msg::{Command, Entry, NodeId, Op, Payload, Reply, ReqId, Value};
+use crate::msg::{Command, Entry, MicroOp, NodeId, Op, Payload, Reply, ReqId, TxnAbort, Value};
 use crate::storage::Recovered;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -301,6 +309,25 @@ struct PendingRead {
     deadline: u64,
 }
 
+/// Request ids at or above this are a transaction's micro-op requests, whose replies go to
+/// the transaction rather than to a client (the driver's ids count up from 1).
+const TXN_SUB: ReqId = 1 << 63;
+
+/// A transaction running its micro-ops one at a time ([`Op::Txn`]).
+#[derive(Debug)]
+struct PendingTxn {
+    req: ReqId,
+    ops: Vec<MicroOp>,
+    /// The micro-op in progress.
+    at: usize,
+    /// Whether the micro-op in progress is in its write step (else its read step).
+    writing: bool,
+    results: Vec<Option<Value>>,
+    /// Whether a write of an earlier micro-op was acknowledged: from then on a failure
+    /// leaves the transaction partly applied.
+    wrote: bool,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct HardState {
     epoch: u64,
@@ -333,6 +360,9 @@ pub struct Nwr {
     queries: HashMap<u64, PendingQuery>,
     /// client_id -> (seq, timestamp stamped for it).
     dedup: HashMap<String, (u64, Ts)>,
+    /// Transactions by the request id of their micro-op in flight.
+    txns: HashMap<ReqId, PendingTxn>,
+    next_sub: ReqId,
     /// Outputs collected for the next Ready.
     rd: Ready<NwrMsg>,
     /// This node's own replica replies, delivered at `advance` (after persistence).
@@ -453,6 +483,8 @@ impl Nwr {
             reads: HashMap::new(),
             queries: HashMap::new(),
             dedup: HashMap::new(),
+            txns: HashMap::new(),
+            next_sub: TXN_SUB,
             rd,
             self_replies: Vec::new(),
             in_flight_self: Vec::new(),
@@ -805,6 +837,114 @@ impl Nwr {
     }
 }
 
+impl Nwr {
+    fn start_txn(&mut self, req: ReqId, ops: Vec<MicroOp>) {
+        let t = PendingTxn {
+            req,
+            results: vec![None; ops.len()],
+            ops,
+            at: 0,
+            writing: false,
+            wrote: false,
+        };
+        self.run_micro_op(t);
+    }
+
+    /// Starts the micro-op at `t.at` (or answers the client when none is left).
+    fn run_micro_op(&mut self, mut t: PendingTxn) {
+        let Some(m) = t.ops.get(t.at).cloned() else {
+            self.rd.replies.push((t.req, Reply::Txn(t.results)));
+            return;
+        };
+        let sub = self.next_sub;
+        self.next_sub += 1;
+        match m {
+            MicroOp::Write { key, value } => {
+                t.writing = true;
+                self.start_write(sub, key, value, None);
+            }
+            other => {
+                t.writing = false;
+                self.start_read(sub, other.key().to_string());
+            }
+        }
+        self.txns.insert(sub, t);
+    }
+
+    /// Ends `t` after a failed micro-op: definite if nothing was written yet, else unknown.
+    fn fail_txn(&mut self, t: PendingTxn, definite: Reply) {
+        let reply = if t.wrote { Reply::Unknown } else { definite };
+        self.rd.replies.push((t.req, reply));
+    }
+
+    /// One micro-op request of `t` answered.
+    fn txn_step(&mut self, mut t: PendingTxn, reply: Reply) {
+        let at = t.at;
+        let key = t.ops[at].key().to_string();
+        let abort = |reason, message| {
+            Reply::TxnAborted(TxnAbort {
+                reason,
+                op: Some(at),
+                message,
+            })
+        };
+        if t.writing {
+            match reply {
+                Reply::Ok => {
+                    t.wrote = true;
+                    t.at += 1;
+                    self.run_micro_op(t);
+                }
+                // A write quorum missed: some replicas may hold this write.
+                Reply::Unknown => self.fail_txn(t, Reply::Unknown),
+                // Definitely not sent (`--read-writeback`'s timestamp query failed).
+                other => self.fail_txn(t, other),
+            }
+            return;
+        }
+        let cur = match reply {
+            Reply::Value(v) => v,
+            other => return self.fail_txn(t, other),
+        };
+        if let MicroOp::Read { .. } = &t.ops[at] {
+            t.results[at] = cur.clone();
+        }
+        let write = match t.ops[at].next_value(cur.as_ref()) {
+            Ok(w) => w,
+            Err((reason, message)) => return self.fail_txn(t, abort(reason, message)),
+        };
+        match write {
+            Some(value) => {
+                let sub = self.next_sub;
+                self.next_sub += 1;
+                t.writing = true;
+                self.start_write(sub, key, value, None);
+                self.txns.insert(sub, t);
+            }
+            None => {
+                t.at += 1;
+                self.run_micro_op(t);
+            }
+        }
+    }
+
+    /// Hands the replies to transactions' micro-op requests to their transactions (which may
+    /// start further requests, answered later, or finish and answer their clients).
+    fn pump_txns(&mut self) {
+        while self.rd.replies.iter().any(|(r, _)| *r >= TXN_SUB) {
+            let (subs, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.rd.replies)
+                .into_iter()
+                .partition(|(r, _)| *r >= TXN_SUB);
+            self.rd.replies = rest;
+            for (sub, reply) in subs {
+                if let Some(t) = self.txns.remove(&sub) {
+                    self.txn_step(t, reply);
+                }
+            }
+        }
+    }
+}
+
 impl Engine for Nwr {
     type Msg = NwrMsg;
 
@@ -884,6 +1024,7 @@ impl Engine for Nwr {
                 self.send(&p, Body::Clock, false);
             }
         }
+        self.pump_txns();
     }
 
     fn observe_wall(&mut self, wall_ms: u64) {
@@ -906,6 +1047,7 @@ impl Engine for Nwr {
             body @ (Body::WriteAck { .. } | Body::ReadReply { .. }) => self.on_reply(from, body),
             Body::Clock => {}
         }
+        self.pump_txns();
     }
 
     fn propose(&mut self, req: ReqId, cmd: Command) {
@@ -916,8 +1058,12 @@ impl Engine for Nwr {
         match cmd.op {
             Op::Put { key, value } => self.start_write(req, key, value, writer),
             Op::Get { key } => self.start_read(req, key),
-            Op::Cas { .. } => self.rd.replies.push((req, Reply::Unsupported)),
+            Op::Txn { ops } => self.start_txn(req, ops),
+            Op::Cas { .. } | Op::Prepare { .. } | Op::Decide { .. } | Op::Resolve { .. } => {
+                self.rd.replies.push((req, Reply::Unsupported))
+            }
         }
+        self.pump_txns();
     }
 
     fn read(&mut self, req: ReqId, key: String) {
@@ -938,6 +1084,7 @@ impl Engine for Nwr {
         for body in std::mem::take(&mut self.in_flight_self) {
             self.on_reply(&id, body);
         }
+        self.pump_txns();
     }
 
     fn status(&self) -> Status {
@@ -953,3 +1100,7 @@ impl Engine for Nwr {
 #[cfg(test)]
 #[path = "nwr_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "nwr_txn_tests.rs"]
+mod txn_tests;

@@ -16,7 +16,7 @@ fn ids(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("n{i}")).collect()
 }
 
-fn sim(n: usize, nwr: NwrConfig) -> Sim<Nwr> {
+pub(super) fn sim(n: usize, nwr: NwrConfig) -> Sim<Nwr> {
     let all = ids(n);
     let names: Vec<&str> = all.iter().map(|s| s.as_str()).collect();
     let all2 = all.clone();
@@ -33,7 +33,7 @@ fn sim(n: usize, nwr: NwrConfig) -> Sim<Nwr> {
     )
 }
 
-fn cfg(n: usize, w: usize, r: usize, clock: ClockMode) -> NwrConfig {
+pub(super) fn cfg(n: usize, w: usize, r: usize, clock: ClockMode) -> NwrConfig {
     NwrConfig {
         n,
         w,
@@ -57,7 +57,7 @@ fn put(key: &str, v: i64) -> Command {
 }
 
 /// The reply to `req` on `node`, if any yet.
-fn reply(s: &Sim<Nwr>, node: &str, req: ReqId) -> Option<Reply> {
+pub(super) fn reply(s: &Sim<Nwr>, node: &str, req: ReqId) -> Option<Reply> {
     s.out[node]
         .replies
         .iter()
@@ -195,7 +195,7 @@ fn intersecting_quorums_never_read_stale_over_seeds() {
                         acked_reads += 1;
                         let v = v.map(|v| match v {
                             Value::Int(i) => i,
-                            Value::Str(_) => unreachable!(),
+                            Value::Str(_) | Value::List(_) => unreachable!(),
                         });
                         assert!(
                             allowed.contains(&v),

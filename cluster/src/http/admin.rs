@@ -16,6 +16,7 @@
 //! | 409 | `already-member`, `already-voter`, `last-voter` | the change makes no sense now |
 //! | 421 | `not-leader` (+ `leader`) | send it to the leader |
 //! | 501 | `unsupported` | the engine has no membership changes |
+//! | 409 | `sharded` | the node runs `--shards` > 1 (groups' members are fixed) |
 //! | 503 | `unavailable` | the node is overloaded or stopping |
 //! | 504 | `timeout` | UNKNOWN: the change may still commit |
 
@@ -105,6 +106,7 @@ fn change_error(e: ChangeError) -> Response {
         ChangeError::LastVoter => (StatusCode::CONFLICT, "last-voter"),
         ChangeError::NotMember(_) => (StatusCode::NOT_FOUND, "not-member"),
         ChangeError::MultiServer(_) => (StatusCode::BAD_REQUEST, "multi-server-change"),
+        ChangeError::Sharded => (StatusCode::CONFLICT, "sharded"),
         _ => (StatusCode::BAD_REQUEST, "bad-request"),
     };
     refusal(status, slug, message)
@@ -159,6 +161,9 @@ pub(super) async fn delete_member(
 /// node cut off from the leader).
 pub(super) async fn get_members(State(state): State<ApiState>) -> Response {
     let s = state.status.lock().expect("status lock").clone();
+    if !s.shards.is_empty() {
+        return change_error(ChangeError::Sharded);
+    }
     let Some(m) = s.membership else {
         return change_error(ChangeError::Unsupported(s.engine));
     };

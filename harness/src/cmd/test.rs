@@ -259,7 +259,7 @@ pub async fn run_phases<D: Db>(plan: &TestPlan, testbed: &Testbed<D>) -> Result<
         max_ops: None,
     };
     let ids = Arc::new(ProcessIds::new(plan.concurrency as u64));
-    let ((), counts, ()) = tokio::join!(
+    let (issued, counts, ()) = tokio::join!(
         run::run_workers(
             &load,
             client.clone(),
@@ -283,7 +283,15 @@ pub async fn run_phases<D: Db>(plan: &TestPlan, testbed: &Testbed<D>) -> Result<
     if !testbed.await_recovery(Duration::from_secs(15)).await {
         eprintln!("faultline: warning: cluster not recovered after 15 s; final reads anyway");
     }
-    run::final_reads(&*client, &rec, &ids, plan.workload, plan.nodes.len()).await;
+    run::final_reads(
+        &*client,
+        &rec,
+        &ids,
+        plan.workload,
+        plan.nodes.len(),
+        issued,
+    )
+    .await;
     if let Some(p) = progress {
         p.finish_and_clear();
     }
