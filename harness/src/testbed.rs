@@ -356,7 +356,8 @@ impl<D: Db> Testbed<D> {
                 self.blocking(move |_, net, _| net.packet(&ns, d, l))
                     .await?;
             }
-            Fault::Member { .. } => unreachable!("handled above"),
+            // Returned early above; an error rather than a panic if that ever changes.
+            Fault::Member { .. } => bail!("a membership change reached the fault switch"),
         }
         Ok(fault)
     }

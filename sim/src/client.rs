@@ -60,8 +60,10 @@ pub struct Completion {
     pub observed: Option<i64>,
 }
 
-/// The kvnode request for a workload op issued by `process` as its `seq`-th op.
-pub fn request(op: &Op, process: u64, seq: u64) -> ClientOp {
+/// The kvnode request for a workload op issued by `process` as its `seq`-th op; `None` for
+/// transactional ops, which the simulated cluster cannot serve (`Simulator::new` refuses
+/// those workloads, so this is only a guard: the op is answered as refused, never a panic).
+pub fn request(op: &Op, process: u64, seq: u64) -> Option<ClientOp> {
     let key = op.key().unwrap_or(REGISTER_KEY).to_string();
     let cmd = |op| {
         ClientOp::Write(Command {
@@ -70,7 +72,7 @@ pub fn request(op: &Op, process: u64, seq: u64) -> ClientOp {
             seq: Some(seq),
         })
     };
-    match op {
+    Some(match op {
         Op::Read { .. } => ClientOp::Read(key),
         Op::Write { value, .. } => cmd(KvOp::Put {
             key,
@@ -87,10 +89,8 @@ pub fn request(op: &Op, process: u64, seq: u64) -> ClientOp {
         | Op::SetAdd { .. }
         | Op::SetRead
         | Op::CounterAdd { .. }
-        | Op::CounterRead => {
-            unreachable!("Simulator::new refuses transactional workloads")
-        }
-    }
+        | Op::CounterRead => return None,
+    })
 }
 
 fn value_json(v: &Option<Value>) -> serde_json::Value {

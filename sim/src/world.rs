@@ -804,7 +804,11 @@ impl<E: Engine> World<'_, E> {
             return;
         }
         let c = &self.calls[call];
-        let req = client::request(&c.op, c.process, c.seq);
+        let Some(req) = client::request(&c.op, c.process, c.seq) else {
+            self.respond(ex, node, Answer::Refused, self.now);
+            return;
+        };
+        let n = &mut self.nodes[node];
         n.open.insert(ex);
         n.reqs.push_back((req, ex));
         let inc = n.inc;
