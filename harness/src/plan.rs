@@ -110,7 +110,8 @@ pub struct Flags {
     /// counter (increments; reads within bounds).
     #[arg(long, default_value = "register")]
     pub workload: String,
-    /// Faults: comma-separated partition, kill, pause, clock, packet; or all; or none.
+    /// Faults: comma-separated partition, kill, pause, clock, packet, member; or all (every
+    /// kind but member); or none. member (Raft, --env local, 3-5 nodes): membership changes.
     #[arg(long, default_value = "all")]
     pub nemesis: String,
     /// Mean seconds between fault changes (each kind waits ~this long, then holds ~this long).
