@@ -150,6 +150,17 @@ fn small_suite_end_to_end() {
     check_page_in_browser(&dir, &suite);
 }
 
+/// Shows in `cargo test`'s output when the end-to-end test above could not check the page in
+/// a browser (it still checks suite.json, junit.xml and the exit code without one).
+#[test]
+#[cfg_attr(
+    missing_chromium,
+    ignore = "needs chromium: apt-get install -y chromium (small_suite_end_to_end then skips its link check)"
+)]
+fn suite_page_links_are_checked_in_a_browser() {
+    assert!(testkit::require(testkit::Need::Chromium).is_some());
+}
+
 /// Every figure and seed cell of the comparison table links to a run that exists.
 fn check_page_in_browser(dir: &Path, suite: &SuiteResult) {
     let Some(bin) = testkit::require(testkit::Need::Chromium) else {
