@@ -49,7 +49,10 @@ pub fn analyze_dir(
 ) -> Result<(Analysis, Option<Observed>)> {
     let dir = layout::RunDir::new(run_dir);
     let history = read_history(&dir.history())?;
-    let nwr = nwr_run_config(run_dir);
+    // The run's settings, read once for every decision below (absent for imported runs).
+    let test = recorded_test(run_dir);
+    let test = test.as_ref();
+    let nwr = nwr_run_config(test);
     let opts = AnalysisOptions {
         check: CheckOptions {
             model: Some(if nwr.is_some() {
@@ -63,8 +66,8 @@ pub fn analyze_dir(
         },
         nwr,
         minimize: check_timeout.min(Duration::from_secs(20)),
-        txn: txn_check(run_dir, check_timeout),
-        ghosts: run_system(run_dir) == System::Kvnode,
+        txn: txn_check(test, check_timeout),
+        ghosts: run_system(test) == System::Kvnode,
     };
     let (analysis, observed) = Analysis::with_observed(&history, &opts);
     let text = serde_json::to_string_pretty(&analysis)?;
@@ -187,9 +190,8 @@ pub fn print_summary(a: &Analysis, run_dir: &Path, report: Option<&Path>) {
 /// Multi-Paxos promise by applying each one as a log entry (NWR promises nothing, and the
 /// point of running it is to see what that costs); bank reads must show the workload's total
 /// over exactly its accounts; a set read must be fresh unless the engine is NWR.
-pub fn txn_check(run_dir: &Path, check_timeout: Duration) -> Option<TxnCheck> {
-    let test: Value =
-        serde_json::from_slice(&std::fs::read(run_dir.join(layout::TEST)).ok()?).ok()?;
+pub fn txn_check(test: Option<&Value>, check_timeout: Duration) -> Option<TxnCheck> {
+    let test = test?;
     let workload: Workload = test.get("workload")?.as_str()?.parse().ok()?;
     let nwr = test.get("engine").and_then(Value::as_str) == Some("nwr");
     Some(match workload {
@@ -212,25 +214,24 @@ pub fn txn_check(run_dir: &Path, check_timeout: Duration) -> Option<TxnCheck> {
     })
 }
 
-/// The system a run directory tested, per `test.json` (kvnode for runs recorded before
-/// `--system` existed, or without `test.json`).
-pub fn run_system(run_dir: &Path) -> System {
-    #[derive(serde::Deserialize)]
-    struct Recorded {
-        system: System,
-    }
-    std::fs::read(run_dir.join(layout::TEST))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Recorded>(&b).ok())
-        .map_or(System::Kvnode, |r| r.system)
+/// A run directory's `test.json`, `None` when it is missing or unreadable (imported runs).
+pub fn recorded_test(run_dir: &Path) -> Option<Value> {
+    serde_json::from_slice(&std::fs::read(run_dir.join(layout::TEST)).ok()?).ok()
+}
+
+/// The system a run tested, per its `test.json` (kvnode for runs recorded before `--system`
+/// existed, or without `test.json`).
+pub fn run_system(test: Option<&Value>) -> System {
+    test.and_then(|t| t.get("system"))
+        .and_then(|s| serde_json::from_value(s.clone()).ok())
+        .unwrap_or(System::Kvnode)
 }
 
 /// The quorum settings of an NWR run directory, `None` for other engines or without
 /// `test.json`. Runs recorded before `--nwr` existed fall back to `--n/--w/--r/--clock` in
 /// their kvnode arguments, then to kvnode's defaults (N = nodes, W = R = a majority).
-pub fn nwr_run_config(run_dir: &Path) -> Option<NwrConfig> {
-    let test: Value =
-        serde_json::from_slice(&std::fs::read(run_dir.join(layout::TEST)).ok()?).ok()?;
+pub fn nwr_run_config(test: Option<&Value>) -> Option<NwrConfig> {
+    let test = test?;
     if test.get("engine").and_then(Value::as_str) != Some("nwr") {
         return None;
     }

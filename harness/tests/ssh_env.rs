@@ -36,39 +36,9 @@ fn ssh_run(
     hosts: &SshHosts,
     args: &[&str],
 ) -> (i32, String, std::path::PathBuf, tempfile::TempDir) {
-    let dir = results_dir();
-    let out = faultline()
-        .args([
-            "test",
-            "--env",
-            "ssh",
-            "--accept-new-host-keys",
-            "--no-report",
-            "--hosts",
-        ])
-        .arg(&hosts.hosts_file)
-        .arg("--results")
-        .arg(dir.path())
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run = std::fs::canonicalize(dir.path().join("latest")).unwrap_or_default();
-    if std::env::var_os("FAULTLINE_KEEP_RESULTS").is_some() {
-        eprintln!("kept {}", run.display());
-        let _ = dir.keep();
-        return (
-            out.status.code().unwrap_or(-1),
-            text,
-            run.clone(),
-            results_dir(),
-        );
-    }
-    (out.status.code().unwrap_or(-1), text, run, dir)
+    let mut all = vec!["--accept-new-host-keys"];
+    all.extend_from_slice(args);
+    common::run_ssh_test(&hosts.hosts_file, &all)
 }
 
 /// Run directories left on the hosts (the uploaded `bin/` stays by design).

@@ -23,7 +23,7 @@
 
 mod common;
 
-use common::{faultline, processes_mentioning, results_dir};
+use common::processes_mentioning;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -280,22 +280,8 @@ fn op_counts(text: &str) -> (u64, u64) {
 
 /// One `faultline test --env ssh` run on the VMs: (exit code, output, run directory).
 fn vm_run(vms: &Vms, what: &str, args: &[&str]) -> (i32, String, PathBuf, tempfile::TempDir) {
-    let dir = results_dir();
     let t = Instant::now();
-    let out = faultline()
-        .args(["test", "--env", "ssh", "--no-report", "--hosts"])
-        .arg(&vms.hosts_file)
-        .arg("--results")
-        .arg(dir.path())
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run = std::fs::canonicalize(dir.path().join("latest")).unwrap_or_default();
+    let (code, text, run, dir) = common::run_ssh_test(&vms.hosts_file, args);
     let line = |prefix: &str| {
         text.lines()
             .find(|l| l.trim_start().starts_with(prefix))
@@ -311,15 +297,14 @@ fn vm_run(vms: &Vms, what: &str, args: &[&str]) -> (i32, String, PathBuf, tempfi
         .unwrap_or(f64::NAN);
     let (invoked, ok) = op_counts(&text);
     eprintln!(
-        "timing: {what}: exit {}, {:.0} s wall; {} | {invoked} ops invoked, {ok} ok ({:.1} ok/s of the time limit) | {} | {}",
-        out.status.code().unwrap_or(-1),
+        "timing: {what}: exit {code}, {:.0} s wall; {} | {invoked} ops invoked, {ok} ok ({:.1} ok/s of the time limit) | {} | {}",
         t.elapsed().as_secs_f64(),
         line("verdict"),
         ok as f64 / limit,
         line("faultline: 3 nodes up"),
         line("latency"),
     );
-    (out.status.code().unwrap_or(-1), text, run, dir)
+    (code, text, run, dir)
 }
 
 /// Runs `--kvnode-args read` under `nemesis` (partitions isolating the leader) with seeds

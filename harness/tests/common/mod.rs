@@ -32,6 +32,34 @@ pub fn run_test(dir: &Path, args: &[&str]) -> (i32, Output) {
     (out.status.code().unwrap_or(-1), out)
 }
 
+/// Runs `faultline test --env ssh --no-report --hosts HOSTS_FILE` with `args` in a fresh
+/// results directory: (exit code, stdout and stderr, the run directory, the results directory
+/// that holds it). With `FAULTLINE_KEEP_RESULTS` set the results directory is kept for a look.
+pub fn run_ssh_test(hosts_file: &Path, args: &[&str]) -> (i32, String, PathBuf, tempfile::TempDir) {
+    let dir = results_dir();
+    let out = faultline()
+        .args(["test", "--env", "ssh", "--no-report", "--hosts"])
+        .arg(hosts_file)
+        .arg("--results")
+        .arg(dir.path())
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let code = out.status.code().unwrap_or(-1);
+    let run = std::fs::canonicalize(dir.path().join("latest")).unwrap_or_default();
+    if std::env::var_os("FAULTLINE_KEEP_RESULTS").is_some() {
+        eprintln!("kept {}", run.display());
+        let _ = dir.keep();
+        return (code, text, run, results_dir());
+    }
+    (code, text, run, dir)
+}
+
 /// The single run directory under `dir`.
 pub fn run_dir(dir: &Path) -> PathBuf {
     std::fs::canonicalize(dir.join("latest")).unwrap()
