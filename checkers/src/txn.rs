@@ -58,9 +58,22 @@ pub enum Mop {
     Read {
         /// The key read.
         key: Key,
-        /// What the read returned, for committed (`ok`) transactions only.
+        /// What the read returned, for committed (`ok`) transactions only. Stored as JSON
+        /// with `null` for [`ReadValue::Nil`] and the field left out when unknown, so that a
+        /// null read survives a round trip through `results.json`.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present_read"
+        )]
         value: Option<ReadValue>,
     },
+}
+
+/// A `value` field that is present is a read result, `null` included (the field is absent
+/// when the result is unknown).
+fn present_read<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<ReadValue>, D::Error> {
+    ReadValue::deserialize(d).map(Some)
 }
 
 /// What a committed read returned.
@@ -501,5 +514,29 @@ pub(crate) fn show_list(l: &[i64]) -> String {
             tail(&l[l.len() - MAX + 2..]),
             l.len()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_null_read_survives_a_round_trip_and_an_unknown_one_stays_unknown() {
+        // `results.json` stores anomalies' micro-ops: an empty-list read must come back as
+        // one, not as "result unknown" (serde reads a bare null as `None`).
+        for value in [
+            Some(ReadValue::Nil),
+            None,
+            Some(ReadValue::List(vec![1, 2])),
+            Some(ReadValue::Int(3)),
+        ] {
+            let m = Mop::Read {
+                key: "x".into(),
+                value,
+            };
+            let text = serde_json::to_string(&m).unwrap();
+            assert_eq!(serde_json::from_str::<Mop>(&text).unwrap(), m, "{text}");
+        }
     }
 }

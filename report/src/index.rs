@@ -123,6 +123,7 @@ pub fn render(run: &Run, summary: &RunSummary, artifacts: &Artifacts) -> String 
 
     crate::nwr::section(&mut b, run);
     linearizability_section(&mut b, run);
+    crate::txn::section(&mut b, run);
 
     b.push_str(
         "<h2>Plots</h2><p class=\"muted\">Under each plot, on the same time axis: one lane \

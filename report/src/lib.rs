@@ -19,12 +19,14 @@
 //! - `run`: a run as the renderers see it (analysis, paired history, config).
 //! - `plots`: the three PNG plots with the cluster-state strip.
 //! - `timeline`, `counterexample`, `index`, `listing`, `compare`: the HTML pages.
+//! - `txn`, `cycle`: the transactions section and the drawing of an Elle anomaly's cycle.
 //! - `summary`: key figures of a run, stored for the listing and comparisons.
 //! - `suite`, `suite_page`, `trends`: what `suite.json` holds, the suite's comparison page,
 //!   and suites across stored runs (listing section, trends page).
 
 mod compare;
 mod counterexample;
+pub mod cycle;
 mod error;
 mod ghost;
 mod html;
@@ -41,6 +43,7 @@ mod suite_page;
 mod summary;
 mod timeline;
 mod trends;
+mod txn;
 
 use std::path::{Path, PathBuf};
 

@@ -15,12 +15,12 @@ use super::graph::{
     Graph, OutOfTime, RwRule, Scratch, DATA, PROCESS, REALTIME, RW, WR, WW,
 };
 use super::model::Cycle;
-use super::{Anomaly, ConsistencyModel, CycleStep, Relation, TxnRef};
+use super::{Anomaly, Because, ConsistencyModel, CycleStep, Relation, StepEvidence, TxnRef};
 use crate::txn::Txn;
 use std::time::Instant;
 
 /// Explains a data edge: `(a, b, relation)` to `(key, sentence)`.
-pub(crate) type Explainer<'e> = dyn Fn(u32, u32, u8) -> Option<(String, String)> + 'e;
+pub(crate) type Explainer<'e> = dyn Fn(u32, u32, u8) -> Option<Because> + 'e;
 
 /// What the cycle search saw.
 pub(crate) struct Outcome {
@@ -225,12 +225,14 @@ fn describe(walk: &Walk, class: Cycle, txns: &[Txn], explain: &Explainer) -> Ano
     let mut steps = Vec::with_capacity(walk.len());
     for &(a, b, l) in walk {
         let (ta, tb) = (&txns[a as usize], &txns[b as usize]);
-        let (key, explanation) = match l {
+        let (key, evidence, explanation) = match l {
             PROCESS => (
+                None,
                 None,
                 format!("process {} ran {} before {}", ta.process, name(a), name(b)),
             ),
             REALTIME => (
+                None,
                 None,
                 format!(
                     "{} completed (index {}) before {} was invoked (index {})",
@@ -241,8 +243,23 @@ fn describe(walk: &Walk, class: Cycle, txns: &[Txn], explain: &Explainer) -> Ano
                 ),
             ),
             _ => match explain(a, b, l) {
-                Some((k, s)) => (Some(k), s),
+                Some(Because {
+                    key,
+                    text,
+                    from_mop,
+                    to_mop,
+                }) => {
+                    let evidence = match (ta.mops.get(from_mop), tb.mops.get(to_mop)) {
+                        (Some(f), Some(t)) => Some(StepEvidence {
+                            from: f.clone(),
+                            to: t.clone(),
+                        }),
+                        _ => None,
+                    };
+                    (Some(key), evidence, text)
+                }
                 None => (
+                    None,
                     None,
                     format!("{} -{}-> {}", name(a), relation(l).name(), name(b)),
                 ),
@@ -253,6 +270,7 @@ fn describe(walk: &Walk, class: Cycle, txns: &[Txn], explain: &Explainer) -> Ano
             to: name(b),
             relation: relation(l),
             key,
+            evidence,
             explanation,
         });
     }

@@ -12,7 +12,7 @@
 use super::findings::Findings;
 use super::graph::{Edges, RW, WR, WW};
 use super::keys::{note_writes, reject_dups, Keys};
-use super::{AnomalyClass, Fx, Unusable};
+use super::{AnomalyClass, Because, Fx, Unusable};
 use crate::txn::{show_list, Mop, ReadValue, Txn, TxnStatus};
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -277,28 +277,39 @@ impl Index<'_> {
     }
 
     /// The key and a sentence saying why `a -> b` carries relation `rel` (ww, wr or rw).
-    fn explain_edge(&self, a: u32, b: u32, rel: u8) -> Option<(String, String)> {
+    fn explain_edge(&self, a: u32, b: u32, rel: u8) -> Option<Because> {
         let (an, bn) = (self.name(a), self.name(b));
-        for m in self.mops(b) {
+        for (to_mop, m) in self.mops(b).iter().enumerate() {
+            let because = |key: &str, text: String, from_mop: usize| Because {
+                key: key.to_string(),
+                text,
+                from_mop,
+                to_mop,
+            };
             match (*m, rel) {
                 (IMop::Read(k, Some(l)), WR) => {
                     let Some(&last) = l.last() else { continue };
-                    if self.elem(k, last).is_some_and(|e| e.writer == a) {
-                        return Some((
-                            self.key(k).to_string(),
-                            format!(
-                                "{bn} read {} = {}, whose last element {last} {an} appended",
-                                self.key(k),
-                                show_list(l)
-                            ),
-                        ));
+                    if self.elem(k, last).is_none_or(|e| e.writer != a) {
+                        continue;
                     }
+                    let Some(from) = self.append_pos(a, k, last) else {
+                        continue;
+                    };
+                    let text = format!(
+                        "{bn} read {} = {}, whose last element {last} {an} appended",
+                        self.key(k),
+                        show_list(l)
+                    );
+                    return Some(because(self.key(k), text, from));
                 }
                 (IMop::Append(k, v), WW) => {
                     let Some(p) = self.prev(k, v) else { continue };
                     if self.elem(k, p).is_none_or(|e| e.writer != a) {
                         continue;
                     }
+                    let Some(from) = self.append_pos(a, k, p) else {
+                        continue;
+                    };
                     let key = self.key(k);
                     let ppos = self.elem(k, p).expect("prev is known").pos as usize;
                     let text = if self.observed(k, v) {
@@ -312,7 +323,7 @@ impl Index<'_> {
                             self.evidence(k, ppos, ppos)
                         )
                     };
-                    return Some((key.to_string(), text));
+                    return Some(because(key, text, from));
                 }
                 (IMop::Append(k, v), RW) => {
                     let prev = self.prev(k, v);
@@ -322,6 +333,9 @@ impl Index<'_> {
                     if !self.readers_of(s).contains(&a) {
                         continue;
                     }
+                    let Some(from) = self.read_pos(a, k, prev) else {
+                        continue;
+                    };
                     let key = self.key(k);
                     let read = self.read_of(a, k, prev);
                     let text = match (prev, self.observed(k, v)) {
@@ -343,12 +357,26 @@ impl Index<'_> {
                             "{an} read {key} as empty and no read ever showed an element of {key}, so it missed {bn}'s append of {v}"
                         ),
                     };
-                    return Some((key.to_string(), text));
+                    return Some(because(key, text, from));
                 }
                 _ => {}
             }
         }
         None
+    }
+
+    /// Position in `t` of its append of `v` to `k`.
+    fn append_pos(&self, t: u32, k: u32, v: i64) -> Option<usize> {
+        self.mops(t)
+            .iter()
+            .position(|m| matches!(*m, IMop::Append(k2, v2) if k2 == k && v2 == v))
+    }
+
+    /// Position in `t` of a committed read of `k` that ended at `last` (None = empty).
+    fn read_pos(&self, t: u32, k: u32, last: Option<i64>) -> Option<usize> {
+        self.mops(t).iter().position(
+            |m| matches!(*m, IMop::Read(k2, Some(l)) if k2 == k && l.last().copied() == last),
+        )
     }
 
     /// How `t` read `k` when the read ended at `last`, rendered.
@@ -712,7 +740,7 @@ impl super::Inference for Index<'_> {
         }
     }
 
-    fn explain(&self, a: u32, b: u32, rel: u8) -> Option<(String, String)> {
+    fn explain(&self, a: u32, b: u32, rel: u8) -> Option<Because> {
         self.explain_edge(a, b, rel)
     }
 }

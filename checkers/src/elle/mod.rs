@@ -104,6 +104,12 @@ pub struct TxnRef {
     pub status: TxnStatus,
     /// Source line of the completion (or the invoke).
     pub line: usize,
+    /// Invoke time, ns since the test started.
+    #[serde(default)]
+    pub call: u64,
+    /// Completion time, ns; `None` when the outcome is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ret: Option<u64>,
     /// Its micro-ops (reads filled in when committed).
     pub mops: Vec<Mop>,
 }
@@ -118,6 +124,8 @@ impl TxnRef {
             process: t.process,
             status: t.status,
             line: t.line(),
+            call: t.call,
+            ret: t.ret,
             mops: t.mops.clone(),
         }
     }
@@ -168,8 +176,35 @@ pub struct CycleStep {
     /// The key the data relation is about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// For a ww, wr or rw step: the micro-op of each transaction that justifies it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<StepEvidence>,
     /// The reason in one sentence, naming the values.
     pub explanation: String,
+}
+
+/// The two micro-ops a data dependency rests on, exactly as the transactions hold them:
+/// ww — `from`'s append (write) and `to`'s append (write) right after it in the key's
+/// version order; wr — `from`'s append (write) and `to`'s read showing it last; rw — `from`'s
+/// read and `to`'s append (write) of the next version, which that read missed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepEvidence {
+    /// The source transaction's micro-op.
+    pub from: Mop,
+    /// The target transaction's micro-op.
+    pub to: Mop,
+}
+
+/// Why a data edge holds, as a workload's inference explains it.
+pub(crate) struct Because {
+    /// The key.
+    pub key: String,
+    /// One sentence naming the values.
+    pub text: String,
+    /// Position of the justifying micro-op in the source transaction.
+    pub from_mop: usize,
+    /// Position of the justifying micro-op in the target transaction.
+    pub to_mop: usize,
 }
 
 /// One anomaly.
@@ -365,8 +400,8 @@ pub(crate) trait Inference {
     fn non_cycle_anomalies(&self, f: &mut Findings);
     /// Adds the ww / wr / rw edges.
     fn data_edges(&self, out: &mut graph::Edges);
-    /// The key and a sentence saying why `a -> b` carries relation `rel`.
-    fn explain(&self, a: u32, b: u32, rel: u8) -> Option<(String, String)>;
+    /// The key, a sentence and the micro-ops saying why `a -> b` carries relation `rel`.
+    fn explain(&self, a: u32, b: u32, rel: u8) -> Option<Because>;
 }
 
 /// Runs one inference: its own anomalies, then the model's graph and cycle search.

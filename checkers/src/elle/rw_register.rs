@@ -18,7 +18,7 @@ use super::findings::Findings;
 use super::graph::{Edges, RW, WR, WW};
 use super::keys::{note_writes, reject_dups, Keys};
 use super::list_append::join_and;
-use super::{Anomaly, AnomalyClass, Fx, TxnRef, Unusable};
+use super::{Anomaly, AnomalyClass, Because, Fx, TxnRef, Unusable};
 use crate::txn::{Mop, ReadValue, Txn, TxnStatus};
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -108,16 +108,22 @@ impl Index<'_> {
     }
 
     /// The key and a sentence saying why `a -> b` carries `rel`.
-    fn explain_edge(&self, a: u32, b: u32, rel: u8) -> Option<(String, String)> {
+    fn explain_edge(&self, a: u32, b: u32, rel: u8) -> Option<Because> {
         let (an, bn) = (self.name(a), self.name(b));
-        for m in self.mops(b) {
+        for (to_mop, m) in self.mops(b).iter().enumerate() {
+            let because = |key: &str, text: String, from_mop: Option<usize>| {
+                Some(Because {
+                    key: key.into(),
+                    text,
+                    from_mop: from_mop?,
+                    to_mop,
+                })
+            };
             let (k, v2) = match (*m, rel) {
                 (RMop::Read(k, Some(Some(v))), WR) if self.live_writer(k, v) == Some(a) => {
                     let key = self.keys.name(k);
-                    return Some((
-                        key.into(),
-                        format!("{bn} read {key} = {v}, which {an} wrote"),
-                    ));
+                    let text = format!("{bn} read {key} = {v}, which {an} wrote");
+                    return because(key, text, self.write_pos(a, k, v));
                 }
                 (RMop::Write(k, v2), WW | RW) if self.ext_write(b, k) == Some(v2) => (k, v2),
                 _ => continue,
@@ -130,24 +136,41 @@ impl Index<'_> {
                 .filter(|&v1| self.follows(k, Some(v1), v2));
             match (rel, v1) {
                 (WW, Some(v1)) if self.live_writer(k, v1) == Some(a) => {
-                    return Some((key.into(), format!(
+                    let text = format!(
                         "{bn} read {key} = {v1}, which {an} wrote, and then overwrote it with {v2}, so {v2} follows {v1}"
-                    )));
+                    );
+                    return because(key, text, self.write_pos(a, k, v1));
                 }
                 (RW, Some(v1)) if self.readers_of(k, Some(v1)).contains(&a) => {
-                    return Some((key.into(), format!(
+                    let text = format!(
                         "{an} read {key} = {v1}, which {bn} read and then overwrote with {v2}, so {an}'s read came first"
-                    )));
+                    );
+                    return because(key, text, self.read_pos(a, k, Some(v1)));
                 }
                 (RW, _) if self.readers_of(k, None).contains(&a) => {
-                    return Some((key.into(), format!(
+                    let text = format!(
                         "{an} read {key} as null, its initial state, so it came before {bn}'s write of {v2}"
-                    )));
+                    );
+                    return because(key, text, self.read_pos(a, k, None));
                 }
                 _ => {}
             }
         }
         None
+    }
+
+    /// Position in `t` of its write of `v` to `k`.
+    fn write_pos(&self, t: u32, k: u32, v: i64) -> Option<usize> {
+        self.mops(t)
+            .iter()
+            .position(|m| matches!(*m, RMop::Write(k2, v2) if k2 == k && v2 == v))
+    }
+
+    /// Position in `t` of a committed read of `k` that returned `v` (None = null).
+    fn read_pos(&self, t: u32, k: u32, v: Option<i64>) -> Option<usize> {
+        self.mops(t)
+            .iter()
+            .position(|m| matches!(*m, RMop::Read(k2, Some(v2)) if k2 == k && v2 == v))
     }
 }
 
@@ -365,7 +388,7 @@ impl super::Inference for Index<'_> {
         }
     }
 
-    fn explain(&self, a: u32, b: u32, rel: u8) -> Option<(String, String)> {
+    fn explain(&self, a: u32, b: u32, rel: u8) -> Option<Because> {
         self.explain_edge(a, b, rel)
     }
 }

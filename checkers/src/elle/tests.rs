@@ -77,8 +77,17 @@ proptest! {
             prop_assert!(hubbed.unknown_reasons.is_empty(), "{:?}", hubbed.unknown_reasons);
             // Reported cycles name only transactions, and every step is explained by data.
             for a in hubbed.anomalies.values().flatten().filter(|a| !a.steps.is_empty()) {
-                for s in &a.steps {
+                for (i, s) in a.steps.iter().enumerate() {
                     prop_assert!(!s.explanation.contains(" -rw-> "), "unexplained: {}", s.explanation);
+                    // Data steps carry the two micro-ops they rest on, taken from the two
+                    // transactions the step joins, on the step's key.
+                    if matches!(s.relation, super::Relation::Ww | super::Relation::Wr | super::Relation::Rw) {
+                        let e = s.evidence.as_ref().expect("a data step has evidence");
+                        let (from, to) = (&a.txns[i], &a.txns[(i + 1) % a.txns.len()]);
+                        prop_assert!(from.mops.contains(&e.from) && to.mops.contains(&e.to), "{:?}", e);
+                        prop_assert_eq!(Some(e.from.key()), s.key.as_deref());
+                        prop_assert_eq!(e.to.key(), e.from.key());
+                    }
                 }
                 prop_assert!(a.txns.iter().all(|t| t.id < txns.len()));
             }
