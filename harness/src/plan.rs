@@ -110,6 +110,12 @@ pub struct Flags {
     /// counter (increments; reads within bounds).
     #[arg(long, default_value = "register")]
     pub workload: String,
+    /// --workload list-append: the isolation level Elle checks the run against:
+    /// strict-serializable (the default: what Raft and Multi-Paxos promise), serializable,
+    /// snapshot-isolation or read-committed (or a strong-session / strong variant, as for
+    /// `faultline check --isolation`). Recorded in test.json; the verdict names it.
+    #[arg(long, value_name = "MODEL")]
+    pub isolation: Option<checkers::elle::ConsistencyModel>,
     /// Faults: comma-separated partition, kill, pause, clock, packet, member; or all (every
     /// kind but member); or none. member (Raft, --env local, 3-5 nodes): membership changes.
     #[arg(long, default_value = "all")]
@@ -194,6 +200,10 @@ pub struct TestPlan {
     /// Operation mix of the workload (the cas share).
     #[serde(default)]
     pub mix: Mix,
+    /// list-append: the isolation level checked (absent in runs recorded before
+    /// `--isolation`, which were checked against strict serializability).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<checkers::elle::ConsistencyModel>,
     /// Quorum settings, for the NWR engine only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nwr: Option<NwrSettings>,
@@ -467,6 +477,15 @@ impl Flags {
                 bail!("--cas-percent applies to the register and kv workloads, not {workload}");
             }
         }
+        let isolation = match (self.isolation, workload) {
+            (m, Workload::ListAppend) => {
+                Some(m.unwrap_or(checkers::elle::ConsistencyModel::StrictSerializable))
+            }
+            (None, _) => None,
+            (Some(m), other) => {
+                bail!("--isolation {m} applies to --workload list-append (Elle), not {other}")
+            }
+        };
         let nwr_engine = engine == "nwr";
         let kvnode_args: Vec<String> = self
             .kvnode_args
@@ -663,6 +682,7 @@ impl Flags {
             ssh,
             workload,
             mix,
+            isolation,
             nwr,
             nemesis: kinds,
             partition_shapes: shapes,

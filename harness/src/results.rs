@@ -186,9 +186,10 @@ pub fn print_summary(a: &Analysis, run_dir: &Path, report: Option<&Path>) {
 }
 
 /// The checker of a transactional workload's run (per `test.json`), `None` for the register
-/// workloads. Transactions are judged against strict serializability: what Raft and
+/// workloads. List-append transactions are judged against the run's `isolation` (from
+/// `--isolation`); runs recorded without one, against strict serializability: what Raft and
 /// Multi-Paxos promise by applying each one as a log entry (NWR promises nothing, and the
-/// point of running it is to see what that costs); bank reads must show the workload's total
+/// point of running it is to see what that costs). Bank reads must show the workload's total
 /// over exactly its accounts; a set read must be fresh unless the engine is NWR.
 pub fn txn_check(test: Option<&Value>, check_timeout: Duration) -> Option<TxnCheck> {
     let test = test?;
@@ -197,7 +198,10 @@ pub fn txn_check(test: Option<&Value>, check_timeout: Duration) -> Option<TxnChe
     Some(match workload {
         Workload::Register | Workload::Kv => return None,
         Workload::ListAppend => TxnCheck::Elle(elle::CheckOptions {
-            model: elle::ConsistencyModel::StrictSerializable,
+            model: test
+                .get("isolation")
+                .and_then(|m| serde_json::from_value(m.clone()).ok())
+                .unwrap_or(elle::ConsistencyModel::StrictSerializable),
             timeout: Some(check_timeout),
             ..elle::CheckOptions::default()
         }),

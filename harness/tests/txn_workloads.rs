@@ -173,3 +173,87 @@ fn raft_set_and_counter_are_valid_under_kills() {
         assert_eq!(r["transactions"]["verdict"], "valid");
     }
 }
+
+#[test]
+fn isolation_is_recorded_used_and_means_what_check_means() {
+    // NWR breaks atomicity, so its list-append history shows anomalies; judged against
+    // read committed only the classes read committed prohibits may count.
+    let dir = results_dir();
+    let args = [
+        "--nodes",
+        "3",
+        "--time-limit",
+        "4",
+        "--engine",
+        "nwr",
+        "--workload",
+        "list-append",
+        "--nemesis",
+        "none",
+        "--concurrency",
+        "8",
+        "--seed",
+        "3",
+        "--isolation",
+        "read-committed",
+    ];
+    let (code, out) = run_test(dir.path(), &args);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let run = run_dir(dir.path());
+    let read = |f: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(run.join(f)).unwrap()).unwrap()
+    };
+    let (test, r) = (read("test.json"), read("results.json"));
+    assert_eq!(test["isolation"], "read-committed");
+    let t = &r["transactions"];
+    assert_eq!(t["model"], "read-committed", "{stdout}");
+    assert!(
+        r["summary"].as_str().unwrap().contains("read-committed"),
+        "the verdict names the model: {}",
+        r["summary"]
+    );
+    let rc = checkers::elle::ConsistencyModel::ReadCommitted;
+    for v in t["violations"].as_array().unwrap() {
+        let class: checkers::elle::AnomalyClass = serde_json::from_value(v.clone()).unwrap();
+        assert!(
+            rc.prohibits(class),
+            "{class:?} counted against read committed"
+        );
+    }
+    // `faultline check --isolation` reads the same history the same way.
+    for iso in ["read-committed", "strict-serializable"] {
+        let check = common::faultline()
+            .args(["check", "--json", "--isolation", iso])
+            .arg(run.join("history.jsonl"))
+            .output()
+            .unwrap();
+        let c: Value = serde_json::from_slice(&check.stdout).unwrap();
+        assert_eq!(c["model"], iso);
+        if iso == "read-committed" {
+            assert_eq!(c["verdict"], t["verdict"]);
+            assert_eq!(c["violations"], t["violations"]);
+            assert_eq!(code, if t["verdict"] == "valid" { 0 } else { 1 });
+        } else {
+            // The strongest model prohibits at least what the weakest does.
+            let n = |x: &Value| x.as_array().unwrap().len();
+            assert!(n(&c["violations"]) >= n(&t["violations"]), "{c}");
+            assert_eq!(c["verdict"], "invalid", "NWR is not strict serializable");
+        }
+    }
+    // --isolation belongs to list-append, and names only models Elle knows.
+    for (bad, says) in [
+        (
+            &["--workload", "bank", "--isolation", "serializable"][..],
+            "applies to --workload list-append",
+        ),
+        (
+            &["--workload", "list-append", "--isolation", "acid"][..],
+            "unknown consistency model",
+        ),
+    ] {
+        let (code, out) = run_test(dir.path(), &[bad, &["--dry-run"]].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(code, 0, "{bad:?}: {stderr}");
+        assert!(stderr.contains(says), "{bad:?}: {stderr}");
+    }
+}
