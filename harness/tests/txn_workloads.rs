@@ -96,22 +96,25 @@ fn multipaxos_list_append_is_strict_serializable_under_partitions_and_kills() {
     list_append_valid_under_partitions_and_kills("multipaxos");
 }
 
+/// NWR list-append without faults: anomalies from non-atomic transactions alone.
+const NWR_LIST_APPEND: [&str; 10] = [
+    "--engine",
+    "nwr",
+    "--workload",
+    "list-append",
+    "--nemesis",
+    "none",
+    "--concurrency",
+    "8",
+    "--seed",
+    "3",
+];
+
 #[test]
 fn nwr_list_append_shows_named_anomalies() {
     // No faults needed: concurrent read-modify-write appends on separate quorums lose each
     // other's elements and expose half-done transactions.
-    let (code, r, stdout, _) = run(&[
-        "--engine",
-        "nwr",
-        "--workload",
-        "list-append",
-        "--nemesis",
-        "none",
-        "--concurrency",
-        "8",
-        "--seed",
-        "3",
-    ]);
+    let (code, r, stdout, _) = run(&NWR_LIST_APPEND);
     assert_eq!(code, 1, "{stdout}");
     assert_eq!(r["verdict"], "invalid");
     assert_eq!(r["decided_by"], "transactions");
@@ -180,23 +183,11 @@ fn isolation_is_recorded_used_and_means_what_check_means() {
     // read committed only the classes read committed prohibits may count.
     let dir = results_dir();
     let args = [
-        "--nodes",
-        "3",
-        "--time-limit",
-        "4",
-        "--engine",
-        "nwr",
-        "--workload",
-        "list-append",
-        "--nemesis",
-        "none",
-        "--concurrency",
-        "8",
-        "--seed",
-        "3",
-        "--isolation",
-        "read-committed",
-    ];
+        &["--nodes", "3", "--time-limit", "4"][..],
+        &NWR_LIST_APPEND,
+        &["--isolation", "read-committed"],
+    ]
+    .concat();
     let (code, out) = run_test(dir.path(), &args);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let run = run_dir(dir.path());
