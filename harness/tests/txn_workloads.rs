@@ -248,3 +248,86 @@ fn isolation_is_recorded_used_and_means_what_check_means() {
         assert!(stderr.contains(says), "{bad:?}: {stderr}");
     }
 }
+
+/// One short run of 5 nodes with keys over 2 Raft groups under partitions and kills, at a
+/// fault change every second: (verdict, violations, presumed commits the nodes logged).
+fn sharded_list_append(kvnode_args: &str, seed: &str) -> (String, Vec<String>, usize) {
+    let dir = results_dir();
+    let args = [
+        "--nodes",
+        "5",
+        "--time-limit",
+        "8",
+        "--nemesis-interval",
+        "1",
+        "--nemesis",
+        "partition,kill",
+        "--workload",
+        "list-append",
+        "--kvnode-args",
+        kvnode_args,
+        "--seed",
+        seed,
+    ];
+    let (_, out) = run_test(dir.path(), &args);
+    let run = run_dir(dir.path());
+    let r: Value = serde_json::from_slice(&std::fs::read(run.join("results.json")).unwrap_or_else(
+        |e| {
+            panic!(
+                "no results.json ({e}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        },
+    ))
+    .unwrap();
+    let presumed = (1..=5)
+        .map(|i| {
+            std::fs::read_to_string(run.join(format!("n{i}/node.log")))
+                .unwrap_or_default()
+                .matches("UNSAFE presumed commit")
+                .count()
+        })
+        .sum();
+    let violations = r["transactions"]["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    (
+        r["verdict"].as_str().unwrap().to_string(),
+        violations,
+        presumed,
+    )
+}
+
+#[test]
+fn presumed_commit_2pc_is_caught_by_a_plain_run_and_safe_2pc_stays_valid() {
+    // A participant group that prepared commits on its own after 20% of the request
+    // deadline; the coordinator gives up on a group whose leader a partition or kill cut off
+    // only at 40%, and tells the client the transaction failed: reads then show a failed
+    // transaction's appends (G1a). Safe 2PC under the same flags and seeds aborts cleanly.
+    let mut caught = Vec::new();
+    for seed in ["1", "2"] {
+        let (verdict, violations, presumed) =
+            sharded_list_append("--shards 2 --unsafe-2pc-presumed-commit", seed);
+        if verdict == "invalid" {
+            assert!(
+                presumed > 0,
+                "seed {seed}: invalid without a presumed commit"
+            );
+            caught.push((seed, violations));
+        }
+        let (verdict, violations, presumed) = sharded_list_append("--shards 2", seed);
+        assert_eq!(verdict, "valid", "safe 2PC, seed {seed}: {violations:?}");
+        assert_eq!(presumed, 0);
+    }
+    assert!(
+        !caught.is_empty(),
+        "presumed commit caught in no seed of two"
+    );
+    assert!(
+        caught.iter().any(|(_, v)| v.iter().any(|c| c == "G1a")),
+        "{caught:?}"
+    );
+}
