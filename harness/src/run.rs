@@ -244,12 +244,16 @@ pub async fn run_nemesis<D: Db>(
     let mut counts = FaultCounts::new();
     let mut fallback = seed as usize;
     while let Some(step) = schedule.next_step() {
-        if step.at >= duration {
-            break;
-        }
+        // A step past the main phase ends the walk, but only once the main phase is over:
+        // the faults still active are held to its end (healing them now would cut the last
+        // fault of every run short, to microseconds when its stop falls past the limit).
+        let last = step.at >= duration;
         tokio::select! {
-            _ = tokio::time::sleep_until(start + step.at) => {}
+            _ = tokio::time::sleep_until(start + step.at.min(duration)) => {}
             _ = stop.wait_for(|s| *s) => break,
+        }
+        if last {
+            break;
         }
         match step.action {
             StepAction::Start(fault) => {
