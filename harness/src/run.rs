@@ -314,14 +314,6 @@ pub async fn run_nemesis<D: Db>(
             }
         }
     }
-    // The faults still active last until the main phase ends, not until the nemesis ran out
-    // of steps inside it (healing at once cut the last fault of a run to a millisecond).
-    if !active.is_empty() {
-        tokio::select! {
-            _ = tokio::time::sleep_until(start + duration) => {}
-            _ = stop.wait_for(|s| *s) => {}
-        }
-    }
     // Heal phase: stop whatever is still active, then make sure everything is healed.
     for (kind, f) in std::mem::take(&mut active) {
         let r = cluster.undo_fault(&f).await;
