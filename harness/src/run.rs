@@ -20,7 +20,7 @@
 use crate::client::{Client, Outcome};
 use crate::db::Db;
 use crate::recorder::{Entry, Recorder};
-use crate::testbed::Testbed;
+use crate::testbed::{needs_leader, Testbed};
 use checkers::cluster_state::{ClusterStatus, CLUSTER_STATUS_F};
 use checkers::history::{EventType, Process};
 use nemesis::{Fault, FaultKind, Schedule, StepAction};
@@ -231,6 +231,11 @@ fn nemesis_entry(f: String, value: serde_json::Value, error: Option<String>) -> 
 
 /// Walks the schedule until `duration` has passed or `stop` fires; then stops every active
 /// fault (the heal phase). Returns how many faults of each kind were applied.
+///
+/// Steps scheduled for the same instant are one nemesis step: "the leader" is resolved once
+/// for all of them (and so is the fallback node when none leads), so a leader isolation and
+/// the clock bump paired with it (see [`nemesis::schedule`]) hit the same node even though
+/// the first of them may already have moved leadership when the second applies.
 pub async fn run_nemesis<D: Db>(
     cluster: &Testbed<D>,
     mut schedule: Schedule,
@@ -243,19 +248,38 @@ pub async fn run_nemesis<D: Db>(
     let mut active: BTreeMap<FaultKind, Fault> = BTreeMap::new();
     let mut counts = FaultCounts::new();
     let mut fallback = seed as usize;
+    // The instant whose leader was resolved, and what it resolved to.
+    let mut pinned: Option<(Duration, Option<String>)> = None;
     while let Some(step) = schedule.next_step() {
-        if step.at >= duration {
-            break;
-        }
+        // A step past the main phase ends the walk, but only once the main phase is over:
+        // the faults still active are held to its end (healing them now would cut the last
+        // fault of every run short, to microseconds when its stop falls past the limit).
+        let last = step.at >= duration;
         tokio::select! {
-            _ = tokio::time::sleep_until(start + step.at) => {}
+            _ = tokio::time::sleep_until(start + step.at.min(duration)) => {}
             _ = stop.wait_for(|s| *s) => break,
+        }
+        if last {
+            break;
         }
         match step.action {
             StepAction::Start(fault) => {
-                fallback = fallback.wrapping_add(1);
+                let same_instant = pinned.as_ref().is_some_and(|(at, _)| *at == step.at);
+                if !same_instant {
+                    fallback = fallback.wrapping_add(1);
+                    pinned = None;
+                }
+                let leader = match &pinned {
+                    Some((_, leader)) => leader.clone(),
+                    None if needs_leader(&fault) => {
+                        let leader = cluster.current_leader().await;
+                        pinned = Some((step.at, leader.clone()));
+                        leader
+                    }
+                    None => None,
+                };
                 let kind = fault.kind();
-                let applied = cluster.apply(&fault, fallback).await;
+                let applied = cluster.apply(&fault, leader.as_deref(), fallback).await;
                 if kind == FaultKind::Member {
                     // Later partitions and kills are drawn among the members of the day.
                     schedule.set_nodes(cluster.members());

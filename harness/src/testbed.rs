@@ -48,6 +48,9 @@ pub struct Testbed<D: Db> {
     db: D,
     ids: Vec<NodeId>,
     undo: Mutex<Undo>,
+    /// Every node's last answer to a status request and when it came (what the
+    /// `cluster-status` poller records): who leads when a fresh poll goes unanswered.
+    seen: Mutex<Vec<Option<(Instant, NodeStatus)>>>,
     torn_down: AtomicBool,
     /// When the environment began to be built.
     started: Instant,
@@ -74,6 +77,7 @@ impl<D: Db> Testbed<D> {
             clock: Arc::from(clock),
             db,
             undo: Mutex::new(Undo::default()),
+            seen: Mutex::new(Vec::new()),
             torn_down: AtomicBool::new(false),
             started,
         };
@@ -147,7 +151,7 @@ impl<D: Db> Testbed<D> {
     /// members).
     pub async fn statuses(&self) -> Vec<Option<NodeStatus>> {
         let absent = self.undo().absent.clone();
-        futures::future::join_all((0..self.ids.len()).map(|i| {
+        let st: Vec<Option<NodeStatus>> = futures::future::join_all((0..self.ids.len()).map(|i| {
             let skip = absent.contains(&i);
             async move {
                 if skip {
@@ -157,7 +161,16 @@ impl<D: Db> Testbed<D> {
                 }
             }
         }))
-        .await
+        .await;
+        let now = Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.resize(self.ids.len(), None);
+        for (i, s) in st.iter().enumerate() {
+            if let Some(s) = s {
+                seen[i] = Some((now, s.clone()));
+            }
+        }
+        st
     }
 
     /// Indices of the hosts that are members now (all of them without membership changes).
@@ -224,6 +237,24 @@ impl<D: Db> Testbed<D> {
             .map(|(_, id)| id.clone())
     }
 
+    /// The leader a fault aimed at "the leader" should hit: a fresh poll, and for every
+    /// node that does not answer it in time (a status request is bounded; emulated VMs under
+    /// load miss that bound often) its last answer of the last [`LEADER_MEMORY`] — what the
+    /// `cluster-status` events recorded. A node claiming leadership counts, and so does a
+    /// node others name as leader; the highest term wins, a claim over a mere naming. `None`
+    /// when nothing of the last [`LEADER_MEMORY`] names a leader.
+    pub async fn current_leader(&self) -> Option<NodeId> {
+        self.statuses().await;
+        let members = self.member_indices();
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let recent = members.iter().filter_map(|&i| match seen.get(i) {
+            Some(Some((at, s))) if at.elapsed() <= LEADER_MEMORY => Some((i, s)),
+            _ => None,
+        });
+        leader_of(recent.map(|(i, s)| (self.ids[i].as_str(), s)))
+            .filter(|l| members.iter().any(|&i| self.ids[i] == *l))
+    }
+
     /// Waits until a leader exists that every node names, up to `timeout`; then falls back
     /// to whoever claims leadership.
     pub async fn await_leader(&self, timeout: Duration) -> Option<NodeId> {
@@ -281,25 +312,22 @@ impl<D: Db> Testbed<D> {
             .collect()
     }
 
-    /// Applies a fault, resolving symbolic targets (the leader) first; returns the resolved
-    /// fault, which is what the history records. `fallback` picks a node when none leads.
-    pub async fn apply(&self, fault: &Fault, fallback: usize) -> Result<Fault> {
+    /// Applies a fault, resolving symbolic targets first to `leader` (the caller's
+    /// [`Self::current_leader`]); returns the resolved fault, which is what the history
+    /// records. `fallback` picks a node when none leads.
+    pub async fn apply(
+        &self,
+        fault: &Fault,
+        leader: Option<&str>,
+        fallback: usize,
+    ) -> Result<Fault> {
         if let Fault::Member { grow, target, .. } = fault {
             return self.change_membership(*grow, target, fallback).await;
         }
-        let leader = if needs_leader(fault) {
-            self.leader().await
-        } else {
-            None
-        };
         // Among the members of the moment: a fresh node added later is on neither side of
         // the grudge (it reaches everyone), as a new machine may.
         let members = self.members();
-        let fault = fault.resolve(
-            &members,
-            leader.as_deref(),
-            &members[fallback % members.len()],
-        );
+        let fault = fault.resolve(&members, leader, &members[fallback % members.len()]);
         let nodes = self.nodes_of(&fault);
         match &fault {
             Fault::Partition { grudge, .. } => {
@@ -686,8 +714,26 @@ impl<D: Db> Testbed<D> {
     }
 }
 
+/// How old a node's last status answer may be to still say who leads (see
+/// [`Testbed::current_leader`]): a few poll rounds even on emulated VMs, well under a
+/// partition's hold.
+pub const LEADER_MEMORY: Duration = Duration::from_secs(3);
+
+/// The leader that `(node, its status)` answers point to: the highest term at which someone
+/// claims leadership or is named leader; at equal terms a claim beats a naming.
+fn leader_of<'a>(answers: impl Iterator<Item = (&'a str, &'a NodeStatus)>) -> Option<NodeId> {
+    answers
+        .flat_map(|(id, s)| {
+            let claim = (s.role == Role::Leader).then(|| (s.term, 1, id.to_string()));
+            let named = s.leader.clone().map(|l| (s.term, 0, l));
+            claim.into_iter().chain(named)
+        })
+        .max()
+        .map(|(_, _, id)| id)
+}
+
 /// True when the fault names the leader symbolically (resolved right before it applies).
-fn needs_leader(fault: &Fault) -> bool {
+pub fn needs_leader(fault: &Fault) -> bool {
     use nemesis::PartitionShape;
     match fault {
         Fault::Partition { shape, .. } => *shape == PartitionShape::IsolateLeader,
@@ -702,5 +748,38 @@ fn needs_leader(fault: &Fault) -> bool {
 impl<D: Db> Drop for Testbed<D> {
     fn drop(&mut self) {
         self.teardown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(role: Role, term: u64, leader: Option<&str>) -> NodeStatus {
+        NodeStatus {
+            role,
+            term,
+            leader: leader.map(String::from),
+        }
+    }
+
+    #[test]
+    fn the_leader_is_the_highest_term_claimed_or_named() {
+        let deposed = st(Role::Leader, 1, Some("n1"));
+        let follower = st(Role::Follower, 2, Some("n2"));
+        // The new leader did not answer in time: the others' naming of it still counts, and
+        // beats the deposed leader's older claim.
+        assert_eq!(
+            leader_of([("n1", &deposed), ("n3", &follower)].into_iter()).as_deref(),
+            Some("n2")
+        );
+        let claim = st(Role::Leader, 2, Some("n3"));
+        let stale = st(Role::Follower, 2, Some("n2"));
+        assert_eq!(
+            leader_of([("n2", &stale), ("n3", &claim)].into_iter()).as_deref(),
+            Some("n3")
+        );
+        let candidate = st(Role::Candidate, 3, None);
+        assert_eq!(leader_of([("n1", &candidate)].into_iter()), None);
     }
 }

@@ -22,6 +22,7 @@
 //! debootstrap or root they skip with a SKIPPED line (fail under FAULTLINE_REQUIRE_ALL=1).
 
 mod common;
+mod isolations;
 
 use common::processes_mentioning;
 use std::path::{Path, PathBuf};
@@ -307,9 +308,11 @@ fn vm_run(vms: &Vms, what: &str, args: &[&str]) -> (i32, String, PathBuf, tempfi
     (code, text, run, dir)
 }
 
-/// Runs `--kvnode-args read` under `nemesis` (partitions isolating the leader) with seeds
-/// 1, 2, ... until the checker catches it; fails if none of `seeds` does.
-fn caught_within(vms: &Vms, read: &str, nemesis: &str, seeds: u64) {
+/// Runs `--kvnode-args read` under `nemesis` (partitions isolating the leader, every
+/// `interval` s on average) with seeds 1, 2, ... until the checker catches it; fails if none
+/// of `seeds` does. Prints what each run's leader isolations did (who was cut off, whether
+/// it led, its clock): the reason a run caught the bug or did not.
+fn caught_within(vms: &Vms, read: &str, nemesis: &str, interval: &str, seeds: u64) {
     let kvnode_args = format!("{read} {SLOW_TICKS}");
     let mut codes = Vec::new();
     for seed in 1..=seeds {
@@ -325,7 +328,7 @@ fn caught_within(vms: &Vms, read: &str, nemesis: &str, seeds: u64) {
                 "--partition-shapes",
                 "leader",
                 "--nemesis-interval",
-                "3",
+                interval,
                 "--kvnode-args",
                 &kvnode_args,
                 "--seed",
@@ -334,11 +337,22 @@ fn caught_within(vms: &Vms, read: &str, nemesis: &str, seeds: u64) {
             SLOW_HOSTS,
         ]
         .concat();
-        let (code, text, _run, _dir) =
+        let (code, text, run, _dir) =
             vm_run(vms, &format!("{read}, {nemesis}, seed {seed}"), &args);
         assert!((0..=2).contains(&code), "harness failed:\n{text}");
+        let isolations = isolations::isolations(&run);
+        let hits = isolations
+            .iter()
+            .filter(|i| i.leader_before.as_deref() == Some(i.isolated.as_str()))
+            .count();
+        eprintln!(
+            "isolations: {hits} of {} cut off the leader: {}",
+            isolations.len(),
+            isolations::describe(&isolations)
+        );
         codes.push(code);
         if code == 1 {
+            eprintln!("detection: {read} caught in try {seed} of at most {seeds}");
             return;
         }
     }
@@ -454,11 +468,19 @@ fn raft_on_three_vms_with_their_own_clocks() {
     );
 
     // The unsafe wall-clock lease: caught under real clock jumps.
-    caught_within(&vms, "--read unsafe-lease-wallclock", "partition,clock", 3);
+    // Partitions of 2.5-7.5 s: a new leader needs 1.5-3 s (50 ms ticks) plus the VMs' delays
+    // before the deposed one's stale reads can show.
+    caught_within(
+        &vms,
+        "--read unsafe-lease-wallclock",
+        "partition,clock",
+        "5",
+        3,
+    );
     vms.assert_clean();
 
     // Stale reads from a deposed leader: caught under partitions.
-    caught_within(&vms, "--read unsafe-local", "partition", 3);
+    caught_within(&vms, "--read unsafe-local", "partition", "3", 3);
     vms.assert_clean();
 
     let t = Instant::now();

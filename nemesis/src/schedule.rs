@@ -5,6 +5,17 @@
 //! 2.5–7.5 s and stops it, again and again. [`Schedule::next_step`] merges the cycles in time
 //! order. The same seed, nodes and options give the same steps; only symbolic leader targets
 //! are left to the injector (see [`crate::Fault::resolve`]).
+//!
+//! One pairing is deliberate rather than left to chance: when both partitions and clock
+//! faults are enabled and the partition cycle isolates the leader, the clock cycle is taken
+//! over for the same instant — a backward bump of the leader's clock, as large as the
+//! partition's hold plus 1-5 s, scheduled *before* the partition and stopped with it. A lease
+//! measured on the wall clock is only stretched past the majority's next election if the
+//! clock moves while the lease is still valid (within an election timeout of the last
+//! heartbeat); two independent cycles almost never line up that closely, least of all on
+//! slow hosts where every fault takes a second to apply. Both steps carry the same `at` and
+//! name the leader symbolically: the injector resolves the leader once per instant, so they
+//! hit the same node (see `harness::run::run_nemesis`).
 
 use crate::partition::{DrawGrudge, PartitionShape};
 use crate::{ClockOp, Fault, FaultKind, NodeId, Target};
@@ -12,6 +23,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 /// What a step does.
@@ -61,6 +73,9 @@ pub struct Schedule {
     opts: ScheduleOptions,
     rng: ChaCha8Rng,
     cycles: Vec<Cycle>,
+    /// Steps due at the same instant as the one just returned (a leader isolation's clock
+    /// bump is returned first, its partition next).
+    pending: VecDeque<Step>,
 }
 
 impl Schedule {
@@ -76,7 +91,12 @@ impl Schedule {
                 active: false,
             });
         }
-        Schedule { opts, rng, cycles }
+        Schedule {
+            opts,
+            rng,
+            cycles,
+            pending: VecDeque::new(),
+        }
     }
 
     /// Draws later faults among `nodes` (the current members, after a membership change).
@@ -86,6 +106,9 @@ impl Schedule {
 
     /// The next step in time order, or `None` when no kind is enabled.
     pub fn next_step(&mut self) -> Option<Step> {
+        if let Some(step) = self.pending.pop_front() {
+            return Some(step);
+        }
         let i = (0..self.cycles.len()).min_by_key(|&i| self.cycles[i].next_at)?;
         let at = self.cycles[i].next_at;
         let kind = self.cycles[i].kind;
@@ -97,7 +120,50 @@ impl Schedule {
         let c = &mut self.cycles[i];
         c.active = !c.active;
         c.next_at = at + jitter(&mut self.rng, self.opts.interval);
+        let hold = c.next_at - at;
+        if let StepAction::Start(Fault::Partition {
+            shape: PartitionShape::IsolateLeader,
+            ..
+        }) = &action
+        {
+            if let Some(bump) = self.clock_with_leader_isolation(at, hold) {
+                self.pending.push_back(Step { at, action });
+                return Some(bump);
+            }
+        }
         Some(Step { at, action })
+    }
+
+    /// Takes the clock cycle over for a leader isolation starting at `at` and held for
+    /// `hold` (see the module documentation): stops a clock fault still active (queued), and
+    /// returns the backward bump of the leader's clock, stopped when the partition heals.
+    /// `None` when clock faults are not enabled.
+    fn clock_with_leader_isolation(&mut self, at: Duration, hold: Duration) -> Option<Step> {
+        let c = self
+            .cycles
+            .iter()
+            .position(|c| c.kind == FaultKind::Clock)?;
+        let stretch = hold.as_millis() as i64 + self.rng.gen_range(1_000..=5_000);
+        let bump = Step {
+            at,
+            action: StepAction::Start(Fault::Clock {
+                target: Target::Leader,
+                op: ClockOp::Bump { delta_ms: -stretch },
+            }),
+        };
+        let cycle = &mut self.cycles[c];
+        let first = if cycle.active {
+            self.pending.push_back(bump);
+            Step {
+                at,
+                action: StepAction::Stop(FaultKind::Clock),
+            }
+        } else {
+            bump
+        };
+        cycle.active = true;
+        cycle.next_at = at + hold;
+        Some(first)
     }
 
     fn target(&mut self, leader_share: f64) -> Target {
@@ -229,6 +295,86 @@ mod tests {
             }
         }
         assert!(members > 5, "{members}");
+    }
+
+    /// The pairing that makes wall-clock leases testable: every leader isolation comes with
+    /// a backward bump of the leader's clock at the same instant, before the partition,
+    /// larger than the partition's hold, and reset when the partition heals.
+    #[test]
+    fn leader_isolation_bumps_the_leaders_clock_back_first() {
+        let mut o = opts(7);
+        o.kinds = vec![FaultKind::Partition, FaultKind::Clock];
+        o.shapes = vec![PartitionShape::IsolateLeader];
+        let steps: Vec<Step> = {
+            let mut s = Schedule::new(o);
+            (0..80).map(|_| s.next_step().unwrap()).collect()
+        };
+        let mut isolations = 0;
+        for (i, step) in steps.iter().enumerate() {
+            let StepAction::Start(Fault::Partition { .. }) = step.action else {
+                continue;
+            };
+            isolations += 1;
+            let before = &steps[i - 1];
+            let StepAction::Start(Fault::Clock {
+                target: Target::Leader,
+                op: ClockOp::Bump { delta_ms },
+            }) = before.action
+            else {
+                panic!("isolation without a bump first: {before:?}, {step:?}");
+            };
+            assert_eq!(before.at, step.at);
+            // The last isolation of the window may heal after it.
+            let Some(heal) = steps[i..]
+                .iter()
+                .find(|s| s.action == StepAction::Stop(FaultKind::Partition))
+            else {
+                continue;
+            };
+            let reset = steps[i..]
+                .iter()
+                .find(|s| s.action == StepAction::Stop(FaultKind::Clock))
+                .expect("reset");
+            assert_eq!(
+                heal.at, reset.at,
+                "the clock is reset when the partition heals"
+            );
+            let hold = (heal.at - step.at).as_millis() as i64;
+            assert!(
+                -delta_ms > hold && -delta_ms <= hold + 5_000,
+                "bump {delta_ms} ms for a hold of {hold} ms"
+            );
+        }
+        assert!(isolations > 5, "{isolations}");
+    }
+
+    #[test]
+    fn other_shapes_and_no_clock_leave_the_cycles_independent() {
+        for (kinds, shapes) in [
+            (
+                vec![FaultKind::Partition, FaultKind::Clock],
+                vec![PartitionShape::One],
+            ),
+            (
+                vec![FaultKind::Partition],
+                vec![PartitionShape::IsolateLeader],
+            ),
+        ] {
+            let mut o = opts(8);
+            o.kinds = kinds;
+            o.shapes = shapes;
+            let mut s = Schedule::new(o);
+            let steps: Vec<Step> = (0..60).map(|_| s.next_step().unwrap()).collect();
+            for w in steps.windows(2) {
+                if let StepAction::Start(Fault::Partition { .. }) = w[1].action {
+                    assert!(
+                        !matches!(w[0].action, StepAction::Start(Fault::Clock { .. }))
+                            || w[0].at != w[1].at,
+                        "{w:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
