@@ -259,13 +259,17 @@ pub async fn run_nemesis<D: Db>(
     // drawn, and no fault starts after the main phase, at the cost of fewer faults per run.
     let mut lag = Duration::ZERO;
     while let Some(step) = schedule.next_step() {
+        // A step past the main phase ends the walk, but only once the main phase is over:
+        // the faults still active are held to its end (healing them now would cut the last
+        // fault of every run short, to microseconds when its stop falls past the limit).
         let due = step.at + lag;
-        if due >= duration {
-            break;
-        }
+        let last = due >= duration;
         tokio::select! {
-            _ = tokio::time::sleep_until(start + due) => {}
+            _ = tokio::time::sleep_until(start + due.min(duration)) => {}
             _ = stop.wait_for(|s| *s) => break,
+        }
+        if last {
+            break;
         }
         match step.action {
             StepAction::Start(fault) => {
@@ -319,14 +323,6 @@ pub async fn run_nemesis<D: Db>(
             }
         }
         lag = lag.max(start.elapsed().saturating_sub(step.at));
-    }
-    // The faults still active last until the main phase ends, not until the nemesis ran out
-    // of steps inside it (healing at once cut the last fault of a run to a millisecond).
-    if !active.is_empty() {
-        tokio::select! {
-            _ = tokio::time::sleep_until(start + duration) => {}
-            _ = stop.wait_for(|s| *s) => {}
-        }
     }
     // Heal phase: stop whatever is still active, then make sure everything is healed.
     for (kind, f) in std::mem::take(&mut active) {

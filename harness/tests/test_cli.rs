@@ -294,3 +294,69 @@ fn sigint_before_any_op_does_not_claim_a_partial_history() {
     );
     assert!(processes_mentioning(&dir.path().display().to_string()).is_empty());
 }
+
+/// Times (ns) of the partition-start and partition-stop events of a run's history.
+fn partition_events(run: &std::path::Path) -> Vec<(String, u64)> {
+    std::fs::read_to_string(run.join("history.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let f = v["f"].as_str()?;
+            f.starts_with("partition-")
+                .then(|| (f.to_string(), v["time"].as_u64().unwrap()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_last_fault_is_held_to_the_end_of_the_main_phase() {
+    use nemesis::schedule::{Schedule, ScheduleOptions, StepAction};
+    use nemesis::{partition::PartitionShape, FaultKind};
+    let limit = Duration::from_secs(2);
+    // A seed whose first partition starts inside the main phase and is scheduled to stop
+    // after it: that fault must be held until the limit, not healed as soon as it starts.
+    let seed = (1..1000u64)
+        .find(|&seed| {
+            let mut s = Schedule::new(ScheduleOptions {
+                kinds: vec![FaultKind::Partition],
+                shapes: vec![PartitionShape::Halves],
+                interval: Duration::from_secs(2),
+                nodes: ["n1", "n2", "n3"].map(String::from).to_vec(),
+                seed,
+            });
+            let (a, b) = (s.next_step().unwrap(), s.next_step().unwrap());
+            matches!(a.action, StepAction::Start(_))
+                && a.at < limit - Duration::from_millis(800)
+                && b.at > limit
+        })
+        .expect("some seed starts a partition early and stops it past the limit");
+    let dir = results_dir();
+    let seed_arg = seed.to_string();
+    let (code, out) = run_test(
+        dir.path(),
+        &[
+            "--nodes",
+            "3",
+            "--time-limit",
+            "2",
+            "--nemesis",
+            "partition",
+            "--partition-shapes",
+            "halves",
+            "--nemesis-interval",
+            "2",
+            "--seed",
+            &seed_arg,
+        ],
+    );
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let ev = partition_events(&run_dir(dir.path()));
+    assert_eq!(ev.len(), 2, "one partition, started and stopped: {ev:?}");
+    let held = Duration::from_nanos(ev[1].1 - ev[0].1);
+    let until = Duration::from_nanos(ev[1].1);
+    assert!(
+        until >= limit - Duration::from_millis(50),
+        "seed {seed}: the partition was healed at {until:?}, before the {limit:?} limit (held {held:?})"
+    );
+}

@@ -120,6 +120,18 @@ fn raft_unsafe_wall_clock_lease() {
 }
 
 #[test]
+fn raft_unsafe_commit_previous_term() {
+    // The default nemesis; what clients see is a stale read from a new leader whose
+    // commit index lags (cluster/src/engine/raft.rs, module doc).
+    found_and_shrunk(
+        "raft --unsafe-commit-previous-term",
+        quick("raft", "--unsafe-commit-previous-term", &FaultKind::ALL),
+        Some(quick("raft", "", &FaultKind::ALL)),
+        200,
+    );
+}
+
+#[test]
 fn multipaxos_without_start_working() {
     let faults = [FaultKind::Partition, FaultKind::Kill];
     found_and_shrunk(

@@ -24,8 +24,22 @@
 //! Both unsafe read modes also turn off check-quorum (a leader stepping down when it has not
 //! heard from a majority for an election timeout), as naive implementations do, so a deposed
 //! leader keeps serving for the whole partition instead of for a few hundred milliseconds.
-//! * `--unsafe-commit-previous-term` commits an entry of an earlier term as soon as a
-//!   majority stores it (Figure 8): a later leader may overwrite it: lost writes.
+//! * `--unsafe-commit-previous-term` models an implementation without the current-term
+//!   commit rule (paper 5.4.2), everywhere that rule matters, as such implementations are
+//!   written: (1) it commits an entry of an earlier term as soon as a majority stores it
+//!   (Figure 8: a later leader may overwrite a committed entry); (2) a new leader appends
+//!   no no-op, whose only purpose is to get earlier entries committed under the correct
+//!   rule; it probes its followers with empty AppendEntries instead (paper, Figure 2);
+//!   (3) read-index and lease reads are served at the leader's commit index as it stands,
+//!   after a heartbeat round (or within the lease), without first waiting for an entry of
+//!   its own term to commit (thesis 6.4, step 1), since counting replicas already commits
+//!   what it inherited. What clients see: (1) alone is nearly invisible (the entry lost in
+//!   Figure 8 belongs to a client that was told "unknown", and a read sees it only in the
+//!   milliseconds between its commit and its overwrite; `raft_tests.rs` shows the engine
+//!   losing it with a scripted schedule), while (3) makes a new leader whose commit index
+//!   lags the previous leader's answer reads without writes that were acknowledged before
+//!   the read began: stale reads, right after elections. Both come from one mistake: taking
+//!   the commit index as authoritative without an entry of the leader's own term.
 //!
 //!
 //! # Snapshots and log compaction (thesis chapter 5)
@@ -306,7 +320,8 @@ pub struct Raft {
     randomized_timeout: u64,
     votes: HashMap<NodeId, bool>,
     progress: BTreeMap<NodeId, Progress>,
-    /// Index of this leader's first entry in its term (its no-op).
+    /// Index of this leader's first entry in its term (its no-op); with
+    /// `unsafe_commit_previous_term`, of its last entry when elected.
     term_start: u64,
     /// Highest index durable locally (a leader counts itself only up to here).
     persisted: u64,
@@ -717,8 +732,16 @@ impl Raft {
         self.quorum_ctx = self.hb_ctx;
         self.lease_until_tick = 0;
         self.lease_until_wall = 0;
-        self.term_start = next;
-        self.append_local(Payload::Noop);
+        if self.cfg.unsafe_commit_previous_term {
+            // The naive implementation (module doc): no no-op; reads and changes wait only
+            // until everything this leader held when elected is committed (by counting), and
+            // the followers are probed at once with empty AppendEntries (paper, Figure 2).
+            self.term_start = next - 1;
+            self.need_bcast = true;
+        } else {
+            self.term_start = next;
+            self.append_local(Payload::Noop);
+        }
         self.maybe_commit();
     }
 
@@ -1600,6 +1623,8 @@ impl Engine for Raft {
                 },
             ),
             ReadMode::UnsafeLocal => self.reads_ready.push(ReadReady { req, index: 0 }),
+            // The naive implementation trusts its commit index at once (module doc).
+            _ if self.cfg.unsafe_commit_previous_term => self.start_read(req),
             _ => {
                 if self.noop_committed() {
                     self.start_read(req);

@@ -296,26 +296,31 @@ fn figure8(unsafe_commit: bool) -> (bool, bool) {
     sim.node("n1").propose(1, put("x", 1));
     sim.settle();
     sim.recover();
-    // (b) n1 crashes; n5 wins term 2 with n3, n4 and appends a no-op nobody receives.
+    // X's index: 2 after the safe engine's no-op, 1 without it (the unsafe engine).
+    let x_index = sim.node("n1").log().last().map_or(0, |e| e.index);
+    // (b) n1 crashes; n5 wins term 2 with n3, n4 and appends a no-op (the safe engine) and
+    // Y, which nobody receives.
     sim.crash("n1");
     sim.filter = Some(Box::new(|from, _, m| {
         from == "n5" && matches!(m, RaftMsg::Append { .. })
     }));
     elect(&mut sim, "n5");
-    // (c) n5 crashes; n1 restarts, wins term 3, replicates X (index 2) to a majority but
-    // its own term-3 no-op (index 3) only to n3.
+    sim.node("n5").propose(2, put("y", 2));
+    sim.settle();
+    // (c) n5 crashes; n1 restarts, wins term 3, replicates X to a majority but its own
+    // term-3 no-op (the safe engine's) only to n3.
     sim.crash("n5");
     sim.restart("n1");
-    sim.filter = Some(Box::new(|from, to, m| {
+    sim.filter = Some(Box::new(move |from, to, m| {
         from == "n1"
             && to != "n3"
-            && matches!(m, RaftMsg::Append { entries, .. } if entries.iter().any(|e| e.index >= 3))
+            && matches!(m, RaftMsg::Append { entries, .. } if entries.iter().any(|e| e.index > x_index))
     }));
     elect(&mut sim, "n1");
-    sim.tick_nodes(&["n1"], 6); // heartbeat-driven retransmission brings n2, n4 to index 2
+    sim.tick_nodes(&["n1"], 6); // heartbeat-driven retransmission brings n2, n4 to X
     let n1_commit = sim.node("n1").commit_index();
     assert_eq!(
-        n1_commit >= 2,
+        n1_commit >= x_index,
         unsafe_commit,
         "only the unsafe rule commits X"
     );
@@ -386,6 +391,37 @@ fn thesis_6_4_read_index_waits_for_the_noop_and_a_heartbeat_quorum() {
     assert_eq!(reads_of(&sim, "n1"), vec![1]);
     let r = &sim.out["n1"].reads[0];
     assert!(r.index >= 1);
+}
+
+/// The naive implementation `--unsafe-commit-previous-term` models (raft.rs, module doc):
+/// no no-op on election, and a read served at the commit index as it stands once a
+/// heartbeat round confirms leadership, where the safe engine waits for its no-op.
+#[test]
+fn unsafe_commit_previous_term_reads_without_an_entry_of_its_term() {
+    for unsafe_commit in [false, true] {
+        let mut sim = cluster(&IDS3, move |c| {
+            c.unsafe_commit_previous_term = unsafe_commit;
+        });
+        // Appends never leave n1: nothing of its term can commit, heartbeats still do.
+        sim.filter = Some(Box::new(|from, _, m| {
+            from == "n1" && matches!(m, RaftMsg::Append { .. })
+        }));
+        elect(&mut sim, "n1");
+        let last = sim.node("n1").log().last().map(|e| e.term);
+        assert_eq!(
+            last == Some(sim.node("n1").term()),
+            !unsafe_commit,
+            "only the safe engine appends a no-op on election"
+        );
+        sim.node("n1").read(1, "k".into());
+        sim.settle();
+        sim.tick_all(3);
+        assert_eq!(
+            reads_of(&sim, "n1"),
+            if unsafe_commit { vec![1] } else { vec![] },
+            "the unsafe engine serves the read before anything of its term commits"
+        );
+    }
 }
 
 #[test]

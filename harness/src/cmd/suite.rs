@@ -24,6 +24,9 @@ pub struct Args {
     /// Seeds for every entry, overriding the file: a list (1,2,5) or a range (1..10).
     #[arg(long, value_parser = parse_seeds, value_name = "SEEDS")]
     pub seeds: Option<Seeds>,
+    /// Run only these entries (comma-separated names from the file), e.g. to re-measure one row.
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub only: Vec<String>,
     /// Results directory; the suite goes to DIR/suites/<name>/<timestamp>/.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
@@ -39,7 +42,10 @@ fn parse_seeds(s: &str) -> Result<Seeds, String> {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let suite = spec::load(&args.file, args.seeds.as_ref().map(|s| s.0.as_slice()))?;
+    let mut suite = spec::load(&args.file, args.seeds.as_ref().map(|s| s.0.as_slice()))?;
+    if !args.only.is_empty() {
+        suite = suite.only(&args.only)?;
+    }
     let exe = std::env::current_exe().context("cannot locate the faultline executable")?;
     let dir = exec::create_suite_dir(&args.results, &suite.name)?;
     let opts = exec::Options {

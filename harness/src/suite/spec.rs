@@ -84,6 +84,25 @@ pub struct Entry {
     pub time_limit: f64,
 }
 
+impl Suite {
+    /// Keeps only the entries named in `names` (file order kept); a name that is not an entry
+    /// is an error listing the entries there are, so a typo never runs an empty suite.
+    pub fn only(mut self, names: &[String]) -> Result<Suite> {
+        for n in names {
+            if !self.entries.iter().any(|e| &e.name == n) {
+                let known: Vec<&str> = self.entries.iter().map(|e| e.name.as_str()).collect();
+                bail!(
+                    "--only: {}: no entry named {n:?}; entries: {}",
+                    self.file.display(),
+                    known.join(", ")
+                );
+            }
+        }
+        self.entries.retain(|e| names.contains(&e.name));
+        Ok(self)
+    }
+}
+
 impl Entry {
     /// The `faultline test` arguments of one seed (without the suite's own `--results` and
     /// `--name`): what a person types to repeat it.
@@ -325,6 +344,22 @@ mod tests {
             ["--time-limit", "2.5", "--seed", "7"]
         );
         assert_eq!(s.entries[0].test_args(1)[3], "3");
+    }
+
+    #[test]
+    fn only_keeps_named_entries_and_refuses_unknown_names() {
+        let s = parse(
+            "name = \"x\"\nseeds = [1]\ntime_limit = 1\n[[entry]]\nname = \"a\"\nexpect = \"valid\"\n\
+             [[entry]]\nname = \"b\"\nexpect = \"valid\"\n[[entry]]\nname = \"c\"\nexpect = \"valid\"\n",
+            Path::new("s.toml"),
+            None,
+        )
+        .unwrap();
+        let kept = s.clone().only(&["c".into(), "a".into()]).unwrap();
+        let names: Vec<&str> = kept.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["a", "c"]);
+        let e = s.only(&["z".into()]).unwrap_err().to_string();
+        assert!(e.contains("\"z\"") && e.contains("a, b, c"), "{e}");
     }
 
     #[test]
