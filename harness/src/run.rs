@@ -236,6 +236,9 @@ fn nemesis_entry(f: String, value: serde_json::Value, error: Option<String>) -> 
 /// for all of them (and so is the fallback node when none leads), so a leader isolation and
 /// the clock bump paired with it (see [`nemesis::schedule`]) hit the same node even though
 /// the first of them may already have moved leadership when the second applies.
+///
+/// A step that takes long to apply delays the ones after it rather than shortening them:
+/// the schedule's holds and waits are kept as drawn (see `lag` below).
 pub async fn run_nemesis<D: Db>(
     cluster: &Testbed<D>,
     mut schedule: Schedule,
@@ -250,13 +253,19 @@ pub async fn run_nemesis<D: Db>(
     let mut fallback = seed as usize;
     // The instant whose leader was resolved, and what it resolved to.
     let mut pinned: Option<(Duration, Option<String>)> = None;
+    // How far the schedule runs behind: every step is due `lag` after its time. On slow
+    // hosts (emulated VMs: a second or more per SSH command) applying a fault eats into its
+    // hold and the next wait; shifting what follows keeps every hold and wait as long as
+    // drawn, and no fault starts after the main phase, at the cost of fewer faults per run.
+    let mut lag = Duration::ZERO;
     while let Some(step) = schedule.next_step() {
         // A step past the main phase ends the walk, but only once the main phase is over:
         // the faults still active are held to its end (healing them now would cut the last
         // fault of every run short, to microseconds when its stop falls past the limit).
-        let last = step.at >= duration;
+        let due = step.at + lag;
+        let last = due >= duration;
         tokio::select! {
-            _ = tokio::time::sleep_until(start + step.at.min(duration)) => {}
+            _ = tokio::time::sleep_until(start + due.min(duration)) => {}
             _ = stop.wait_for(|s| *s) => break,
         }
         if last {
@@ -313,6 +322,7 @@ pub async fn run_nemesis<D: Db>(
                 }
             }
         }
+        lag = lag.max(start.elapsed().saturating_sub(step.at));
     }
     // Heal phase: stop whatever is still active, then make sure everything is healed.
     for (kind, f) in std::mem::take(&mut active) {

@@ -345,8 +345,9 @@ fn caught_within(vms: &Vms, read: &str, nemesis: &str, interval: &str, seeds: u6
             .iter()
             .filter(|i| i.leader_before.as_deref() == Some(i.isolated.as_str()))
             .count();
+        let (answered, polled) = isolations::status_answers(&run);
         eprintln!(
-            "isolations: {hits} of {} cut off the leader: {}",
+            "isolations: {hits} of {} cut off the leader (node answers in the recorded status changes: {answered} of {polled}): {}",
             isolations.len(),
             isolations::describe(&isolations)
         );

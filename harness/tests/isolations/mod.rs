@@ -21,9 +21,11 @@ pub struct Isolation {
     pub isolated: String,
     /// The leader by the last cluster-status event before it (highest term claiming).
     pub leader_before: Option<String>,
-    /// A clock bump on the isolated node started at the same step (within `step_s` before
-    /// the partition, no other fault in between): its offset in ms.
+    /// A clock bump on the isolated node recorded after the previous partition event and
+    /// before this one (the nemesis step's pairing): its offset in ms.
     pub bump_ms: Option<i64>,
+    /// When that bump was recorded (applied), seconds.
+    pub bump_at_s: Option<f64>,
 }
 
 /// A nemesis event: (f, time in s, the typed fault if it is one, the status if it is one).
@@ -92,7 +94,7 @@ pub fn isolations(run: &Path) -> Vec<Isolation> {
             .find_map(|e| e.status.as_ref())
             .and_then(leader_of);
         // The fault events right before it, back to the previous partition event.
-        let bump_ms = events[..i]
+        let bump = events[..i]
             .iter()
             .rev()
             .filter(|e| e.f != "cluster-status")
@@ -101,7 +103,9 @@ pub fn isolations(run: &Path) -> Vec<Isolation> {
                 Some(Fault::Clock {
                     target: Target::Nodes(n),
                     op: ClockOp::Bump { delta_ms },
-                }) if e.f == "clock-start" && n == &vec![isolated.clone()] => Some(*delta_ms),
+                }) if e.f == "clock-start" && n == &vec![isolated.clone()] => {
+                    Some((*delta_ms, e.at_s))
+                }
                 _ => None,
             });
         let healed_s = events[i..]
@@ -113,7 +117,8 @@ pub fn isolations(run: &Path) -> Vec<Isolation> {
             healed_s,
             isolated,
             leader_before,
-            bump_ms,
+            bump_ms: bump.map(|b| b.0),
+            bump_at_s: bump.map(|b| b.1),
         });
     }
     out
@@ -125,15 +130,27 @@ pub fn describe(isolations: &[Isolation]) -> String {
         .iter()
         .map(|i| {
             format!(
-                "{:.1}-{} s: {} cut off (leader before: {}), clock {}",
+                "{:.1}-{} s: {} cut off (leader before: {}), clock {}{}",
                 i.at_s,
                 i.healed_s.map_or("end".into(), |h| format!("{h:.1}")),
                 i.isolated,
                 i.leader_before.as_deref().unwrap_or("none seen"),
                 i.bump_ms
                     .map_or("not moved".into(), |d| format!("{d:+} ms")),
+                i.bump_at_s
+                    .map_or(String::new(), |b| format!(" at {b:.1} s")),
             )
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// Of the node answers the cluster-status events recorded, how many came (a status request
+/// that times out is recorded as no answer): (answered, polled).
+pub fn status_answers(run: &Path) -> (usize, usize) {
+    nemesis_events(run)
+        .iter()
+        .filter_map(|e| e.status.as_ref())
+        .flat_map(|s| s.nodes.values())
+        .fold((0, 0), |(a, n), s| (a + usize::from(s.is_some()), n + 1))
 }
